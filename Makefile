@@ -1,0 +1,47 @@
+# Thin targets over scripts; see README.md. Every target installs what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= uv
+export PATH := $(HOME)/.local/bin:$(PATH)
+
+.PHONY: help setup up down status demo test lint format bench migrate schemas
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: ## install uv, Python deps (locked) and the Kafka jars
+	@bash scripts/setup.sh
+
+up: setup ## start Kafka, PostgreSQL, every service and the sandbox
+	@bash deploy/local/stack.sh up
+
+down: ## stop everything `make up` started
+	@bash deploy/local/stack.sh down
+
+status: ## show each process and its health
+	@bash deploy/local/stack.sh status
+
+demo: setup ## start the stack and run the end-to-end demo
+	@bash deploy/local/stack.sh up
+	@$(UV) run --no-sync python scripts/demo.py
+
+test: setup ## run the whole test suite on real Kafka and PostgreSQL
+	@bash scripts/test.sh
+
+lint: setup ## ruff (lint + format check) and mypy
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+	$(UV) run --no-sync mypy libs/common/src libs/tiktok-shop/src
+
+format: setup ## apply ruff formatting and safe fixes
+	$(UV) run --no-sync ruff format .
+	$(UV) run --no-sync ruff check --fix .
+
+bench: setup ## run the benchmarks; results in bench/results/*.json
+	@bash scripts/bench.sh
+
+migrate: setup ## create and migrate every service database
+	@bash scripts/migrate.sh
+
+schemas: setup ## regenerate the committed event JSON Schemas
+	$(UV) run --no-sync python -m tts_common.schemas_gen

@@ -1,0 +1,191 @@
+"""The FastAPI scaffolding every service shares: lifespan-owned resources, health, metrics.
+
+A service calls `create_service_app(...)` from its own `create_app()`; the returned app owns
+the database engine and a Kafka producer (both built in the lifespan, never at import time),
+serves `/healthz`, `/readyz` (database + Kafka), `/metrics` (Prometheus) and `/docs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tts_common.db import create_engine, ping, session_factory
+from tts_common.errors import install_error_handlers
+from tts_common.logging import correlation, register_secret
+from tts_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[["Runtime"], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """What a running service owns; lives on `app.state.runtime`."""
+
+    name: str
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    registry: CollectorRegistry
+    producer: AIOKafkaProducer | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        """Run a background worker for the lifetime of the app."""
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self.tasks.append(task)
+        return task
+
+
+async def _start_producer(rt: Runtime) -> None:
+    """Connect the shared producer, retrying until Kafka answers (readyz says why meanwhile)."""
+    delay = 0.5
+    while True:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=rt.settings.kafka_bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            client_id=rt.name,
+        )
+        try:
+            await producer.start()
+        except Exception as exc:
+            await producer.stop()
+            log.warning("kafka not reachable yet", extra={"error": str(exc), "retry_in_s": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        rt.producer = producer
+        return
+
+
+async def check_kafka(rt: Runtime, timeout: float = 3.0) -> str | None:
+    """None when Kafka answers a metadata request, else the reason."""
+    if rt.producer is None:
+        return "not connected yet"
+    try:
+        await asyncio.wait_for(rt.producer.client.fetch_all_metadata(), timeout)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None
+
+
+async def check_database(rt: Runtime, timeout: float = 3.0) -> str | None:
+    try:
+        await asyncio.wait_for(ping(rt.engine), timeout)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness: the process serves requests")
+    async def healthz(request: Request) -> dict[str, str]:
+        return {"status": "ok", "service": request.app.state.runtime.name}
+
+    @router.get("/readyz", summary="Readiness: database and Kafka answer")
+    async def readyz(request: Request) -> JSONResponse:
+        rt: Runtime = request.app.state.runtime
+        db, kafka = await asyncio.gather(check_database(rt), check_kafka(rt))
+        checks = {"database": db or "ok", "kafka": kafka or "ok"}
+        ready = db is None and kafka is None
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        rt: Runtime = request.app.state.runtime
+        return Response(generate_latest(rt.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _install_http_middleware(app: FastAPI, registry: CollectorRegistry) -> None:
+    requests = Counter(
+        "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=registry
+    )
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        with correlation(request.headers.get("x-correlation-id")) as cid:
+            start = time.perf_counter()
+            response = await call_next(request)
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            requests.labels(request.method, path, str(response.status_code)).inc()
+            latency.labels(request.method, path).observe(time.perf_counter() - start)
+            response.headers["x-correlation-id"] = cid
+            return response
+
+
+def create_service_app(
+    *,
+    name: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter] = (),
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    description: str = "",
+    secrets: Sequence[Any] = (),
+) -> FastAPI:
+    """Build a service app; `on_startup` hooks start workers via `runtime.spawn`."""
+    registry = CollectorRegistry()
+    for secret in secrets:
+        register_secret(secret)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        rt = Runtime(
+            name=name, settings=settings, engine=engine, sessions=session_factory(engine), registry=registry
+        )
+        app.state.runtime = rt
+        connect = asyncio.create_task(_start_producer(rt))
+        rt.tasks.append(connect)
+        try:
+            for hook in on_startup:
+                await hook(rt)
+            yield
+        finally:
+            for hook in reversed(on_shutdown):
+                try:
+                    await hook(rt)
+                except Exception:
+                    log.exception("shutdown hook failed")
+            for task in rt.tasks:
+                task.cancel()
+            await asyncio.gather(*rt.tasks, return_exceptions=True)
+            if rt.producer is not None:
+                await rt.producer.stop()
+            await engine.dispose()
+
+    app = FastAPI(title=name, description=description, version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    _install_http_middleware(app, registry)
+    app.include_router(_health_router())
+    for router in routers:
+        app.include_router(router)
+    return app

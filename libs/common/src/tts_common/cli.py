@@ -1,0 +1,55 @@
+"""The command line every service shares: `serve`, `migrate`, `relay`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from tts_common.logging import configure_logging
+from tts_common.migrate import migrate
+from tts_common.settings import ServiceSettings, load_settings
+
+Extra = Callable[[argparse._SubParsersAction], None]  # type: ignore[type-arg]
+
+
+def run_cli(
+    *,
+    name: str,
+    settings_cls: type[ServiceSettings],
+    create_app: Callable[[ServiceSettings], FastAPI],
+    migrations_dir: Path,
+    argv: Sequence[str] | None = None,
+) -> None:
+    parser = argparse.ArgumentParser(prog=name, description=f"{name} service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP API and its background workers")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
+    sub.add_parser("migrate", help="create the database if needed and apply all migrations")
+    args = parser.parse_args(argv)
+
+    settings = load_settings(settings_cls)
+    configure_logging(name, settings.log_level, settings.log_json)
+
+    if args.command == "migrate":
+        migrate(settings.database_url, migrations_dir, name)
+        print(f"{name}: database migrated")
+        return
+    if args.command == "serve":
+        if not args.no_migrate:
+            migrate(settings.database_url, migrations_dir, name)
+        app = create_app(settings)
+        config = uvicorn.Config(
+            app,
+            host=args.host or settings.http_host,
+            port=args.port or settings.http_port,
+            log_config=None,
+            access_log=False,
+        )
+        asyncio.run(uvicorn.Server(config).serve())

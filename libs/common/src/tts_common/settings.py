@@ -1,0 +1,72 @@
+"""Settings fragments shared by every service (env prefix `TTS_`).
+
+A service composes its own `BaseSettings` class from these fragments; invalid
+values make the process refuse to start with a message naming the setting.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER = "change-me"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has: identity, HTTP, database, Kafka, logging."""
+
+    model_config = SettingsConfigDict(env_prefix="TTS_", extra="ignore", frozen=True)
+
+    environment: Literal["dev", "test", "prod"] = "dev"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8100, ge=1, le=65535)
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    run_workers: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_url(cls, v: str) -> str:
+        if v.startswith("postgresql://") or v.startswith("postgres://"):
+            v = "postgresql+asyncpg://" + v.split("://", 1)[1]
+        if not v.startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a PostgreSQL URL, e.g. postgresql+asyncpg://user@host:5432/db")
+        return v
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, v: str) -> str:
+        for part in v.split(","):
+            host, _, port = part.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError("must be host:port[,host:port...], e.g. 127.0.0.1:9092")
+        return v
+
+    def refuse_placeholder(self, name: str, value: SecretStr | str) -> None:
+        """Outside dev/test, a placeholder secret is a configuration error."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if self.environment == "prod" and (not raw or raw == PLACEHOLDER):
+            raise ValueError(f"TTS_{name.upper()} must be set to a real secret in prod")
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build settings from the environment or exit with a message naming each bad setting."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        lines = []
+        for err in exc.errors():
+            name = (prefix + ".".join(str(p) for p in err["loc"])).upper()
+            lines.append(f"  {name}: {err['msg']}")
+        sys.stderr.write("invalid settings, refusing to start:\n" + "\n".join(lines) + "\n")
+        raise SystemExit(2) from None

@@ -1,0 +1,103 @@
+"""Secrets never reach log output, whatever path they take through logging."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from tts_common.logging import (
+    REDACTED,
+    configure_logging,
+    correlation,
+    redact,
+    register_secret,
+)
+
+# Unregistered values: only key/pattern redaction can hide these.
+TOKEN = "ROW_tok_9f8e7d6c5b4a"
+REFRESH = "ROW_ref_1a2b3c4d5e6f"
+APP_SECRET = "appsecret_77aa88bb"
+SIGN = "b596b73e0cc6de07ac26f036364178ab16b0a907af13d43f0a0cd2345f582dc8"
+AUTH_CODE = "authcode_AbCdEf123"
+# A registered value: must vanish even in free text.
+REGISTERED = "very-private-value-42"
+
+ALL = [TOKEN, REFRESH, APP_SECRET, SIGN, AUTH_CODE, REGISTERED]
+
+
+@pytest.fixture(params=[True, False], ids=["json", "text"])
+def captured(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging("test", "DEBUG", json=request.param, stream=stream)
+    register_secret(REGISTERED)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def _emit_everything(log: logging.Logger) -> None:
+    url = (
+        f"https://open-api.example/product/202309/products?app_key=k1&timestamp=1&sign={SIGN}"
+        f"&access_token={TOKEN}&shop_cipher=C"
+    )
+    log.info(url)
+    log.info("calling %s", url)
+    log.info("token get %s", {"access_token": TOKEN, "refresh_token": REFRESH, "app_key": "k1"})
+    log.info("raw body %s", orjson.dumps({"app_secret": APP_SECRET, "auth_code": AUTH_CODE}).decode())
+    log.info(
+        "http call",
+        extra={
+            "request_headers": {"x-tts-access-token": TOKEN, "Authorization": f"Bearer {TOKEN}"},
+            "query": {"sign": SIGN, "app_key": "k1"},
+            "response": {"data": {"access_token": TOKEN, "refresh_token": REFRESH}},
+            "pairs": [("x-tts-access-token", TOKEN)],
+            "shop_secret": APP_SECRET,
+            "code": AUTH_CODE,
+        },
+    )
+    log.warning("header line Authorization: %s", TOKEN)
+    log.warning("x-tts-access-token: %s", TOKEN)
+    log.error("free text with %s inside", REGISTERED)
+    log.debug("callback ?code=%s&state=s1", AUTH_CODE)
+    try:
+        raise RuntimeError(f"token refresh failed for refresh_token={REFRESH} secret {REGISTERED}")
+    except RuntimeError:
+        log.exception("refresh failed")
+    log.info("stack", stack_info=True, extra={"note": REGISTERED})
+
+
+@pytest.mark.parametrize("logger_name", ["app", "uvicorn.access", "httpx", "aiokafka"])
+def test_no_secret_value_reaches_the_output(captured: io.StringIO, logger_name: str) -> None:
+    _emit_everything(logging.getLogger(logger_name))
+    out = captured.getvalue()
+    assert out.count("\n") >= 11, "every record must be written"
+    for value in ALL:
+        assert value not in out
+    assert REDACTED in out
+
+
+def test_harmless_fields_survive(captured: io.StringIO) -> None:
+    with correlation("cid-123"):
+        logging.getLogger("app").info(
+            "shop %s synced", "7495540735365777507", extra={"app_key": "k1", "count": 3}
+        )
+    out = captured.getvalue()
+    assert "7495540735365777507" in out
+    assert "k1" in out
+    if out.lstrip().startswith("{"):
+        line = orjson.loads(out.splitlines()[-1])
+        assert line["correlation_id"] == "cid-123"
+        assert line["count"] == 3
+
+
+def test_redact_structure() -> None:
+    data = {"access_token": "x" * 10, "nested": [{"client_secret": "y" * 10, "ok": "fine"}]}
+    assert redact(data) == {"access_token": REDACTED, "nested": [{"client_secret": REDACTED, "ok": "fine"}]}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run the suite on real Kafka and PostgreSQL; stop only what this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=0
+if [ -z "${TTS_KAFKA_BOOTSTRAP:-}" ] || [ -z "${TTS_DATABASE_URL:-}" ]; then
+  if ! bash deploy/local/infra.sh status >/dev/null 2>&1; then
+    started=1
+  fi
+  bash deploy/local/infra.sh up
+  eval "$(bash deploy/local/infra.sh env)"
+fi
+cleanup() { if [ "$started" = 1 ]; then bash deploy/local/infra.sh down || true; fi; }
+trap cleanup EXIT
+uv run --no-sync pytest "$@"

@@ -1,0 +1,12 @@
+"""catalog-sync settings (env prefix `TTS_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from tts_common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    http_port: int = Field(default=8102, ge=1, le=65535)
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/catalog_sync"

@@ -1,0 +1,3 @@
+from tts_common.migrate import run_env
+
+run_env("order-ingest")

@@ -1,0 +1,12 @@
+"""shipment-notifier settings (env prefix `TTS_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from tts_common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    http_port: int = Field(default=8104, ge=1, le=65535)
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/shipment_notifier"

@@ -1,0 +1,61 @@
+"""Async database glue: engine, session factory, the entrypoint's session scope.
+
+Services and repositories only ``flush()``; the entrypoint (request dependency,
+consumer handler runner) owns the transaction through :func:`session_scope`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+_ASYNC_DRIVER = "postgresql+asyncpg://"
+
+
+def async_url(url: str) -> str:
+    """Accept plain ``postgresql://`` / ``postgres://`` URLs and select asyncpg."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return _ASYNC_DRIVER + url[len(prefix) :]
+    return url
+
+
+def create_engine(url: str, **kw: Any) -> AsyncEngine:
+    """An asyncpg engine with a pool sized for one service process."""
+    options: dict[str, Any] = {
+        "pool_size": 10,
+        "max_overflow": 10,
+        # Connections die with PostgreSQL restarts; check them on checkout.
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+    }
+    options.update(kw)
+    return _create_async_engine(async_url(url), **options)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded attributes after commit (no lazy reload in async code)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction: commit when the block ends, roll back if it raises."""
+    async with factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise if the database cannot answer ``SELECT 1`` (used by ``/readyz``)."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

@@ -12,3 +12,63 @@ CONTRACT shared by the sandbox modules:
   product_id, sku_id, seller_sku, product_name, sku_name, price (amount str), currency, image_url
   or None.
 """
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+from .clock import Clock
+from .faults import Faults
+from .oauth import AuthStore
+from .orders import OrderStore
+from .products import ProductStore
+from .ratelimit import RateLimiter
+from .seed import SELLERS, SHOPS, app_record
+from .settings import Settings
+from .stats import Stats
+from .webhooks import WebhookDispatcher
+
+
+class SandboxState:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.clock = Clock()
+        self.lock = threading.RLock()
+        self.stats = Stats()
+        self.app = app_record(self.settings)
+        # Deep copies: each state (one per test server) may mutate its own seed.
+        self.sellers: dict[str, dict[str, Any]] = copy.deepcopy(SELLERS)
+        self.shops: dict[str, dict[str, Any]] = copy.deepcopy(SHOPS)
+        self.shops_by_cipher = {s["cipher"]: s for s in self.shops.values()}
+        self.auth = AuthStore(self)
+        self.ratelimiter = RateLimiter(self.settings.qps)
+        self.faults = Faults()
+        self.products = ProductStore(self)
+        self.orders = OrderStore(self)
+        self.webhooks = WebhookDispatcher(self)
+
+    def shop(self, shop_id: str) -> dict[str, Any] | None:
+        return self.shops.get(shop_id)
+
+    def advance(self) -> None:
+        """Apply every time-driven transition due on the sandbox clock."""
+        now = self.clock.now()
+        self.products.advance(now)
+        self.orders.advance(now)
+
+    def revoke_shop(self, shop_id: str) -> bool:
+        """End the authorization covering `shop_id` and tell the app by webhook."""
+        shop = self.shops.get(shop_id)
+        if shop is None:
+            return False
+        seller_id = shop["seller_id"]
+        self.auth.revoke_seller(seller_id)
+        for sid in self.sellers[seller_id]["shop_ids"]:
+            self.webhooks.emit(
+                sid,
+                "SELLER_DEAUTHORIZATION",
+                {"message": "The seller has deauthorized the app. Shop id: " + sid},
+            )
+        return True

@@ -1,0 +1,110 @@
+"""Composition root: `create_app(settings)` builds the state, the routers and the handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .envelope import error_response
+from .errors import ApiError
+from .faults import ConnectionFaultMiddleware, DropConnection
+from .routes_admin import router as admin_router
+from .routes_auth import router as auth_router
+from .routes_catalog import router as catalog_router
+from .routes_events import router as events_router
+from .routes_fulfillment import router as fulfillment_router
+from .routes_logistics import router as logistics_router
+from .routes_orders import router as orders_router
+from .routes_products import router as products_router
+from .settings import Settings
+from .state import SandboxState
+
+log = logging.getLogger("tiktok_sandbox")
+
+# How often the background ticker applies clock-driven transitions (audits, order holds)
+# so that webhooks fire even when nobody reads.
+TICK_SECONDS = 1.0
+PATH_NOT_FOUND = "Invalid path. The requested API path does not exist."
+
+
+async def _ticker(state: SandboxState) -> None:
+    while True:
+        await asyncio.sleep(TICK_SECONDS)
+        try:
+            state.advance()
+        except Exception:  # a bug in one transition must not stop the ticker
+            log.exception("sandbox ticker failed")
+
+
+def create_app(settings: Settings | None = None, state: SandboxState | None = None) -> FastAPI:
+    state = state or SandboxState(settings or Settings.from_env())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.webhooks.start()
+        ticker = asyncio.create_task(_ticker(state))
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            await state.webhooks.stop()
+
+    app = FastAPI(title="TikTok Shop sandbox", lifespan=lifespan, docs_url="/sandbox/docs")
+    app.state.sandbox = state
+    for router in (
+        auth_router,
+        catalog_router,
+        products_router,
+        orders_router,
+        logistics_router,
+        fulfillment_router,
+        events_router,
+        admin_router,
+    ):
+        app.include_router(router)
+    _install_handlers(app, state)
+    app.add_middleware(ConnectionFaultMiddleware)
+    return app
+
+
+def _install_handlers(app: FastAPI, state: SandboxState) -> None:
+    async def on_api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        state.stats.error(exc.code)
+        return error_response(exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        # Unknown path and unknown method on a known path both mean "no such API".
+        if exc.status_code in (404, 405):
+            return error_response(ApiError(36009009, PATH_NOT_FOUND, http_status=404))
+        return error_response(ApiError(36009004, str(exc.detail), http_status=exc.status_code))
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(ApiError(36009004, f"param {where} is invalid"))
+
+    async def on_drop(request: Request, exc: Exception) -> Response:
+        # The middleware swallows this response and aborts the connection.
+        return Response(status_code=500)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled sandbox error", exc_info=exc)
+        return error_response(ApiError(36009003, "Internal error. Please try again.", 500))
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(DropConnection, on_drop)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,121 @@
+"""OAuth state: authorization codes, access tokens and rotating refresh tokens.
+
+Times are on the sandbox clock so `POST /sandbox/v1/clock` expires codes and tokens.
+All methods run under `state.lock` (the caller's or their own).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import ApiError
+from .seed import GRANTED_SCOPES
+
+if TYPE_CHECKING:
+    from .state import SandboxState
+
+# Observed auth-host codes (EcomPHP PR #15); the sandbox uses them for every failed grant.
+AUTH_RECORD_NOT_FOUND = (36004005, "can not find related auth record")
+REFRESH_TOKEN_EXPIRED = (36004001, "rt has expired")
+
+
+@dataclass
+class AccessToken:
+    seller_id: str
+    expires_at: int
+
+
+@dataclass
+class RefreshToken:
+    seller_id: str
+    expires_at: int
+
+
+@dataclass
+class AuthCode:
+    seller_id: str
+    expires_at: int
+    used: bool = False
+
+
+class AuthStore:
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self.codes: dict[str, AuthCode] = {}
+        self.access: dict[str, AccessToken] = {}
+        self.refresh: dict[str, RefreshToken] = {}
+        self.refresh_count = 0
+        # seller_id -> absolute end of the authorization (refresh tokens never outlive it).
+        self.authorizations: dict[str, int] = {}
+
+    # -- codes -------------------------------------------------------------------------
+    def issue_code(self, seller_id: str) -> str:
+        now = self.state.clock.now_int()
+        code = "ROW_" + secrets.token_urlsafe(24)
+        with self.state.lock:
+            self.codes[code] = AuthCode(seller_id, now + self.state.settings.auth_code_ttl_seconds)
+        return code
+
+    def exchange_code(self, code: str) -> dict[str, Any]:
+        now = self.state.clock.now_int()
+        with self.state.lock:
+            record = self.codes.get(code)
+            if record is None or record.used or record.expires_at <= now:
+                raise ApiError(*AUTH_RECORD_NOT_FOUND)
+            record.used = True  # single use, even if a later step failed
+            settings = self.state.settings
+            self.authorizations[record.seller_id] = now + settings.refresh_token_ttl_seconds
+            return self._grant(record.seller_id, now)
+
+    def refresh_grant(self, refresh_token: str) -> dict[str, Any]:
+        now = self.state.clock.now_int()
+        with self.state.lock:
+            record = self.refresh.get(refresh_token)
+            if record is None:
+                raise ApiError(*AUTH_RECORD_NOT_FOUND)
+            if record.expires_at <= now:
+                raise ApiError(*REFRESH_TOKEN_EXPIRED)
+            # Rotation: the presented refresh token stops working at once.
+            del self.refresh[refresh_token]
+            self.refresh_count += 1
+            return self._grant(record.seller_id, now)
+
+    def _grant(self, seller_id: str, now: int) -> dict[str, Any]:
+        settings = self.state.settings
+        access = "TTP_" + secrets.token_urlsafe(32)
+        refresh = "TTP_" + secrets.token_urlsafe(32)
+        access_exp = now + settings.access_token_ttl_seconds
+        refresh_exp = self.authorizations.get(seller_id, now + settings.refresh_token_ttl_seconds)
+        self.access[access] = AccessToken(seller_id, access_exp)
+        self.refresh[refresh] = RefreshToken(seller_id, refresh_exp)
+        seller = self.state.sellers[seller_id]
+        return {
+            "access_token": access,
+            "access_token_expire_in": access_exp,
+            "refresh_token": refresh,
+            "refresh_token_expire_in": refresh_exp,
+            "open_id": seller["open_id"],
+            "seller_name": seller["seller_name"],
+            "seller_base_region": seller["seller_base_region"],
+            "user_type": 0,
+            "granted_scopes": list(GRANTED_SCOPES),
+        }
+
+    # -- checks and revocation ---------------------------------------------------------
+    def lookup_access(self, token: str) -> AccessToken | None:
+        return self.access.get(token)
+
+    def revoke_seller(self, seller_id: str) -> int:
+        """End a seller's authorization: every token and code of the seller stops working."""
+        with self.state.lock:
+            dropped = [t for t, r in self.access.items() if r.seller_id == seller_id]
+            for t in dropped:
+                del self.access[t]
+            for t in [t for t, r in self.refresh.items() if r.seller_id == seller_id]:
+                del self.refresh[t]
+            for c in [c for c, r in self.codes.items() if r.seller_id == seller_id]:
+                del self.codes[c]
+            self.authorizations.pop(seller_id, None)
+            return len(dropped)

@@ -1,0 +1,5 @@
+"""Routes: catalog."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

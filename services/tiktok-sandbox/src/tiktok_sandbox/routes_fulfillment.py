@@ -1,0 +1,5 @@
+"""Routes: fulfillment."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

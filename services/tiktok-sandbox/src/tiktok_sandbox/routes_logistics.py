@@ -1,0 +1,5 @@
+"""Routes: logistics."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

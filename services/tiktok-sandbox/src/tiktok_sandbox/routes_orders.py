@@ -1,0 +1,5 @@
+"""Routes: orders."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: products."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

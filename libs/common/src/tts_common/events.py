@@ -54,8 +54,8 @@ def dlq_topic(topic: str) -> str:
 
 # --- envelope -------------------------------------------------------------
 
-SPECVERSION = "1.0"
-CONTENT_TYPE_JSON = "application/json"
+SPECVERSION: Literal["1.0"] = "1.0"
+CONTENT_TYPE_JSON: Literal["application/json"] = "application/json"
 # Kafka protocol binding, structured mode: the record's content-type header.
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 

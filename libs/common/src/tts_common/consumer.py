@@ -1,0 +1,355 @@
+"""Consumer runner: inbox-deduplicated handlers, retries, dead letters, manual commits.
+
+For every record, in partition order:
+
+1. decode the CloudEvent; malformed → ``<topic>.dlq`` at once;
+2. in ONE database transaction: insert ``(group, event id)`` into ``inbox``
+   (``ON CONFLICT DO NOTHING``) — already there means already applied, skip —
+   then call ``handler(session, event, record)``; commit;
+3. only then move the Kafka offset (``offset + 1``), committed after each poll
+   round and on partition revoke.
+
+Failure policy (one branch per kind):
+
+- exception with ``retriable = True`` (``RetriableError``, ``AppError(retriable=True)``…)
+  → capped exponential backoff, at most ``max_retries`` retries, then DLQ;
+- exception with ``retriable = False`` (``NonRetriableError``, ``PoisonEvent``,
+  ``AppError`` by default…) → DLQ at once;
+- any other exception (no ``retriable`` attribute: a driver error, a bug) is
+  treated as retriable, since most such failures are transient (connection
+  resets, deadlocks); the bounded retries keep a real bug from blocking the
+  partition — it ends in the DLQ like the rest.
+
+Batch mode (default) handles each poll's run of decodable records of a
+partition in one transaction with one bulk inbox insert. If that batch fails,
+it is rolled back and its records are processed one by one, so one bad record
+cannot sink its neighbours. A handler may therefore run twice for a record
+whose batch failed; handlers with effects outside the database should be
+idempotent or run with ``batch_mode=False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tts_common.db import session_scope
+from tts_common.events import CloudEvent, decode, dlq_topic
+from tts_common.fabric_errors import PoisonEvent
+from tts_common.kafka import make_consumer, make_producer
+from tts_common.logging import correlation, redact_text
+from tts_common.outbox import inbox_table
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+Handler = Callable[[AsyncSession, CloudEvent, Record], Awaitable[None]]
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """The runner's classification: the ``retriable`` attribute, else retriable."""
+    flag = getattr(exc, "retriable", None)
+    return True if flag is None else bool(flag)
+
+
+@dataclass
+class RunnerStats:
+    processed: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    dead_lettered: int = 0
+    batch_fallbacks: int = 0
+
+
+class _Interrupted(Exception):
+    """stop() was called while a record was waiting to be retried."""
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        # Wait for the batch in progress, then commit what was done with the
+        # revoked partitions before another member takes them over.
+        async with self._runner._lock:
+            await self._runner._commit(only=set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info(
+            "partitions assigned",
+            extra={"group": self._runner.group_id, "partitions": sorted(map(str, assigned))},
+        )
+
+
+class ConsumerRunner:
+    """Runs ``handler`` for every event of ``topics`` as member ``group_id``."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        session_factory: async_sessionmaker[AsyncSession],
+        handler: Handler,
+        *,
+        max_retries: int = 3,
+        backoff_base: float = 0.2,
+        backoff_cap: float = 5.0,
+        dlq_producer: AIOKafkaProducer | None = None,
+        batch_mode: bool = True,
+        max_records: int = 500,
+        consumer_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.topics = list(topics)
+        self._factory = session_factory
+        self._handler = handler
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._dlq = dlq_producer
+        self._own_dlq = dlq_producer is None
+        self._batch_mode = batch_mode
+        self._max_records = max_records
+        self._consumer_options = consumer_options or {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._pending: dict[TopicPartition, int] = {}
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._started = asyncio.Event()
+        self.stats = RunnerStats()
+
+    # --- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Join the group (idempotent); :meth:`run` calls it."""
+        if self._consumer is not None:
+            return
+        if self._dlq is None:
+            self._dlq = make_producer(self.bootstrap)
+            await self._dlq.start()
+        consumer = make_consumer(self.bootstrap, self.group_id, **self._consumer_options)
+        consumer.subscribe(self.topics, listener=_Rebalance(self))
+        await consumer.start()
+        self._consumer = consumer
+        self._started.set()
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; never raises for a bad record."""
+        await self.start()
+        assert self._consumer is not None
+        try:
+            while not self._stopping.is_set():
+                batches = await self._consumer.getmany(
+                    timeout_ms=200, max_records=self._max_records
+                )
+                if not batches:
+                    continue
+                async with self._lock:
+                    for tp, records in batches.items():
+                        if self._stopping.is_set():
+                            break
+                        await self._partition_batch(tp, records)
+                    await self._commit()
+        finally:
+            await self._shutdown()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to commit what is done and return."""
+        self._stopping.set()
+
+    async def wait_started(self) -> None:
+        await self._started.wait()
+
+    async def _shutdown(self) -> None:
+        async with self._lock:
+            await self._commit()
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+        if self._own_dlq and self._dlq is not None:
+            await self._dlq.stop()
+            self._dlq = None
+
+    # --- offsets -----------------------------------------------------------
+
+    async def _commit(self, only: set[TopicPartition] | None = None) -> None:
+        if self._consumer is None or not self._pending:
+            return
+        assigned = self._consumer.assignment()
+        offsets = {
+            tp: off
+            for tp, off in self._pending.items()
+            if tp in assigned and (only is None or tp in only)
+        }
+        for tp in list(self._pending):
+            if only is None or tp in only:
+                del self._pending[tp]
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # The partitions moved to another member; it re-reads from the last
+            # committed offset and the inbox turns the replays into no-ops.
+            log.warning(
+                "offset commit failed",
+                extra={"group": self.group_id, "error_class": type(exc).__name__},
+            )
+
+    # --- processing --------------------------------------------------------
+
+    async def _partition_batch(self, tp: TopicPartition, records: list[Record]) -> None:
+        assert self._consumer is not None
+        try:
+            segment: list[tuple[Record, CloudEvent]] = []
+            for record in records:
+                try:
+                    event = decode(record.value)
+                except PoisonEvent as exc:
+                    # Keep offsets moving in order: apply what precedes the poison first.
+                    await self._segment(tp, segment)
+                    segment = []
+                    await self._dead_letter(record, exc)
+                    self._pending[tp] = record.offset + 1
+                    continue
+                segment.append((record, event))
+            await self._segment(tp, segment)
+        except _Interrupted:
+            self._consumer.seek(tp, self._pending.get(tp, records[0].offset))
+        except Exception as exc:
+            # Infrastructure trouble (DLQ unreachable, database down during a
+            # dead-letter): re-read from the first unfinished record later.
+            log.error(
+                "partition batch aborted; will re-read",
+                extra={"group": self.group_id, "error_class": type(exc).__name__},
+            )
+            self._consumer.seek(tp, self._pending.get(tp, records[0].offset))
+            await self._sleep(self._backoff_cap)
+
+    async def _segment(self, tp: TopicPartition, segment: list[tuple[Record, CloudEvent]]) -> None:
+        if not segment:
+            return
+        if self._batch_mode and len(segment) > 1:
+            try:
+                await self._apply_batch(segment)
+            except Exception as exc:
+                self.stats.batch_fallbacks += 1
+                log.info(
+                    "batch failed; retrying its records one by one",
+                    extra={"group": self.group_id, "error_class": type(exc).__name__},
+                )
+            else:
+                self._pending[tp] = segment[-1][0].offset + 1
+                return
+        for record, event in segment:
+            await self._apply_one(record, event)
+            self._pending[tp] = record.offset + 1
+
+    def _inbox_insert(self, event_ids: list[str]) -> Any:
+        return (
+            pg_insert(inbox_table)
+            .values([{"consumer_group": self.group_id, "event_id": e} for e in event_ids])
+            .on_conflict_do_nothing()
+            .returning(inbox_table.c.event_id)
+        )
+
+    async def _apply_batch(self, segment: list[tuple[Record, CloudEvent]]) -> None:
+        async with session_scope(self._factory) as session:
+            result = await session.execute(self._inbox_insert([e.id for _, e in segment]))
+            fresh = set(result.scalars())
+            applied = 0
+            for record, event in segment:
+                if event.id not in fresh:  # seen before, or twice in this batch
+                    continue
+                fresh.discard(event.id)
+                with correlation(event.correlationid):
+                    await self._handler(session, event, record)
+                applied += 1
+        self.stats.processed += applied
+        self.stats.duplicates += len(segment) - applied
+
+    async def _apply_one(self, record: Record, event: CloudEvent) -> None:
+        attempt = 0
+        while True:
+            try:
+                async with session_scope(self._factory) as session:
+                    result = await session.execute(self._inbox_insert([event.id]))
+                    if result.first() is None:
+                        self.stats.duplicates += 1
+                        return
+                    with correlation(event.correlationid):
+                        await self._handler(session, event, record)
+                self.stats.processed += 1
+                return
+            except Exception as exc:
+                if not is_retriable(exc) or attempt >= self._max_retries:
+                    await self._dead_letter(record, exc)
+                    return
+                attempt += 1
+                self.stats.retries += 1
+                delay = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random() / 2  # jitter: replicas do not retry in lockstep
+                log.warning(
+                    "handler failed; retrying",
+                    extra={
+                        "group": self.group_id,
+                        "event_id": event.id,
+                        "event_type": event.type,
+                        "attempt": attempt,
+                        "error_class": type(exc).__name__,
+                        "retry_in_s": round(delay, 3),
+                    },
+                )
+                if await self._sleep(delay):
+                    raise _Interrupted from exc
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless stopped; True if stop() was called."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _dead_letter(self, record: Record, exc: BaseException) -> None:
+        assert self._dlq is not None
+        # Exception texts may quote input; cap and redact before they leave the process.
+        message = redact_text(str(exc))[:1000]
+        headers = [
+            *(record.headers or ()),
+            ("error.class", type(exc).__name__.encode()),
+            ("error.message", message.encode()),
+            ("error.retriable", str(is_retriable(exc)).lower().encode()),
+            ("original.topic", record.topic.encode()),
+            ("original.partition", str(record.partition).encode()),
+            ("original.offset", str(record.offset).encode()),
+            ("consumer.group", self.group_id.encode()),
+        ]
+        ack = await self._dlq.send(
+            dlq_topic(record.topic), record.value, key=record.key, headers=headers
+        )
+        await ack  # the offset moves only once the dead letter is safely stored
+        self.stats.dead_lettered += 1
+        log.error(
+            "record dead-lettered",
+            extra={
+                "group": self.group_id,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "error_class": type(exc).__name__,
+            },
+        )

@@ -1,0 +1,280 @@
+"""Transactional outbox: write events with the business change, publish them later.
+
+A service calls :func:`add_event` inside the transaction that changes its state;
+:class:`OutboxRelay` publishes committed rows with an idempotent producer and
+deletes them only after the broker acknowledged them. A crash anywhere loses
+nothing; it can only cause a re-send, which the consumers' inbox absorbs.
+
+Ordering: rows are claimed and handed to the producer in ``id`` order, so events
+with the same key keep their order on the normal path. After a failed send the
+rows are re-sent later and may land after newer ones — consumers must be
+version-aware (they are: orders carry ``update_time``, products a hash).
+
+Run the relay on its own: ``python -m tts_common.outbox relay --database-url …
+--bootstrap …`` (SIGTERM/SIGINT stop it gracefully).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    func,
+    insert,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from tts_common.events import STRUCTURED_CONTENT_TYPE, CloudEvent, encode
+
+log = logging.getLogger(__name__)
+
+OUTBOX_INBOX_DDL = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id          BIGSERIAL PRIMARY KEY,
+    event_id    UUID NOT NULL UNIQUE,
+    topic       TEXT NOT NULL,
+    key         TEXT,
+    value       BYTEA NOT NULL,
+    headers     JSONB,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    consumer_group  TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    processed_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer_group, event_id)
+);
+"""
+# inbox.event_id is TEXT, not UUID: CloudEvents ids are arbitrary strings and
+# outside producers (PIM, OMS) choose their own.
+
+OUTBOX_INBOX_DROP_DDL = """
+DROP TABLE IF EXISTS inbox;
+DROP TABLE IF EXISTS outbox;
+"""
+
+_metadata = MetaData()
+outbox_table = Table(
+    "outbox",
+    _metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("topic", Text, nullable=False),
+    Column("key", Text),
+    Column("value", LargeBinary, nullable=False),
+    Column("headers", JSONB),
+    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+)
+inbox_table = Table(
+    "inbox",
+    _metadata,
+    Column("consumer_group", Text, primary_key=True),
+    Column("event_id", Text, primary_key=True),
+    Column("processed_at", DateTime(timezone=True), server_default=func.now()),
+)
+
+
+def _row(
+    topic: str, key: str | None, event: CloudEvent, headers: Mapping[str, str] | None
+) -> dict[str, Any]:
+    all_headers = {"content-type": STRUCTURED_CONTENT_TYPE, "ce_type": event.type}
+    if headers:
+        all_headers.update(headers)
+    return {
+        "event_id": uuid.UUID(event.id),
+        "topic": topic,
+        "key": key,
+        "value": encode(event),
+        "headers": all_headers,
+    }
+
+
+async def add_event(
+    session: AsyncSession,
+    topic: str,
+    key: str | None,
+    event: CloudEvent,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Queue ``event`` in the caller's transaction (never commits; the entrypoint does).
+
+    ``event.id`` must be a UUID (``make_event`` makes one).
+    """
+    await session.execute(insert(outbox_table).values(**_row(topic, key, event, headers)))
+
+
+async def add_events(
+    session: AsyncSession, items: Iterable[tuple[str, str | None, CloudEvent]]
+) -> None:
+    """Queue many events in one round trip (topic, key, event)."""
+    rows = [_row(topic, key, event, None) for topic, key, event in items]
+    if rows:
+        await session.execute(insert(outbox_table), rows)
+
+
+_CLAIM = text(
+    "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
+)
+_DELETE = text("DELETE FROM outbox WHERE id = ANY(:ids)")
+
+
+def _kafka_headers(headers: Mapping[str, Any] | None) -> list[tuple[str, bytes]]:
+    if not headers:
+        return []
+    return [(k, str(v).encode()) for k, v in headers.items()]
+
+
+class OutboxRelay:
+    """Publishes outbox rows to Kafka; several batches in flight (``pipeline``)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        batch_size: int = 1000,
+        poll_interval: float = 0.2,
+        *,
+        pipeline: int = 2,
+    ) -> None:
+        self._engine = engine
+        self._producer = producer
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._pipeline = max(1, pipeline)
+        # Claiming and handing rows to the producer happen under one lock so
+        # concurrent batches enter the producer in id order.
+        self._claim_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self.published = 0
+
+    async def drain_once(self) -> int:
+        """Claim one batch, publish it, wait for the acks, delete it; return its size."""
+        async with self._engine.connect() as conn, conn.begin():
+            async with self._claim_lock:
+                rows = (await conn.execute(_CLAIM, {"n": self._batch_size})).all()
+                if not rows:
+                    return 0
+                acks = [
+                    await self._producer.send(
+                        row.topic,
+                        bytes(row.value),
+                        key=row.key.encode() if row.key is not None else None,
+                        headers=_kafka_headers(row.headers),
+                    )
+                    for row in rows
+                ]
+            # The rows stay locked (not deleted) until every ack is in: a crash
+            # or a failed send before the commit means they will be sent again.
+            await asyncio.gather(*acks)
+            await conn.execute(_DELETE, {"ids": [row.id for row in rows]})
+        self.published += len(rows)
+        return len(rows)
+
+    async def _worker(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                sent = await self.drain_once()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                delay = min(0.5 * 2 ** (failures - 1), 10.0)
+                log.warning(
+                    "outbox relay batch failed; retrying",
+                    extra={"error_class": type(exc).__name__, "retry_in_s": delay},
+                )
+                await self._wait(delay)
+                continue
+            if sent < self._batch_size:
+                await self._wait(self._poll_interval)
+
+    async def _wait(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def run(self) -> None:
+        """Publish until :meth:`stop` is called."""
+        self._stopping.clear()
+        await asyncio.gather(*(self._worker() for _ in range(self._pipeline)))
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the batches in flight are done."""
+        self._stopping.set()
+
+
+async def outbox_size(engine: AsyncEngine) -> int:
+    """Rows not yet published (for metrics and tests)."""
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one())
+
+
+# --- command line ---------------------------------------------------------
+
+
+async def _run_relay(args: argparse.Namespace) -> None:
+    from tts_common.db import create_engine
+    from tts_common.kafka import make_producer
+
+    engine = create_engine(args.database_url, pool_size=args.pipeline + 1, max_overflow=0)
+    producer = make_producer(args.bootstrap)
+    await producer.start()
+    relay = OutboxRelay(
+        engine,
+        producer,
+        batch_size=args.batch_size,
+        poll_interval=args.poll_interval,
+        pipeline=args.pipeline,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, relay.stop)
+    log.info("outbox relay started", extra={"batch_size": args.batch_size})
+    try:
+        await relay.run()
+    finally:
+        await producer.stop()
+        await engine.dispose()
+        log.info("outbox relay stopped", extra={"published": relay.published})
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tts_common.outbox")
+    sub = parser.add_subparsers(dest="command", required=True)
+    relay = sub.add_parser("relay", help="publish outbox rows to Kafka until stopped")
+    relay.add_argument("--database-url", default=os.environ.get("TTS_DATABASE_URL"))
+    relay.add_argument("--bootstrap", default=os.environ.get("TTS_KAFKA_BOOTSTRAP"))
+    relay.add_argument("--batch-size", type=int, default=1000)
+    relay.add_argument("--poll-interval", type=float, default=0.2)
+    relay.add_argument("--pipeline", type=int, default=2)
+    args = parser.parse_args(argv)
+    if not args.database_url:
+        parser.error("--database-url (or TTS_DATABASE_URL) is required")
+    if not args.bootstrap:
+        parser.error("--bootstrap (or TTS_KAFKA_BOOTSTRAP) is required")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(_run_relay(args))
+
+
+if __name__ == "__main__":
+    main()

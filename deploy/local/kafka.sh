@@ -38,9 +38,14 @@ fetch() {
     log "fetching Apache Kafka $KAFKA_VERSION jars into $LIBS"
     rm -rf "$LIBS"
     mkdir -p "$LIBS"
+    mkdir -p "$TTS_LOG_DIR"
+    # Maven's output goes to a log: on success it is only noise, on failure we show it.
     (cd "$TTS_REPO_ROOT/deploy/local/kafka" &&
-        mvn -q -B -Dstyle.color=never dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS") ||
-        die "maven could not fetch the Kafka jars (see output above)"
+        mvn -B -Dstyle.color=never dependency:copy-dependencies -DincludeScope=runtime \
+            -DoutputDirectory="$LIBS") >"$TTS_LOG_DIR/kafka-fetch.log" 2>&1 || {
+        tail -n 40 "$TTS_LOG_DIR/kafka-fetch.log" >&2
+        die "maven could not fetch the Kafka jars (full output: $TTS_LOG_DIR/kafka-fetch.log)"
+    }
     echo "$KAFKA_VERSION" >"$STAMP"
 }
 

@@ -27,8 +27,8 @@ async def _broker_count(bootstrap: str) -> int:
         await admin.close()
 
 
-async def wait_ready(bootstrap: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
+async def wait_ready(bootstrap: str, budget_s: float) -> bool:
+    deadline = time.monotonic() + budget_s
     last_error = ""
     while time.monotonic() < deadline:
         try:
@@ -38,7 +38,9 @@ async def wait_ready(bootstrap: str, timeout: float) -> bool:
         except Exception as exc:  # any failure means "not ready yet"; we retry until the deadline
             last_error = f"{type(exc).__name__}: {exc}"
         await asyncio.sleep(1)
-    print(f"kafka_probe: {bootstrap} not ready after {timeout:.0f}s ({last_error})", file=sys.stderr)
+    print(
+        f"kafka_probe: {bootstrap} not ready after {budget_s:.0f}s ({last_error})", file=sys.stderr
+    )
     return False
 
 

@@ -1,0 +1,67 @@
+"""Shared model plumbing: unknown fields are kept (extra="allow"), ids are strings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from ..errors import ItemError
+
+
+def _to_str(value: Any) -> Any:
+    # TikTok sends ids as strings, but some payloads (webhooks, old samples) use numbers.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Id = Annotated[str, BeforeValidator(_to_str)]
+
+
+class TikTokModel(BaseModel):
+    """Base of every request and response model: tolerant of fields TikTok adds later."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    def to_body(self) -> dict[str, Any]:
+        """JSON body as TikTok expects it: no nulls, aliases applied."""
+        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+class Price(TikTokModel):
+    """Money is a decimal STRING plus an ISO currency code."""
+
+    amount: str
+    currency: str
+
+
+class ImageRef(TikTokModel):
+    uri: str
+
+
+class ItemErrorModel(TikTokModel):
+    code: int = 0
+    message: str = ""
+    detail: dict[str, Any] = {}
+
+
+class BatchResult(TikTokModel):
+    """`data` of batch writes: per-item failures inside a `code: 0` envelope."""
+
+    errors: list[ItemErrorModel] = []
+
+    @property
+    def item_errors(self) -> list[ItemError]:
+        return [
+            ItemError(code=e.code, message=e.message, detail=dict(e.detail)) for e in self.errors
+        ]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Page(TikTokModel):
+    next_page_token: str | None = None
+    total_count: int | None = None

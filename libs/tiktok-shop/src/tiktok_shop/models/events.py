@@ -1,0 +1,26 @@
+"""Webhook subscription management (reference §6)."""
+
+from __future__ import annotations
+
+from .common import TikTokModel
+
+
+class UpdateWebhookRequest(TikTokModel):
+    event_type: str
+    address: str
+
+
+class DeleteWebhookRequest(TikTokModel):
+    event_type: str
+
+
+class Webhook(TikTokModel):
+    event_type: str
+    address: str | None = None
+    create_time: int | None = None
+    update_time: int | None = None
+
+
+class WebhookList(TikTokModel):
+    total_count: int | None = None
+    webhooks: list[Webhook] = []

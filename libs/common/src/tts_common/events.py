@@ -60,11 +60,16 @@ CONTENT_TYPE_JSON: Literal["application/json"] = "application/json"
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
 
+REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type")
+
+
 class CloudEvent(BaseModel):
     """A CloudEvents 1.0 envelope (structured JSON mode)."""
 
     # Extension attributes other producers add must survive a round trip.
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(
+        frozen=True, extra="allow", json_schema_extra={"required": list(REQUIRED_ATTRIBUTES)}
+    )
 
     specversion: Literal["1.0"] = SPECVERSION
     id: str = Field(min_length=1, default_factory=lambda: str(uuid.uuid4()))
@@ -106,6 +111,11 @@ def decode(raw: bytes | None) -> CloudEvent:
         raise PoisonEvent(f"record value is not JSON ({exc.msg})") from None
     if not isinstance(doc, dict):
         raise PoisonEvent("record value is not a JSON object")
+    # The model has defaults for building events; a received one must carry
+    # them itself (a made-up id would defeat the consumers' deduplication).
+    missing = [a for a in REQUIRED_ATTRIBUTES if a not in doc]
+    if missing:
+        raise PoisonEvent(f"invalid CloudEvent: missing {', '.join(missing)}")
     try:
         return CloudEvent.model_validate(doc)
     except ValidationError as exc:
@@ -222,6 +232,11 @@ class ShipmentCreated(EventData):
     """Sent when the OMS shipped a self-fulfilled order and has its tracking number."""
 
     TYPES = ("shipment.created",)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": ["carrier"]}, {"required": ["shipping_provider_id"]}]
+        }
+    )
     order_id: str
     tracking_number: str = Field(min_length=1)
     carrier: str | None = None  # carrier name, resolved to a TikTok provider

@@ -1,0 +1,39 @@
+"""Error classification of the consumer runner and database URL handling."""
+
+from __future__ import annotations
+
+import pytest
+
+from tts_common.consumer import is_retriable
+from tts_common.db import async_url
+from tts_common.errors import AppError
+from tts_common.fabric_errors import NonRetriableError, PoisonEvent, RetriableError
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (RetriableError("lock timeout"), True),
+        (NonRetriableError("bad order"), False),
+        (PoisonEvent("garbage"), False),
+        (AppError("boom"), False),  # the lead's base error defaults to permanent
+        (AppError("upstream 503", retriable=True), True),
+        (ConnectionResetError(), True),  # unknown: retried a bounded number of times
+        (KeyError("x"), True),
+    ],
+)
+def test_classification(exc: BaseException, expected: bool) -> None:
+    assert is_retriable(exc) is expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u@h:1/db", "postgresql+asyncpg://u@h:1/db"),
+        ("postgres://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+    ],
+)
+def test_async_url(url: str, expected: str) -> None:
+    assert async_url(url) == expected

@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 import pydantic
 import pytest
-
 from tts_common import events as ev
 from tts_common.fabric_errors import NonRetriableError, PoisonEvent, UnknownEventType
 

@@ -13,7 +13,9 @@ COMMITTED = Path(__file__).resolve().parents[2] / "schemas"
 
 def test_committed_schemas_are_up_to_date() -> None:
     stale = schemas_gen.stale_files(COMMITTED, schemas_gen.generate())
-    assert stale == [], "run `uv run python -m tts_common.schemas_gen` and commit libs/common/schemas/"
+    assert stale == [], (
+        "run `uv run python -m tts_common.schemas_gen` and commit libs/common/schemas/"
+    )
 
 
 def test_one_schema_per_event_type_plus_the_envelope(tmp_path: Path) -> None:

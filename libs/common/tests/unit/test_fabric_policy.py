@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tts_common.consumer import is_retriable
 from tts_common.db import async_url
 from tts_common.errors import AppError

@@ -1,0 +1,89 @@
+"""Adaptive limiter arithmetic (pure, explicit time) and its asyncio pacing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tiktok_shop.config import RateLimitConfig
+from tiktok_shop.ratelimit import AdaptiveRateLimiter, RateState
+
+
+def state(qps: float = 10.0, recovery: float = 2.0) -> RateState:
+    return RateState(max_qps=qps, min_qps=1.0, recovery_qps_per_second=recovery)
+
+
+def test_paces_calls_at_configured_rate() -> None:
+    st = state(10.0)
+    waits = [st.reserve(100.0) for _ in range(5)]
+    assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+
+
+def test_idle_time_does_not_bank_a_burst() -> None:
+    st = state(10.0)
+    st.reserve(100.0)
+    # One minute idle: the next calls are still spaced, not fired all at once.
+    waits = [st.reserve(160.0) for _ in range(3)]
+    assert waits == pytest.approx([0.0, 0.1, 0.2])
+
+
+def test_halves_on_429_once_per_epoch() -> None:
+    st = state(40.0)
+    st.reserve(0.5)
+    epoch = st.epoch
+    assert st.on_rate_limited(epoch, 1.0) is True
+    assert st.rate == pytest.approx(20.0)
+    # More 429s from calls sent in the same epoch do not halve again.
+    assert st.on_rate_limited(epoch, 1.0) is False
+    assert st.rate == pytest.approx(20.0)
+    assert st.on_rate_limited(st.epoch, 1.0) is True
+    assert st.rate == pytest.approx(10.0)
+
+
+def test_never_below_min_qps() -> None:
+    st = state(4.0)
+    st.reserve(1.0)
+    for _ in range(10):
+        st.on_rate_limited(st.epoch, 1.0)
+    assert st.rate == pytest.approx(1.0)
+
+
+def test_recovers_additively_up_to_the_ceiling() -> None:
+    st = state(40.0, recovery=2.0)
+    st.reserve(1.0)
+    st.on_rate_limited(st.epoch, 1.0)  # 20 QPS
+    st.reserve(3.0)  # 2 s later: +4
+    assert st.rate == pytest.approx(24.0)
+    st.reserve(100.0)
+    assert st.rate == pytest.approx(40.0)
+
+
+def test_429_pushes_the_schedule_out() -> None:
+    st = state(10.0)
+    st.reserve(1.0)
+    st.on_rate_limited(st.epoch, 1.0)  # 5 QPS
+    assert st.reserve(1.0) == pytest.approx(0.2)
+
+
+async def test_async_limiter_keeps_rate_under_concurrency() -> None:
+    limiter = AdaptiveRateLimiter(RateLimitConfig(qps=50.0))
+    started = time.monotonic()
+    await asyncio.gather(*(limiter.acquire("shop", "op") for _ in range(26)))
+    elapsed = time.monotonic() - started
+    # 26 calls at 50 QPS: the 26th may start 25 intervals after the first.
+    assert 0.45 <= elapsed < 1.5
+
+
+async def test_keys_are_independent() -> None:
+    limiter = AdaptiveRateLimiter(RateLimitConfig(qps=5.0))
+    started = time.monotonic()
+    await asyncio.gather(*(limiter.acquire(f"shop{i}", "op") for i in range(5)))
+    assert time.monotonic() - started < 0.15
+
+
+def test_operation_override() -> None:
+    limiter = AdaptiveRateLimiter(RateLimitConfig(qps=50.0), qps_overrides={"createProduct": 5.0})
+    assert limiter.current_qps("s", "createProduct") == 5.0
+    assert limiter.current_qps("s", "getProduct") == 50.0

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-
+from pydantic import SecretStr
 from tiktok_shop import (
     AccessToken,
     ClientConfig,
@@ -34,7 +34,7 @@ TOKEN = "tok-OLD-value"
 FRESH = "tok-NEW-value"
 CFG = ClientConfig(
     app_key="k1",
-    app_secret=SECRET,
+    app_secret=SecretStr(SECRET),
     open_api_base_url="https://open.test",
     auth_base_url="https://auth.test",
     retry=RetryConfig(max_attempts=3, base_delay=0.0, max_delay=0.0),

@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import pytest
-
 from tiktok_shop.config import RateLimitConfig
 from tiktok_shop.ratelimit import AdaptiveRateLimiter, RateState
 

@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 Handler = Callable[[AsyncSession, CloudEvent, Record], Awaitable[None]]
+# Applies many fresh (never seen by this group) events at once, e.g. with one
+# executemany/COPY; called with a single pair when records are retried one by one.
+BatchHandler = Callable[[AsyncSession, list[tuple[CloudEvent, Record]]], Awaitable[None]]
 
 
 def is_retriable(exc: BaseException) -> bool:
@@ -101,8 +104,9 @@ class ConsumerRunner:
         group_id: str,
         topics: Sequence[str],
         session_factory: async_sessionmaker[AsyncSession],
-        handler: Handler,
+        handler: Handler | None = None,
         *,
+        batch_handler: BatchHandler | None = None,
         max_retries: int = 3,
         backoff_base: float = 0.2,
         backoff_cap: float = 5.0,
@@ -115,7 +119,10 @@ class ConsumerRunner:
         self.group_id = group_id
         self.topics = list(topics)
         self._factory = session_factory
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give exactly one of handler or batch_handler")
         self._handler = handler
+        self._batch_handler = batch_handler
         self._max_retries = max_retries
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
@@ -172,6 +179,21 @@ class ConsumerRunner:
 
     async def wait_started(self) -> None:
         await self._started.wait()
+
+    async def lag(self) -> int:
+        """Records on the assigned partitions not yet committed by this group."""
+        consumer = self._consumer
+        if consumer is None:
+            return 0
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return 0
+        ends = await consumer.end_offsets(assigned)
+        total = 0
+        for tp in assigned:
+            committed = await consumer.committed(tp)
+            total += ends[tp] - (committed or 0)
+        return total
 
     async def _shutdown(self) -> None:
         async with self._lock:
@@ -270,16 +292,24 @@ class ConsumerRunner:
         async with session_scope(self._factory) as session:
             result = await session.execute(self._inbox_insert([e.id for _, e in segment]))
             fresh = set(result.scalars())
-            applied = 0
+            todo: list[tuple[CloudEvent, Record]] = []
             for record, event in segment:
-                if event.id not in fresh:  # seen before, or twice in this batch
-                    continue
-                fresh.discard(event.id)
-                with correlation(event.correlationid):
-                    await self._handler(session, event, record)
-                applied += 1
-        self.stats.processed += applied
-        self.stats.duplicates += len(segment) - applied
+                if event.id in fresh:  # else seen before, or twice in this batch
+                    fresh.discard(event.id)
+                    todo.append((event, record))
+            await self._call(session, todo)
+        self.stats.processed += len(todo)
+        self.stats.duplicates += len(segment) - len(todo)
+
+    async def _call(self, session: AsyncSession, todo: list[tuple[CloudEvent, Record]]) -> None:
+        if self._batch_handler is not None:
+            if todo:
+                await self._batch_handler(session, todo)
+            return
+        assert self._handler is not None
+        for event, record in todo:
+            with correlation(event.correlationid):
+                await self._handler(session, event, record)
 
     async def _apply_one(self, record: Record, event: CloudEvent) -> None:
         attempt = 0
@@ -290,8 +320,7 @@ class ConsumerRunner:
                     if result.first() is None:
                         self.stats.duplicates += 1
                         return
-                    with correlation(event.correlationid):
-                        await self._handler(session, event, record)
+                    await self._call(session, [(event, record)])
                 self.stats.processed += 1
                 return
             except Exception as exc:

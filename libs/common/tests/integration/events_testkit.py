@@ -1,0 +1,108 @@
+"""Helpers shared by the event-fabric integration tests (not a test module)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from tts_common.events import CloudEvent
+from tts_common.kafka import make_admin
+from tts_common.outbox import OUTBOX_INBOX_DDL
+from tts_common.testing.infra import libpq_dsn
+
+EFFECTS_DDL = """
+CREATE TABLE widgets (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, event_id TEXT NOT NULL);
+-- No unique constraint on purpose: a duplicate effect must show up as a second row.
+CREATE TABLE effects (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL, seq INT);
+"""
+
+
+async def create_schema(url: str) -> None:
+    conn = await asyncpg.connect(libpq_dsn(url))
+    try:
+        await conn.execute(OUTBOX_INBOX_DDL + EFFECTS_DDL)
+    finally:
+        await conn.close()
+
+
+async def fetchval(url: str, sql: str) -> int:
+    conn = await asyncpg.connect(libpq_dsn(url))
+    try:
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+async def record_effect(
+    session: AsyncSession, event: CloudEvent, record: ConsumerRecord[bytes, bytes]
+) -> None:
+    await session.execute(
+        text("INSERT INTO effects (event_id, seq) VALUES (:e, :s)"),
+        {"e": event.id, "s": event.data.get("seq")},
+    )
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], within: float, interval: float = 0.2
+) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(interval)
+    return await check()
+
+
+async def read_topic(bootstrap: str, topic: str, within: float = 20.0) -> list[ConsumerRecord]:
+    """Every record currently in ``topic`` (reads up to the end offsets seen at the start)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[ConsumerRecord] = []
+        deadline = time.monotonic() + within
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end")
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                out.extend(records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def group_lag(bootstrap: str, group: str, topic: str) -> int:
+    """End offsets minus the group's committed offsets, over all partitions of ``topic``."""
+    admin = make_admin(bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    lag = 0
+    for tp in tps:
+        meta = committed.get(tp)
+        lag += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+    return lag

@@ -1,0 +1,143 @@
+"""Consumer runner on real Kafka + PostgreSQL: inbox dedup, DLQ, retries, failure isolation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from aiokafka import ConsumerRecord
+from events_testkit import create_schema, fetchval, read_topic, wait_for
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from tts_common.consumer import ConsumerRunner
+from tts_common.db import create_engine, session_factory
+from tts_common.events import CloudEvent, dlq_topic, encode, make_event
+from tts_common.fabric_errors import NonRetriableError, RetriableError
+from tts_common.kafka import ensure_topics, make_producer
+
+pytestmark = pytest.mark.integration
+
+
+def _event(name: str) -> CloudEvent:
+    # The "name" travels in `subject`; the handler decides how to behave from it.
+    return make_event("connection.revoked", "/test", name, {"connection_id": name, "market": "US"})
+
+
+@pytest.mark.parametrize("batch_mode", [True, False], ids=["batch", "one-by-one"])
+async def test_duplicates_poison_and_failures(
+    batch_mode: bool, kafka_bootstrap: str, fresh_database: str, unique_topic: str
+) -> None:
+    await create_schema(fresh_database)
+    await ensure_topics(kafka_bootstrap, [unique_topic], partitions=1)
+    calls: Counter[str] = Counter()
+
+    async def handler(
+        session: AsyncSession, event: CloudEvent, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
+        name = event.subject or ""
+        calls[name] += 1
+        await session.execute(
+            text("INSERT INTO effects (event_id, seq) VALUES (:e, 0)"), {"e": name}
+        )
+        if name == "permanent":
+            raise NonRetriableError("order o-1 cannot be shipped")
+        if name == "once" and calls[name] == 1:
+            raise RetriableError("lock timeout")
+        if name == "always":
+            raise RuntimeError("database went away")  # unknown kind: retried, then DLQ
+
+    events = {n: _event(n) for n in ["a", "b", "permanent", "once", "always", "last"]}
+    values: list[bytes] = [
+        encode(events["a"]),
+        encode(events["a"]),  # the same event delivered twice
+        b"\x00\x01 definitely not a cloud event",
+        encode(events["b"]),
+        encode(events["permanent"]),
+        encode(events["once"]),
+        encode(events["always"]),
+        encode(events["last"]),
+    ]
+    producer = make_producer(kafka_bootstrap)
+    await producer.start()
+    try:
+        for v in values:
+            await producer.send_and_wait(unique_topic, v, key=b"k")
+    finally:
+        await producer.stop()
+
+    engine = create_engine(fresh_database)
+    runner = ConsumerRunner(
+        kafka_bootstrap,
+        f"g-{unique_topic}",
+        [unique_topic],
+        session_factory(engine),
+        handler,
+        max_retries=2,
+        backoff_base=0.01,
+        backoff_cap=0.05,
+        batch_mode=batch_mode,
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+
+        async def done() -> bool:
+            return (
+                runner.stats.processed + runner.stats.duplicates + runner.stats.dead_lettered >= 8
+            )
+
+        assert await wait_for(done, within=60), runner.stats
+        assert await wait_for(lambda: _zero(runner), within=10)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+        await engine.dispose()
+
+    effects = await _effects(fresh_database)
+    # Each applied event exactly once; failed ones left no effect (rolled back).
+    assert effects == Counter({"a": 1, "b": 1, "once": 1, "last": 1})
+    assert await fetchval(fresh_database, "SELECT count(*) FROM inbox") == 4
+    # 1 + max_retries calls for the failure of unknown kind; a failed batch is
+    # replayed one by one, so in batch mode its records before the failure run twice.
+    expected = Counter({"a": 1, "b": 1, "permanent": 1, "once": 2, "always": 3, "last": 1})
+    if batch_mode:
+        expected.update({"b": 1, "permanent": 1})
+        assert runner.stats.batch_fallbacks == 1
+    assert calls == expected
+    assert runner.stats.retries == 1 + 2
+    assert runner.stats.duplicates == 1
+    assert runner.stats.dead_lettered == 3
+
+    dead = await read_topic(kafka_bootstrap, dlq_topic(unique_topic))
+    assert len(dead) == 3
+    by_class = {}
+    for rec in dead:
+        headers = {k: v.decode() for k, v in rec.headers}
+        assert headers["original.topic"] == unique_topic
+        assert headers["original.partition"] == "0"
+        assert headers["consumer.group"] == f"g-{unique_topic}"
+        assert rec.key == b"k"
+        by_class[headers["error.class"]] = (rec, headers)
+    poison, ph = by_class["PoisonEvent"]
+    assert poison.value == values[2] and ph["original.offset"] == "2"
+    assert ph["error.retriable"] == "false" and "not JSON" in ph["error.message"]
+    perm, hh = by_class["NonRetriableError"]
+    assert perm.value == values[4] and hh["original.offset"] == "4"
+    assert hh["error.retriable"] == "false"
+    always, ah = by_class["RuntimeError"]
+    assert always.value == values[6] and ah["error.retriable"] == "true"
+
+
+async def _zero(runner: ConsumerRunner) -> bool:
+    return await runner.lag() == 0
+
+
+async def _effects(url: str) -> Counter[str]:
+    import asyncpg
+    from tts_common.testing.infra import libpq_dsn
+
+    conn = await asyncpg.connect(libpq_dsn(url))
+    try:
+        return Counter(r["event_id"] for r in await conn.fetch("SELECT event_id FROM effects"))
+    finally:
+        await conn.close()

@@ -1,0 +1,146 @@
+"""Catalogue endpoints over real HTTP: categories, attributes, rules, brands, recommend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tiktok_sandbox.testing import RunningSandbox, SignedClient, run_sandbox
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[RunningSandbox]:
+    with run_sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def us(sb: RunningSandbox) -> SignedClient:
+    return sb.client("US")
+
+
+@pytest.fixture(scope="module")
+def uk(sb: RunningSandbox) -> SignedClient:
+    return sb.client("UK")
+
+
+def test_uk_categories_default_to_v1(uk: SignedClient) -> None:
+    body = uk.call("GET", "/product/202309/categories")
+    assert body["code"] == 0
+    cats = body["data"]["categories"]
+    assert sum(c["is_leaf"] for c in cats) == 1575
+    sofa = next(c for c in cats if c["id"] == "604468")
+    assert sofa == {
+        "id": "604468",
+        "parent_id": sofa["parent_id"],
+        "local_name": "Sofas",
+        "is_leaf": True,
+        "permission_statuses": ["AVAILABLE"],
+    }
+    parent = next(c for c in cats if c["id"] == sofa["parent_id"])
+    assert parent["local_name"] == "Indoor Furniture" and parent["is_leaf"] is False
+
+
+def test_us_requires_category_version_v2(us: SignedClient) -> None:
+    assert us.call("GET", "/product/202309/categories")["code"] == 12052217
+    v1 = us.call("GET", "/product/202309/categories", params={"category_version": "v1"})
+    assert v1["code"] == 12052217 and v1["data"] is None
+    v2 = us.call("GET", "/product/202309/categories", params={"category_version": "v2"})
+    assert v2["code"] == 0
+    assert sum(c["is_leaf"] for c in v2["data"]["categories"]) >= 150
+
+
+def test_category_keyword_filter(us: SignedClient) -> None:
+    body = us.call(
+        "GET", "/product/202309/categories", params={"category_version": "v2", "keyword": "sofa"}
+    )
+    names = [c["local_name"] for c in body["data"]["categories"]]
+    assert names == ["Sofas"]
+
+
+def test_attributes_for_a_furniture_leaf(us: SignedClient) -> None:
+    cats = us.call(
+        "GET", "/product/202309/categories", params={"category_version": "v2", "keyword": "sofa"}
+    )["data"]["categories"]
+    body = us.call(
+        "GET",
+        f"/product/202309/categories/{cats[0]['id']}/attributes",
+        params={"category_version": "v2", "locale": "en-US"},
+    )
+    assert body["code"] == 0
+    attrs = {a["name"]: a for a in body["data"]["attributes"]}
+    foldable = attrs["Foldable Furniture"]
+    assert foldable["type"] == "PRODUCT_PROPERTY" and foldable["is_requried"] is True
+    assert [v["name"] for v in foldable["values"]] == ["Foldable", "Non-Foldable"]
+    folded = attrs["Folded Dimensions"]
+    assert folded["requirement_conditions"][0]["attribute_id"] == foldable["id"]
+    assert attrs["Color"]["type"] == "SALES_PROPERTY"
+
+
+def test_attributes_errors(uk: SignedClient) -> None:
+    missing = uk.call("GET", "/product/202309/categories/999/attributes")
+    assert missing["code"] == 12052023
+    cats = uk.call("GET", "/product/202309/categories")["data"]["categories"]
+    parent = next(c for c in cats if not c["is_leaf"])
+    not_leaf = uk.call("GET", f"/product/202309/categories/{parent['id']}/attributes")
+    assert not_leaf["code"] == 12052024
+
+
+def test_rules(uk: SignedClient) -> None:
+    body = uk.call("GET", "/product/202309/categories/604468/rules")
+    assert body["code"] == 0
+    assert body["data"]["package_dimension"]["is_required"] is True
+    assert "size_chart" in body["data"]
+
+
+def test_brands_paging_covers_every_brand_once(uk: SignedClient) -> None:
+    seen: list[str] = []
+    token = ""
+    pages = 0
+    while True:
+        params = {"page_size": 100}
+        if token:
+            params["page_token"] = token
+        data = uk.call("GET", "/product/202309/brands", params=params)["data"]
+        seen += [b["id"] for b in data["brands"]]
+        pages += 1
+        token = data["next_page_token"]
+        if not token:
+            break
+        assert "+" in token or "/" in token  # clients must encode it
+    assert pages == 3 and len(seen) == len(set(seen)) == data["total_count"] >= 200
+
+
+def test_brand_filters(uk: SignedClient) -> None:
+    unauth = uk.call("GET", "/product/202309/brands", params={"is_authorized": "false"})["data"]
+    assert unauth["brands"] and all(
+        b["authorized_status"] == "UNAUTHORIEZD" for b in unauth["brands"]
+    )
+    teas = uk.call("GET", "/product/202309/brands", params={"brand_name": "tea"})["data"]
+    assert [b["id"] for b in teas["brands"]] == ["7082427311584347905"]
+    bad = uk.call("GET", "/product/202309/brands", params={"page_size": 101})
+    assert bad["code"] == 36009004
+    bad_token = uk.call("GET", "/product/202309/brands", params={"page_token": "nope"})
+    assert bad_token["code"] == 36009004
+
+
+def test_recommend_category(us: SignedClient, uk: SignedClient) -> None:
+    body = us.call(
+        "POST",
+        "/product/202309/categories/recommend",
+        json={"product_title": "Grey Sofa with wooden legs", "category_version": "v2"},
+    )
+    assert body["code"] == 0
+    chain = body["data"]["categories"]
+    assert chain[-1]["name"] == "Sofas" and chain[-1]["is_leaf"] is True
+    assert body["data"]["leaf_category_id"] == chain[-1]["id"]
+    assert [c["level"] for c in chain] == list(range(1, len(chain) + 1))
+    uk_body = uk.call(
+        "POST", "/product/202309/categories/recommend", json={"product_title": "Silver necklace"}
+    )
+    assert uk_body["code"] == 0
+    none = uk.call(
+        "POST", "/product/202309/categories/recommend", json={"product_title": "zzzz qqqq"}
+    )
+    assert none["code"] == 12019064

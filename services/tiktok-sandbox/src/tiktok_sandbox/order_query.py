@@ -1,0 +1,113 @@
+"""Query parsing and keyset paging shared by orders search and package search.
+
+Messages follow the documented `36009004 "param <where>.<name> is ..."` pattern.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ApiError
+
+PARAM_ERROR = 36009004
+SORT_FIELDS = ("create_time", "update_time")
+TIME_FILTERS = ("create_time_ge", "create_time_lt", "update_time_ge", "update_time_lt")
+
+
+@dataclass(frozen=True)
+class Paging:
+    page_size: int
+    page_token: str
+    sort_field: str
+    descending: bool
+
+
+def parse_paging(params: Mapping[str, str]) -> Paging:
+    """`page_size` (required, 1-100), `page_token`, `sort_field`, `sort_order` (default DESC)."""
+    raw = params.get("page_size")
+    if raw is None or raw == "":
+        raise ApiError(PARAM_ERROR, "param query.page_size is missing")
+    try:
+        size = int(raw)
+    except ValueError:
+        raise ApiError(PARAM_ERROR, "param query.page_size is invalid") from None
+    if not 1 <= size <= 100:
+        raise ApiError(PARAM_ERROR, "param query.page_size is invalid: must be between 1 and 100")
+    sort_field = params.get("sort_field") or "create_time"
+    if sort_field not in SORT_FIELDS:
+        raise ApiError(PARAM_ERROR, "param query.sort_field is invalid: create_time or update_time")
+    sort_order = (params.get("sort_order") or "DESC").upper()
+    if sort_order not in ("ASC", "DESC"):
+        raise ApiError(PARAM_ERROR, "param query.sort_order is invalid: ASC or DESC")
+    return Paging(size, params.get("page_token") or "", sort_field, sort_order == "DESC")
+
+
+def parse_time_filters(body: Mapping[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for name in TIME_FILTERS:
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ApiError(PARAM_ERROR, f"param body.{name} is invalid: Unix seconds expected")
+        out[name] = value
+    return out
+
+
+def parse_enum(body: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise ApiError(PARAM_ERROR, f"param body.{name} is invalid: one of {', '.join(allowed)}")
+    return str(value)
+
+
+def paginate(
+    items: list[dict[str, Any]],
+    key: Callable[[dict[str, Any]], tuple[int, int]],
+    page_size: int,
+    page_token: str,
+    descending: bool,
+) -> tuple[list[dict[str, Any]], str]:
+    """Sort by `key` and return the page after the cursor plus the next cursor ("" = last).
+
+    Keyset paging on (sort value, id): stable while new items arrive between pages.
+    """
+    items.sort(key=key, reverse=descending)
+    start = 0
+    if page_token:
+        cursor = decode_cursor(page_token)
+        start = next(
+            (
+                i
+                for i, it in enumerate(items)
+                if (key(it) < cursor if descending else key(it) > cursor)
+            ),
+            len(items),
+        )
+    page = items[start : start + page_size]
+    more = start + page_size < len(items)
+    return page, encode_cursor(*key(page[-1])) if more and page else ""
+
+
+def encode_cursor(sort_value: int, item_id: int) -> str:
+    # Standard base64 on purpose: real page tokens contain '+' and '/' (reference §1),
+    # so clients must sign them decoded and send them percent-encoded.
+    return base64.b64encode(_CURSOR.pack(sort_value, item_id)).decode()
+
+
+def decode_cursor(token: str) -> tuple[int, int]:
+    try:
+        value, order_id = _CURSOR.unpack(base64.b64decode(token, validate=True))
+        return int(value), int(order_id)
+    except (binascii.Error, struct.error, ValueError):
+        raise ApiError(36009004, "param page_token is invalid") from None
+
+
+_CURSOR = struct.Struct(">qQ")

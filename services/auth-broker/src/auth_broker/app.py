@@ -2,20 +2,65 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+from collections.abc import Callable
+from datetime import datetime
 
-from tts_common.app import create_service_app
+from fastapi import FastAPI
+from tts_common.app import Runtime, create_service_app
 from tts_common.settings import load_settings
 
+from auth_broker.clients.tiktok_client import LibraryTikTokAuth, config_from_settings
 from auth_broker.config import Settings
+from auth_broker.context import BrokerContext, utcnow
+from auth_broker.crypto import TokenCipher
+from auth_broker.deps import Broker
+from auth_broker.leasing import TokenLeaser
+from auth_broker.routes import admin, internal, public
+from auth_broker.service import ConnectionService
+from auth_broker.tiktok import TikTokAuthPort
+from auth_broker.webhooks import WebhookHandler
 
 NAME = "auth-broker"
+log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    tiktok: TikTokAuthPort | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
+    """Build the app; `tiktok` and `clock` are seams for tests (default: the real client, UTC now)."""
     settings = settings or load_settings(Settings)
+    cipher = TokenCipher(settings.fernet_keys())
+
+    async def start(rt: Runtime) -> None:
+        port = tiktok or LibraryTikTokAuth(config_from_settings(settings))
+        ctx = BrokerContext(
+            sessions=rt.sessions, cipher=cipher, tiktok=port, settings=settings, clock=clock
+        )
+        leaser = TokenLeaser(ctx)
+        rt.extras["broker"] = Broker(
+            settings=settings,
+            connections=ConnectionService(ctx),
+            leaser=leaser,
+            webhooks=WebhookHandler(ctx),
+        )
+        if settings.run_workers and settings.refresher_enabled:
+            rt.spawn(leaser.run_refresher(), "token-refresher")
+
+    async def stop(rt: Runtime) -> None:
+        broker: Broker | None = rt.extras.get("broker")
+        if broker is not None and tiktok is None:
+            await broker.connections.ctx.tiktok.aclose()
+
     return create_service_app(
         name=NAME,
         settings=settings,
+        routers=[admin, public, internal],
+        on_startup=[start],
+        on_shutdown=[stop],
         description="TikTok Shop OAuth connections and token leases",
+        secrets=settings.secret_values(),
     )

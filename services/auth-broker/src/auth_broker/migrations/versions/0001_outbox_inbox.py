@@ -5,7 +5,6 @@ Revises:
 """
 
 from alembic import op
-
 from tts_common.outbox import OUTBOX_INBOX_DDL, OUTBOX_INBOX_DROP_DDL
 
 revision = "0001"

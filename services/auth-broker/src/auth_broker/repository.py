@@ -1,0 +1,167 @@
+"""Every query of auth-broker. Functions only `flush()`; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from auth_broker.models import LEASABLE, Connection, OAuthState, Shop, Status, WebhookReceipt
+from auth_broker.tiktok import AuthorizedShop
+
+
+async def add_connection(
+    session: AsyncSession, connection_id: str, name: str, market: str
+) -> Connection:
+    conn = Connection(
+        id=connection_id,
+        name=name,
+        market=market,
+        status=Status.PENDING,
+        granted_scopes=[],
+        token_generation=0,
+    )
+    session.add(conn)
+    await session.flush()
+    return conn
+
+
+async def get_connection(session: AsyncSession, connection_id: str) -> Connection | None:
+    return await session.scalar(
+        select(Connection)
+        .where(Connection.id == connection_id)
+        .options(selectinload(Connection.shops))
+        .execution_options(populate_existing=True)
+    )
+
+
+async def lock_connection(
+    session: AsyncSession, connection_id: str, *, skip_locked: bool = False
+) -> Connection | None:
+    """The row under `SELECT ... FOR UPDATE` (None if missing or, with skip_locked, busy)."""
+    stmt = (
+        select(Connection)
+        .where(Connection.id == connection_id)
+        .with_for_update(skip_locked=skip_locked)
+        .options(selectinload(Connection.shops))
+        .execution_options(populate_existing=True)
+    )
+    return await session.scalar(stmt)
+
+
+async def list_connections(session: AsyncSession) -> Sequence[Connection]:
+    result = await session.scalars(
+        select(Connection)
+        .options(selectinload(Connection.shops))
+        .order_by(Connection.created_at, Connection.id)
+    )
+    return result.all()
+
+
+async def replace_shops(
+    session: AsyncSession, conn: Connection, shops: Sequence[AuthorizedShop]
+) -> None:
+    await session.execute(delete(Shop).where(Shop.connection_id == conn.id))
+    for s in shops:
+        session.add(
+            Shop(
+                connection_id=conn.id,
+                shop_id=s.id,
+                name=s.name,
+                region=s.region,
+                seller_type=s.seller_type,
+                cipher=s.cipher,
+                code=s.code,
+            )
+        )
+    await session.flush()
+    await session.refresh(conn, attribute_names=["shops"])
+
+
+async def add_state(
+    session: AsyncSession, state_hash: str, connection_id: str, expires_at: datetime
+) -> None:
+    session.add(
+        OAuthState(state_hash=state_hash, connection_id=connection_id, expires_at=expires_at)
+    )
+    await session.flush()
+
+
+async def lock_state(session: AsyncSession, state_hash: str) -> OAuthState | None:
+    """Lock the state row so two callbacks racing with the same state see it used once."""
+    return await session.scalar(
+        select(OAuthState).where(OAuthState.state_hash == state_hash).with_for_update()
+    )
+
+
+async def drop_unused_states(session: AsyncSession, connection_id: str) -> None:
+    """A new authorize link (or a deletion) makes the older, unused ones unknown."""
+    await session.execute(
+        delete(OAuthState).where(
+            OAuthState.connection_id == connection_id, OAuthState.used_at.is_(None)
+        )
+    )
+
+
+async def due_for_refresh(
+    session: AsyncSession, before: datetime, limit: int = 100
+) -> list[tuple[str, int, datetime | None, datetime | None]]:
+    """(id, generation, access expiry, last refresh) of leasable connections ending before `before`."""
+    rows = await session.execute(
+        select(
+            Connection.id,
+            Connection.token_generation,
+            Connection.access_expires_at,
+            Connection.last_refreshed_at,
+        )
+        .where(
+            Connection.status.in_([s.value for s in LEASABLE]),
+            Connection.access_expires_at < before,
+            Connection.refresh_token_enc.is_not(None),
+        )
+        .order_by(Connection.access_expires_at)
+        .limit(limit)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def connections_for_shop(session: AsyncSession, shop_id: str) -> Sequence[Connection]:
+    """Connections covering `shop_id`, locked (webhooks change their status)."""
+    result = await session.scalars(
+        select(Connection)
+        .join(Shop, Shop.connection_id == Connection.id)
+        .where(Shop.shop_id == shop_id)
+        .order_by(Connection.id)
+        .with_for_update(of=Connection)
+        .options(selectinload(Connection.shops))
+        .execution_options(populate_existing=True)
+    )
+    return result.all()
+
+
+async def record_webhook(
+    session: AsyncSession, notification_id: str, event_type: int, shop_id: str | None
+) -> bool:
+    """True the first time a notification id is seen; False for TikTok's retries."""
+    stmt = (
+        pg_insert(WebhookReceipt)
+        .values(notification_id=notification_id, event_type=event_type, shop_id=shop_id)
+        .on_conflict_do_nothing(index_elements=["notification_id"])
+        .returning(WebhookReceipt.notification_id)
+    )
+    return (await session.scalar(stmt)) is not None
+
+
+async def connection_ids_with_tokens(session: AsyncSession) -> list[str]:
+    result = await session.scalars(
+        select(Connection.id)
+        .where(
+            (Connection.access_token_enc.is_not(None)) | (Connection.refresh_token_enc.is_not(None))
+        )
+        .order_by(Connection.id)
+    )
+    return list(result.all())

@@ -1,0 +1,193 @@
+"""Connection lifecycle: create, authorize (OAuth callback), list, reauthorize, delete.
+
+Each public method is one unit of work and owns its transaction(s): the OAuth callback
+needs two (consume the state, then store the grant) with the TikTok calls between them,
+so no row lock is held while TikTok answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from tts_common.db import session_scope
+from tts_common.errors import NotFound
+from tts_common.logging import register_secret
+
+from auth_broker import repository as repo
+from auth_broker.context import BrokerContext
+from auth_broker.errors import AuthorizationFailed, BadState
+from auth_broker.models import Connection, Status
+from auth_broker.notify import emit
+from auth_broker.schemas import AuthorizeLink, ConnectionCreated, ConnectionOut
+from auth_broker.states import StateProblem, check_state, hash_state, new_state
+from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TokenGrant
+
+log = logging.getLogger(__name__)
+
+
+def from_unix(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def store_grant(ctx: BrokerContext, conn: Connection, grant: TokenGrant, now: datetime) -> None:
+    """Encrypt and store a grant's tokens on `conn` (caller holds the row lock)."""
+    register_secret(grant.access_token)
+    register_secret(grant.refresh_token)
+    conn.access_token_enc = ctx.cipher.encrypt(conn.id, "access", grant.access_token)
+    conn.refresh_token_enc = ctx.cipher.encrypt(conn.id, "refresh", grant.refresh_token)
+    conn.access_expires_at = from_unix(grant.access_token_expire_in)
+    conn.refresh_expires_at = from_unix(grant.refresh_token_expire_in)
+    conn.token_generation = (conn.token_generation or 0) + 1
+    conn.last_refreshed_at = now
+
+
+def erase_tokens(conn: Connection) -> None:
+    conn.access_token_enc = None
+    conn.refresh_token_enc = None
+    conn.access_expires_at = None
+    conn.refresh_expires_at = None
+    conn.token_generation = (conn.token_generation or 0) + 1
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    connection: ConnectionOut
+
+
+class ConnectionService:
+    def __init__(self, ctx: BrokerContext) -> None:
+        self.ctx = ctx
+
+    async def _new_link(self, session: AsyncSession, conn: Connection) -> tuple[str, datetime]:
+        state = new_state()
+        expires = self.ctx.clock() + timedelta(seconds=self.ctx.settings.oauth_state_ttl_seconds)
+        await repo.drop_unused_states(session, conn.id)
+        await repo.add_state(session, hash_state(state), conn.id, expires)
+        return self.ctx.tiktok.authorize_url(conn.market, state), expires
+
+    async def create(self, name: str, market: str) -> ConnectionCreated:
+        async with session_scope(self.ctx.sessions) as session:
+            conn = await repo.add_connection(session, str(uuid.uuid4()), name, market)
+            url, expires = await self._new_link(session, conn)
+            fresh = await repo.get_connection(session, conn.id)
+            assert fresh is not None
+            out = ConnectionOut.of(fresh)
+        log.info("connection created", extra={"connection_id": out.id, "market": market})
+        return ConnectionCreated(
+            **out.model_dump(), authorize_url=url, authorize_url_expires_at=expires
+        )
+
+    async def reauthorize(self, connection_id: str) -> AuthorizeLink:
+        async with session_scope(self.ctx.sessions) as session:
+            conn = await repo.lock_connection(session, connection_id)
+            if conn is None:
+                raise NotFound(f"connection {connection_id} does not exist")
+            url, expires = await self._new_link(session, conn)
+        return AuthorizeLink(
+            connection_id=connection_id, authorize_url=url, authorize_url_expires_at=expires
+        )
+
+    async def list_all(self) -> list[ConnectionOut]:
+        async with session_scope(self.ctx.sessions) as session:
+            return [ConnectionOut.of(c) for c in await repo.list_connections(session)]
+
+    async def get(self, connection_id: str) -> ConnectionOut:
+        async with session_scope(self.ctx.sessions) as session:
+            conn = await repo.get_connection(session, connection_id)
+            if conn is None:
+                raise NotFound(f"connection {connection_id} does not exist")
+            return ConnectionOut.of(conn)
+
+    async def delete(self, connection_id: str) -> ConnectionOut:
+        """Revoke: erase the tokens, invalidate open links, emit `connection.revoked` once."""
+        async with session_scope(self.ctx.sessions) as session:
+            conn = await repo.lock_connection(session, connection_id)
+            if conn is None:
+                raise NotFound(f"connection {connection_id} does not exist")
+            await repo.drop_unused_states(session, conn.id)
+            if conn.status != Status.REVOKED:
+                reason = "deleted by an operator"
+                erase_tokens(conn)
+                conn.status = Status.REVOKED
+                conn.status_reason = reason
+                await emit(session, conn, "connection.revoked", reason)
+            await session.flush()
+            fresh = await repo.get_connection(session, connection_id)
+            assert fresh is not None
+            out = ConnectionOut.of(fresh)
+        log.info("connection revoked", extra={"connection_id": connection_id})
+        return out
+
+    async def complete_authorization(self, code: str | None, state: str | None) -> CallbackResult:
+        """The OAuth callback: consume the state, exchange the code, fetch shops, store."""
+        if not code or not state:
+            raise BadState(StateProblem.MISSING)
+        now = self.ctx.clock()
+        async with session_scope(self.ctx.sessions) as session:
+            row = await repo.lock_state(session, hash_state(state))
+            problem = check_state(row, now)
+            if problem is not None:
+                log.info("oauth callback refused", extra={"problem": problem.value})
+                raise BadState(problem)
+            assert row is not None
+            # Consumed before TikTok is called: TikTok codes are single-use too, and a
+            # concurrent replay of the same redirect must fail here, not at TikTok.
+            row.used_at = now
+            connection_id = row.connection_id
+
+        try:
+            grant = await self.ctx.tiktok.exchange_code(code)
+            register_secret(grant.access_token)
+            register_secret(grant.refresh_token)
+            shops = await self.ctx.tiktok.authorized_shops(grant.access_token)
+        except TikTokAuthError as err:
+            reason = f"TikTok refused the authorization: {err}"
+            await self._record_failure(connection_id, reason)
+            log.warning(
+                "authorization failed",
+                extra={"connection_id": connection_id, "tiktok_code": err.code},
+            )
+            raise AuthorizationFailed(reason) from None
+        return CallbackResult(await self._store_authorization(connection_id, grant, shops))
+
+    async def _record_failure(self, connection_id: str, reason: str) -> None:
+        async with session_scope(self.ctx.sessions) as session:
+            conn = await repo.lock_connection(session, connection_id)
+            if conn is not None:
+                conn.status_reason = reason  # status unchanged: pending stays pending
+
+    async def _store_authorization(
+        self, connection_id: str, grant: TokenGrant, shops: list[AuthorizedShop]
+    ) -> ConnectionOut:
+        now = self.ctx.clock()
+        async with session_scope(self.ctx.sessions) as session:
+            conn = await repo.lock_connection(session, connection_id)
+            if conn is None:
+                raise NotFound(f"connection {connection_id} was deleted during authorization")
+            store_grant(self.ctx, conn, grant, now)
+            conn.status = Status.ACTIVE
+            conn.status_reason = None
+            conn.seller_name = grant.seller_name or None
+            conn.seller_base_region = grant.seller_base_region or None
+            conn.open_id = grant.open_id or None
+            conn.granted_scopes = list(grant.granted_scopes)
+            conn.authorized_at = now
+            conn.authorization_expires_at = None
+            await repo.replace_shops(session, conn, shops)
+            await emit(
+                session,
+                conn,
+                "connection.authorized",
+                access_token_expires_at=conn.access_expires_at,
+            )
+            await session.flush()
+            out = ConnectionOut.of(conn)
+        log.info(
+            "connection authorized",
+            extra={"connection_id": connection_id, "shops": len(shops), "market": out.market},
+        )
+        return out

@@ -90,11 +90,12 @@ create_service_dbs() {
 }
 
 start() {
-    if external_url_ready; then
+    # Our own server first: TTS_DATABASE_URL often just names it (after `eval "$(infra.sh env)"`).
+    if ! ours_running && external_url_ready; then
         log "TTS_DATABASE_URL answers; using it (nothing started)"
         return 0
     fi
-    if [[ -n ${TTS_DATABASE_URL:-} ]]; then
+    if [[ -n ${TTS_DATABASE_URL:-} ]] && ! ours_running; then
         log "TTS_DATABASE_URL is set but does not answer; starting the local server on $PG_HOST:$PG_PORT"
     fi
     if ours_running; then
@@ -140,13 +141,13 @@ stop() {
 }
 
 status() {
-    if external_url_ready; then
-        echo "postgres: external server at TTS_DATABASE_URL answers"
-    elif ours_running && local_ready; then
+    if ours_running && local_ready; then
         echo "postgres: running and answering on $PG_HOST:$PG_PORT (data: $PGDATA_DIR)"
     elif ours_running; then
         echo "postgres: running but NOT answering on $PG_HOST:$PG_PORT"
         return 1
+    elif external_url_ready; then
+        echo "postgres: external server at TTS_DATABASE_URL answers"
     else
         echo "postgres: stopped"
         return 3

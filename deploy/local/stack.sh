@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# The whole local stack: Kafka + PostgreSQL (via infra.sh) and every service plus the TikTok Shop
+# sandbox under supervisord (config: deploy/local/supervisord.conf).
+#
+#   stack.sh up               start everything (idempotent), wait until every /healthz answers
+#   stack.sh down             stop the programs and supervisord, then the Kafka/PostgreSQL that
+#                             `up` started (servers that were already running are left alone)
+#   stack.sh status           supervisord's view of each program, each /healthz, Kafka, PostgreSQL
+#   stack.sh logs [NAME] [-f] last lines of every log, or of one program (-f: follow)
+#   stack.sh ctl ARGS...      any supervisorctl command, e.g. `stack.sh ctl restart order-ingest`
+#
+# Environment: TTS_STACK_WAIT_SECONDS (90), plus everything infra.sh reads.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=deploy/local/lib.sh
+source "$HERE/lib.sh"
+
+CONF="$HERE/supervisord.conf"
+RUN_DIR="$TTS_LOCAL_DIR/run"
+SUP_PIDFILE="$RUN_DIR/supervisord.pid"
+# Which of kafka/postgres `up` had to start, so `down` stops those and nothing else.
+STARTED_MARKER="$RUN_DIR/stack-started-infra"
+WAIT_SECONDS=${TTS_STACK_WAIT_SECONDS:-90}
+# name:port of every supervised program, in start order.
+PROGRAMS=(tiktok-sandbox:8180 auth-broker:8101 catalog-sync:8102 order-ingest:8103 shipment-notifier:8104)
+
+export TTS_REPO_ROOT TTS_LOCAL_DIR
+
+load_env() {
+    eval "$("$HERE/infra.sh" env)"
+    # Server URL without its database (and query): each program appends its own database name.
+    local url=${TTS_DATABASE_URL%%\?*}
+    export TTS_STACK_PG_BASE=${url%/*}
+    export TTS_KAFKA_BOOTSTRAP TTS_DATABASE_URL
+}
+
+supervisord_running() { pid_alive "$SUP_PIDFILE" supervisord; }
+
+ctl() { (cd "$TTS_REPO_ROOT" && uv run --no-sync supervisorctl -c "$CONF" "$@"); }
+
+# health NAME PORT: "healthy", "HTTP <code>" or "no answer".
+health() {
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$2/healthz" || true)
+    case $code in
+    200) echo healthy ;;
+    000 | "") echo "no answer" ;;
+    *) echo "HTTP $code" ;;
+    esac
+}
+
+record_infra_to_start() {
+    mkdir -p "$RUN_DIR"
+    local component
+    for component in kafka postgres; do
+        if ! "$HERE/$component.sh" status >/dev/null 2>&1; then
+            echo "$component" >>"$STARTED_MARKER"
+        fi
+    done
+}
+
+wait_healthy() {
+    local deadline=$((SECONDS + WAIT_SECONDS)) pending entry
+    pending=("${PROGRAMS[@]}")
+    while ((${#pending[@]})) && ((SECONDS < deadline)); do
+        local still=()
+        for entry in "${pending[@]}"; do
+            [[ $(health "${entry%%:*}" "${entry##*:}") == healthy ]] || still+=("$entry")
+        done
+        pending=("${still[@]+"${still[@]}"}")
+        ((${#pending[@]})) && sleep 1
+    done
+    for entry in "${pending[@]+"${pending[@]}"}"; do
+        log "${entry%%:*} is not healthy on port ${entry##*:} after ${WAIT_SECONDS}s; last log lines:"
+        tail -n 15 "$TTS_LOG_DIR/${entry%%:*}.log" >&2 2>/dev/null || true
+    done
+    ((${#pending[@]} == 0))
+}
+
+up() {
+    command -v uv >/dev/null || die "uv not found: run scripts/setup.sh (or pip install uv)"
+    record_infra_to_start
+    "$HERE/infra.sh" up
+    load_env
+    mkdir -p "$RUN_DIR" "$TTS_LOG_DIR"
+    if supervisord_running; then
+        log "supervisord already running (pid $(<"$SUP_PIDFILE")); applying config and starting all"
+        ctl update >/dev/null
+        ctl start all >/dev/null || true
+    else
+        local entry
+        for entry in "${PROGRAMS[@]}"; do
+            if port_in_use "${entry##*:}"; then
+                log "WARNING: port ${entry##*:} (${entry%%:*}) is already taken by $(port_owner "${entry##*:}")"
+            fi
+        done
+        log "starting supervisord (programs log to $TTS_LOG_DIR/<program>.log)"
+        (cd "$TTS_REPO_ROOT" && uv run --no-sync supervisord -c "$CONF")
+    fi
+    if wait_healthy; then
+        log "stack is up"
+        status
+    else
+        status || true
+        die "some programs are not healthy (see above); 'stack.sh logs NAME' shows more"
+    fi
+}
+
+down() {
+    if supervisord_running; then
+        local pid
+        pid=$(<"$SUP_PIDFILE")
+        log "stopping all programs and supervisord (pid $pid)"
+        load_env
+        ctl shutdown >/dev/null 2>&1 || true
+        # shutdown returns at once; supervisord stops the programs (up to stopwaitsecs each) first.
+        stop_pid_after_wait "$pid"
+    else
+        log "supervisord not running"
+    fi
+    if [[ -f $STARTED_MARKER ]]; then
+        local component
+        for component in $(sort -u "$STARTED_MARKER"); do
+            "$HERE/$component.sh" stop
+        done
+        rm -f "$STARTED_MARKER"
+    else
+        log "Kafka/PostgreSQL were running before 'stack.sh up'; leaving them (infra.sh down stops them)"
+    fi
+}
+
+stop_pid_after_wait() {
+    local pid=$1 i
+    for i in $(seq 1 600); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    stop_pid "$pid" supervisord 10
+}
+
+status() {
+    local rc=0 entry name port state
+    if supervisord_running; then
+        load_env
+        echo "supervisord: running (pid $(<"$SUP_PIDFILE"))"
+        for entry in "${PROGRAMS[@]}"; do
+            name=${entry%%:*}
+            port=${entry##*:}
+            state=$(ctl status "$name" 2>/dev/null | awk '{print $2}' || true)
+            local verdict
+            verdict=$(health "$name" "$port")
+            printf '  %-18s %-9s port %s  /healthz: %s\n' "$name" "${state:-UNKNOWN}" "$port" "$verdict"
+            [[ $verdict == healthy ]] || rc=1
+        done
+    else
+        echo "supervisord: stopped"
+        rc=3
+    fi
+    "$HERE/infra.sh" status || rc=1
+    return $rc
+}
+
+logs() {
+    local name=${1:-} follow=${2:-}
+    if [[ -z $name ]]; then
+        local f
+        for f in "$TTS_LOG_DIR"/*.log; do
+            [[ -f $f ]] || continue
+            echo "==> $f <=="
+            tail -n 20 "$f"
+        done
+    elif [[ $follow == -f ]]; then
+        exec tail -n 100 -F "$TTS_LOG_DIR/$name.log"
+    else
+        tail -n 100 "$TTS_LOG_DIR/$name.log"
+    fi
+}
+
+case "${1:-}" in
+up) up ;;
+down) down ;;
+status) status ;;
+logs) logs "${2:-}" "${3:-}" ;;
+ctl)
+    shift
+    load_env
+    ctl "$@"
+    ;;
+*)
+    echo "usage: $0 {up|down|status|logs [NAME] [-f]|ctl ARGS...}" >&2
+    exit 2
+    ;;
+esac

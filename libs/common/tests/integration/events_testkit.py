@@ -18,7 +18,7 @@ from tts_common.testing.infra import libpq_dsn
 EFFECTS_DDL = """
 CREATE TABLE widgets (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, event_id TEXT NOT NULL);
 -- No unique constraint on purpose: a duplicate effect must show up as a second row.
-CREATE TABLE effects (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL, seq INT);
+CREATE TABLE effects (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL, seq INT, member TEXT);
 """
 
 
@@ -85,24 +85,37 @@ async def read_topic(bootstrap: str, topic: str, within: float = 20.0) -> list[C
         await consumer.stop()
 
 
-async def group_lag(bootstrap: str, group: str, topic: str) -> int:
-    """End offsets minus the group's committed offsets, over all partitions of ``topic``."""
-    admin = make_admin(bootstrap)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        ends = await consumer.end_offsets(tps)
-    finally:
-        await consumer.stop()
-    lag = 0
-    for tp in tps:
-        meta = committed.get(tp)
-        lag += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
-    return lag
+class LagProbe:
+    """Committed lag of a consumer group: end offsets minus committed offsets.
+
+    One long-lived plain consumer for the end offsets (aiokafka consumers that
+    are stopped right after starting can raise CancelledError from stop()).
+    """
+
+    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
+        self._bootstrap, self._group, self._topic = bootstrap, group, topic
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        self._admin = make_admin(bootstrap)
+
+    async def __aenter__(self) -> LagProbe:
+        await self._consumer.start()
+        await self._admin.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._admin.close()
+        await self._consumer.stop()
+
+    async def lag(self) -> int:
+        committed = await self._admin.list_consumer_group_offsets(self._group)
+        parts = self._consumer.partitions_for_topic(self._topic)
+        if not parts:
+            await self._consumer._client.force_metadata_update()
+            parts = self._consumer.partitions_for_topic(self._topic) or set()
+        tps = [TopicPartition(self._topic, p) for p in parts]
+        ends = await self._consumer.end_offsets(tps)
+        lag = 0
+        for tp in tps:
+            meta = committed.get(tp)
+            lag += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+        return lag

@@ -1,0 +1,116 @@
+"""Two consumer-group members in separate processes; one is SIGKILLed mid-stream."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from events_testkit import LagProbe, create_schema, fetchval, wait_for
+from tts_common.events import encode, make_event
+from tts_common.kafka import ensure_topics, make_producer
+
+pytestmark = pytest.mark.integration
+
+TOTAL = 3000
+MEMBER = Path(__file__).with_name("events_member.py")
+
+
+def _member(name: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as err:
+        return subprocess.Popen(
+            [sys.executable, str(MEMBER), "--member", name, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+
+
+async def _count(url: str, where: str = "true") -> int:
+    return await fetchval(url, f"SELECT count(*) FROM effects WHERE {where}")
+
+
+async def test_killed_member_loses_nothing_and_duplicates_nothing(
+    kafka_bootstrap: str, fresh_database: str, unique_topic: str, tmp_path: Path
+) -> None:
+    await create_schema(fresh_database)
+    await ensure_topics(kafka_bootstrap, [unique_topic], partitions=6)
+    producer = make_producer(kafka_bootstrap)
+    await producer.start()
+    try:
+        acks = []
+        for seq in range(TOTAL):
+            event = make_event(
+                "order.cancelled",
+                "/test",
+                f"o{seq}",
+                {
+                    "connection_id": "c",
+                    "shop_id": "s",
+                    "order_id": f"o{seq}",
+                    "status": "CANCELLED",
+                    "update_time": "2026-11-27T00:00:00Z",
+                    "fulfillment_type": "FULFILLMENT_BY_SELLER",
+                },
+            )
+            event = event.model_copy(update={"data": {**event.data, "seq": seq}})
+            acks.append(await producer.send(unique_topic, encode(event), key=f"o{seq}".encode()))
+        await asyncio.gather(*acks)
+    finally:
+        await producer.stop()
+
+    group = f"g-{uuid.uuid4().hex[:10]}"
+    args = [
+        "--database-url", fresh_database,
+        "--bootstrap", kafka_bootstrap,
+        "--group", group,
+        "--topic", unique_topic,
+        "--delay-ms", "4",
+    ]  # fmt: skip
+    victim = _member("victim", args, tmp_path / "victim.log")
+    survivor = _member("survivor", args, tmp_path / "survivor.log")
+    try:
+
+        async def both_working() -> bool:
+            return (
+                await _count(fresh_database, "member = 'victim'") >= 100
+                and await _count(fresh_database, "member = 'survivor'") >= 1
+            )
+
+        assert await wait_for(both_working, within=60), (tmp_path / "victim.log").read_text()
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        at_kill = await fetchval(fresh_database, "SELECT count(DISTINCT event_id) FROM effects")
+        assert at_kill < TOTAL, "stream finished before the kill; slow the members down"
+
+        async def all_done() -> bool:
+            return (
+                await fetchval(fresh_database, "SELECT count(DISTINCT event_id) FROM effects")
+                == TOTAL
+                and await probe.lag() == 0
+            )
+
+        started = time.monotonic()
+        async with LagProbe(kafka_bootstrap, group, unique_topic) as probe:
+            assert await wait_for(all_done, within=90, interval=0.5), (
+                tmp_path / "survivor.log"
+            ).read_text()[-3000:]
+        assert time.monotonic() - started < 90
+        survivor.send_signal(signal.SIGTERM)
+        assert survivor.wait(30) == 0
+    finally:
+        for proc in (victim, survivor):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+    # Nothing lost, nothing applied twice: the inbox absorbed the replays.
+    assert await _count(fresh_database) == TOTAL
+    assert await fetchval(fresh_database, "SELECT count(DISTINCT seq) FROM effects") == TOTAL
+    assert await fetchval(fresh_database, "SELECT count(*) FROM inbox") == TOTAL
+    assert await _count(fresh_database, "member = 'victim'") >= 100
+    assert await _count(fresh_database, "member = 'survivor'") > 0

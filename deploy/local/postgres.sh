@@ -106,13 +106,13 @@ start() {
         fi
         init_cluster
         mkdir -p "$TTS_LOG_DIR"
-        touch "$LOGFILE"
-        [[ $(id -u) == 0 ]] && chown postgres: "$LOGFILE"
         log "starting postgres on $PG_HOST:$PG_PORT (data: $PGDATA_DIR, log: $LOGFILE)"
+        # No `pg_ctl -l`: the log is opened here, by the calling user, so the postgres user needs no
+        # write access to .local/logs. The server inherits the descriptor.
         # Test-box sizing: many services and test workers each hold a pool; durability stays default.
-        as_pg pg_ctl -D "$PGDATA_DIR" -l "$LOGFILE" -w -t 60 -o \
+        as_pg pg_ctl -D "$PGDATA_DIR" -w -t 60 -o \
             "-p $PG_PORT -k $SOCKET_DIR -c listen_addresses=$PG_HOST -c max_connections=300 -c shared_buffers=256MB" \
-            start >/dev/null || {
+            start >>"$LOGFILE" 2>&1 </dev/null || {
             tail -n 30 "$LOGFILE" >&2
             die "postgres did not start"
         }

@@ -48,6 +48,11 @@ class Settings(ServiceSettings):
     tiktok_us_authorize_url: str = SANDBOX_URL
     tiktok_global_authorize_url: str = SANDBOX_URL
 
+    # When set, the broker subscribes every newly authorized shop's SELLER_DEAUTHORIZATION and
+    # UPCOMING_AUTHORIZATION_EXPIRATION webhooks to this address (its /v1/webhooks/tiktok URL).
+    # Leave unset when the address is configured in Partner Center instead.
+    tiktok_webhook_address: str | None = Field(default=None, max_length=255)
+
     oauth_state_ttl_seconds: int = Field(default=900, ge=10, le=86400)
     # A lease always hands out a token valid for at least this long (else it refreshes).
     lease_min_validity_seconds: int = Field(default=300, ge=0)

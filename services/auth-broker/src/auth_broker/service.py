@@ -28,6 +28,8 @@ from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TokenGrant
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_EVENTS = ("SELLER_DEAUTHORIZATION", "UPCOMING_AUTHORIZATION_EXPIRATION")
+
 
 def from_unix(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
@@ -152,7 +154,31 @@ class ConnectionService:
                 extra={"connection_id": connection_id, "tiktok_code": err.code},
             )
             raise AuthorizationFailed(reason) from None
-        return CallbackResult(await self._store_authorization(connection_id, grant, shops))
+        out = await self._store_authorization(connection_id, grant, shops)
+        await self._subscribe_webhooks(connection_id, grant.access_token, shops)
+        return CallbackResult(out)
+
+    async def _subscribe_webhooks(
+        self, connection_id: str, access_token: str, shops: list[AuthorizedShop]
+    ) -> None:
+        """Best effort: a failed subscription must not undo a good authorization."""
+        address = self.ctx.settings.tiktok_webhook_address
+        if not address:
+            return
+        for shop in shops:
+            for event_type in WEBHOOK_EVENTS:
+                try:
+                    await self.ctx.tiktok.subscribe_webhook(access_token, shop, event_type, address)
+                except TikTokAuthError as err:
+                    log.warning(
+                        "webhook subscription failed",
+                        extra={
+                            "connection_id": connection_id,
+                            "shop_id": shop.id,
+                            "event_type": event_type,
+                            "error": str(err),
+                        },
+                    )
 
     async def _record_failure(self, connection_id: str, reason: str) -> None:
         async with session_scope(self.ctx.sessions) as session:

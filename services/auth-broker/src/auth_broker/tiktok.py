@@ -63,4 +63,10 @@ class TikTokAuthPort(Protocol):
 
     async def authorized_shops(self, access_token: str) -> list[AuthorizedShop]: ...
 
+    async def subscribe_webhook(
+        self, access_token: str, shop: AuthorizedShop, event_type: str, address: str
+    ) -> None:
+        """Point `event_type` webhooks of `shop` at `address`."""
+        ...
+
     async def aclose(self) -> None: ...

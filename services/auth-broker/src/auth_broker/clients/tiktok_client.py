@@ -108,6 +108,18 @@ class LibraryTikTokAuth:
             for s in result.shops
         ]
 
+    async def subscribe_webhook(
+        self, access_token: str, shop: AuthorizedShop, event_type: str, address: str
+    ) -> None:
+        key = self._tokens.put(access_token)
+        try:
+            api = self._client.shop(key, shop.id, shop_cipher=shop.cipher)
+            await api.events.update_webhook(event_type, address)
+        except TikTokError as exc:
+            raise _translate(exc) from None
+        finally:
+            self._tokens.drop(key)
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

@@ -13,9 +13,16 @@ branch_labels = None
 depends_on = None
 
 
+def _statements(ddl: str) -> list[str]:
+    # asyncpg prepares each statement: one command per execute.
+    return [part.strip() for part in ddl.split(";") if part.strip()]
+
+
 def upgrade() -> None:
-    op.execute(OUTBOX_INBOX_DDL)
+    for statement in _statements(OUTBOX_INBOX_DDL):
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    op.execute(OUTBOX_INBOX_DROP_DDL)
+    for statement in _statements(OUTBOX_INBOX_DROP_DDL):
+        op.execute(statement)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -441,3 +442,18 @@ def test_fulfilment_is_shop_scoped(sb: RunningSandbox, us: SignedClient) -> None
     uk = sb.client("UK")
     assert ship(uk, uk_pkg, provider=USPS)["code"] == 21011008
     assert ship(uk, uk_pkg, provider=ROYAL_MAIL, tracking="RM123456785GB")["code"] == 0
+
+
+def test_concurrent_ships_of_one_package_succeed_exactly_once(
+    sb: RunningSandbox, us: SignedClient
+) -> None:
+    placed = place(sb)
+    pkg = placed["package_ids"][0]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(
+            pool.map(lambda i: ship(us, pkg, tracking=f"9400111899223{i:06d}")["code"], range(16))
+        )
+    assert sorted(codes) == [0] + [21011007] * 15
+    order = order_of(us, placed["order"]["id"])
+    assert order["status"] == "AWAITING_COLLECTION"
+    assert len({li["tracking_number"] for li in order["line_items"]}) == 1

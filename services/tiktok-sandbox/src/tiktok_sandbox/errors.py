@@ -6,7 +6,9 @@ from __future__ import annotations
 class ApiError(Exception):
     """A TikTok-style error: business `code`, verbatim `message`, HTTP status (200 for most)."""
 
-    def __init__(self, code: int, message: str, http_status: int = 200, data: object = None) -> None:
+    def __init__(
+        self, code: int, message: str, http_status: int = 200, data: object = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message

@@ -1,28 +1,396 @@
-"""Product store (skeleton; filled in by the products work)."""
+"""The product store: products per shop, their SKUs, uploaded images and the audit.
+
+Every mutation runs under `state.lock`. Rendering to API shapes is in product_views.py,
+validation in product_validation.py, HTTP in routes_products.py.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from . import product_codes as C
+from .errors import ApiError
+from .product_validation import Problems, check_inventory, check_price, validate_product
+from .snowflake import new_id
+
+# Batch actions: the statuses each one accepts, and the status it moves to.
+BATCH_RULES: dict[str, tuple[frozenset[str], str]] = {
+    "activate": (frozenset({"SELLER_DEACTIVATED", "DRAFT", "FAILED"}), "PENDING"),
+    "deactivate": (frozenset({"ACTIVATE", "PENDING", "FAILED"}), "SELLER_DEACTIVATED"),
+    "delete": (
+        frozenset({"DRAFT", "PENDING", "FAILED", "ACTIVATE", "SELLER_DEACTIVATED"}),
+        "DELETED",
+    ),
+    "recover": (frozenset({"DELETED"}), "SELLER_DEACTIVATED"),
+}
+IMAGE_MEMORY_CAP = 256 * 1024 * 1024  # keep image bytes for serving up to this total
 
 
 class ProductStore:
     def __init__(self, state: Any) -> None:
         self.state = state
+        self.products: dict[str, dict[str, Any]] = {}
+        self.by_shop: dict[str, dict[str, dict[str, Any]]] = {}
+        self.sku_owner: dict[tuple[str, str], str] = {}  # (shop, seller_sku) -> product id
+        self.skus: dict[str, tuple[str, dict[str, Any]]] = {}  # sku id -> (product id, sku)
+        self.images: dict[str, dict[str, Any]] = {}
+        self._image_bytes = 0
+        self._pending: set[str] = set()  # ids under audit, so ticks do not scan every product
 
-    def get_sku(self, shop_id: str, sku_id: str) -> dict[str, Any] | None:
-        return None
+    # -- images ----------------------------------------------------------------------
+    def add_image(self, record: dict[str, Any], content: bytes) -> None:
+        with self.state.lock:
+            if self._image_bytes + len(content) <= IMAGE_MEMORY_CAP:
+                record["content"] = content
+                self._image_bytes += len(content)
+            self.images[record["uri"]] = record
 
-    def find_by_seller_sku(self, shop_id: str, seller_sku: str) -> dict[str, Any] | None:
-        return None
+    def image_known(self, uri: str) -> bool:
+        return uri in self.images
+
+    # -- lookups -------------------------------------------------------------------------
+    def require(self, shop_id: str, product_id: str) -> dict[str, Any]:
+        product = self.products.get(str(product_id))
+        if product is None:
+            raise ApiError(C.PRODUCT_NOT_FOUND, C.PRODUCT_NOT_FOUND_MSG)
+        if product["shop_id"] != shop_id:
+            raise ApiError(C.PRODUCT_NOT_IN_SHOP, "The product does not belong to this shop.")
+        return product
+
+    def _owner_lookup(self, shop_id: str) -> Callable[[str], str | None]:
+        return lambda seller_sku: self.sku_owner.get((shop_id, seller_sku))
+
+    # -- create / edit ---------------------------------------------------------------------
+    def check(self, shop: dict[str, Any], body: dict[str, Any]) -> list[tuple[int, str]]:
+        _, problems = validate_product(shop, body, self.image_known, self._owner_lookup(shop["id"]))
+        return problems
+
+    def _validated(
+        self, shop: dict[str, Any], body: dict[str, Any], product_id: str | None
+    ) -> dict[str, Any]:
+        spec, problems = validate_product(
+            shop, body, self.image_known, self._owner_lookup(shop["id"]), product_id
+        )
+        if problems:
+            code, message = problems[0]
+            if code == C.SELLER_SKU_DUPLICATE:
+                self.state.stats.duplicate_sku(shop["id"])
+            raise ApiError(code, message)
+        return spec
+
+    def create(self, shop: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        with self.state.lock:
+            spec = self._validated(shop, body, None)
+            now = self.state.clock.now_int()
+            product = {
+                "id": new_id(),
+                "shop_id": shop["id"],
+                "create_time": now,
+                "status": "DRAFT",
+                "audit_status": "NONE",
+            }
+            self._apply(product, spec, now)
+            self.products[product["id"]] = product
+            self.by_shop.setdefault(shop["id"], {})[product["id"]] = product
+            return product
+
+    def edit(
+        self, shop: dict[str, Any], product_id: str, body: dict[str, Any], partial: bool
+    ) -> dict[str, Any]:
+        with self.state.lock:
+            product = self.require(shop["id"], product_id)
+            if product["status"] in ("DELETED", "FREEZE", "PLATFORM_DEACTIVATED"):
+                raise ApiError(
+                    C.PRODUCT_STATUS_INVALID, f"A {product['status']} product cannot be edited."
+                )
+            if partial:
+                # Each top-level property sent replaces that whole property.
+                body = {**as_input(product), **body}
+            own = {s["id"] for s in product["skus"]}
+            for sku in body.get("skus") or []:
+                if isinstance(sku, dict) and sku.get("id") and str(sku["id"]) not in own:
+                    raise ApiError(
+                        C.SKU_NOT_FOUND, f"SKU [{sku['id']}] does not belong to the product."
+                    )
+            spec = self._validated(shop, body, product["id"])
+            self._apply(product, spec, self.state.clock.now_int())
+            return product
+
+    def _apply(self, product: dict[str, Any], spec: dict[str, Any], now: int) -> None:
+        """Store a validated spec: assign SKU ids, refresh indexes, start the audit."""
+        self._unindex(product)
+        old_by_seller_sku = {s["seller_sku"]: s["id"] for s in product.get("skus", [])}
+        skus = []
+        for sku in spec.pop("skus"):
+            sku = dict(sku)
+            sku["id"] = sku["id"] or old_by_seller_sku.get(sku["seller_sku"]) or new_id()
+            skus.append(sku)
+        product["skus"] = skus
+        product["spec"] = spec
+        product["update_time"] = now
+        if spec["save_mode"] == "AS_DRAFT" and product["status"] == "DRAFT":
+            product["status"] = "DRAFT"
+        else:
+            self._start_audit(product, now)
+        self._index(product)
+
+    def _start_audit(self, product: dict[str, Any], now: float) -> None:
+        product["status"] = "PENDING"
+        product["audit_status"] = "AUDITING"
+        product["audit_due"] = now + self.state.settings.audit_delay_seconds
+        self._pending.add(product["id"])
+
+    def _index(self, product: dict[str, Any]) -> None:
+        if product["status"] == "DELETED":
+            return
+        for sku in product["skus"]:
+            self.skus[sku["id"]] = (product["id"], sku)
+            if sku["seller_sku"]:
+                self.sku_owner[(product["shop_id"], sku["seller_sku"])] = product["id"]
+
+    def _unindex(self, product: dict[str, Any]) -> None:
+        for sku in product.get("skus", []):
+            self.skus.pop(sku["id"], None)
+            key = (product["shop_id"], sku["seller_sku"])
+            if self.sku_owner.get(key) == product["id"]:
+                del self.sku_owner[key]
+
+    # -- status changes ---------------------------------------------------------------------
+    def _set_status(self, product: dict[str, Any], status: str, now: int) -> None:
+        product["status"] = status
+        product["update_time"] = now
+        self.state.webhooks.emit(
+            product["shop_id"],
+            "PRODUCT_STATUS_CHANGE",
+            {
+                "product_id": product["id"],
+                "status": status,
+                "suspended_reason": "",
+                "update_time": now,
+            },
+        )
+
+    def batch(self, shop_id: str, action: str, product_ids: list[str]) -> list[dict[str, Any]]:
+        """Apply a batch action; returns the per-item errors (the call itself succeeds)."""
+        allowed, target = BATCH_RULES[action]
+        errors = []
+        with self.state.lock:
+            now = self.state.clock.now_int()
+            for pid in product_ids:
+                try:
+                    product = self.require(shop_id, pid)
+                    if product["status"] not in allowed:
+                        raise ApiError(
+                            C.PRODUCT_STATUS_INVALID,
+                            f"Cannot {action} a product in status {product['status']}.",
+                        )
+                    if action == "recover":
+                        self._check_recoverable(product)
+                    if action == "activate" and product["status"] == "DRAFT":
+                        self._validated(
+                            self.state.shops[shop_id],
+                            {**as_input(product), "save_mode": "LISTING"},
+                            product["id"],
+                        )
+                except ApiError as err:
+                    errors.append(
+                        {
+                            "code": err.code,
+                            "message": err.message,
+                            "detail": {"product_id": str(pid)},
+                        }
+                    )
+                    continue
+                if target == "PENDING":
+                    self._start_audit(product, now)
+                    self._set_status(product, "PENDING", now)
+                else:
+                    self._unindex(product)
+                    self._set_status(product, target, now)
+                    self._index(product)
+        return errors
+
+    def _check_recoverable(self, product: dict[str, Any]) -> None:
+        for sku in product["skus"]:
+            owner = self.sku_owner.get((product["shop_id"], sku["seller_sku"]))
+            if sku["seller_sku"] and owner not in (None, product["id"]):
+                raise ApiError(
+                    C.SELLER_SKU_DUPLICATE, f"The seller SKU [{sku['seller_sku']}] already exists."
+                )
 
     def advance(self, now: float) -> None:
-        return None
+        """Finish due audits: ACTIVATE, or FAILED when the title has the fail keyword."""
+        with self.state.lock:
+            keyword = self.state.settings.audit_fail_keyword
+            for pid in list(self._pending):
+                product = self.products[pid]
+                if product["status"] != "PENDING":
+                    self._pending.discard(pid)
+                    continue
+                if product["audit_due"] > now:
+                    continue
+                self._pending.discard(pid)
+                failed = bool(keyword) and keyword in product["spec"]["title"]
+                product["audit_status"] = "REJECTED" if failed else "APPROVED"
+                stamp = int(now)
+                self.state.webhooks.emit(
+                    product["shop_id"],
+                    "PRODUCT_AUDIT_STATUS_CHANGE",
+                    {
+                        "product_id": product["id"],
+                        "audit": {"status": product["audit_status"], "pre_approved_reason": ""},
+                        "update_time": stamp,
+                    },
+                )
+                self._set_status(product, "FAILED" if failed else "ACTIVATE", stamp)
+
+    # -- price and stock (no audit) ---------------------------------------------------------
+    def update_prices(self, shop: dict[str, Any], product_id: str, skus: list[Any]) -> None:
+        with self.state.lock:
+            product = self.require(shop["id"], product_id)
+            own = {s["id"]: s for s in product["skus"]}
+            updates = []
+            for item in skus:
+                sku = own.get(str(item.get("id", ""))) if isinstance(item, dict) else None
+                if sku is None:
+                    raise ApiError(C.SKU_NOT_FOUND, "SKU does not belong to the product.")
+                p = Problems()
+                price = check_price(shop, item.get("price"), p)
+                if p.items:
+                    raise ApiError(*p.items[0])
+                updates.append((sku, price))
+            for sku, price in updates:
+                sku["price"] = price
+            product["update_time"] = self.state.clock.now_int()
+
+    def update_inventory(
+        self, shop: dict[str, Any], product_id: str, skus: list[Any]
+    ) -> list[dict[str, Any]]:
+        errors = []
+        with self.state.lock:
+            product = self.require(shop["id"], product_id)
+            own = {s["id"]: s for s in product["skus"]}
+            for item in skus:
+                sku_id = str(item.get("id", "")) if isinstance(item, dict) else ""
+                sku = own.get(sku_id)
+                if sku is None:
+                    errors.append(
+                        {
+                            "code": C.SKU_NOT_FOUND,
+                            "message": "SKU does not belong to the product.",
+                            "detail": {"sku_id": sku_id, "extra_errors": []},
+                        }
+                    )
+                    continue
+                p = Problems()
+                entries = check_inventory(shop, item.get("inventory"), p)
+                if p.items:
+                    extra = [{"code": c, "message": m} for c, m in p.items]
+                    errors.append(
+                        {
+                            "code": C.BATCH_FAILED,
+                            "message": "Inventory update failed.",
+                            "detail": {"sku_id": sku_id, "extra_errors": extra},
+                        }
+                    )
+                    continue
+                stock = {i["warehouse_id"]: i for i in sku["inventory"]}
+                stock.update({e["warehouse_id"]: e for e in entries})
+                sku["inventory"] = list(stock.values())
+            product["update_time"] = self.state.clock.now_int()
+        return errors
+
+    # -- reads for other modules -----------------------------------------------------------------
+    def shop_products(self, shop_id: str) -> list[dict[str, Any]]:
+        return list(self.by_shop.get(shop_id, {}).values())
+
+    def get_sku(self, shop_id: str, sku_id: str) -> dict[str, Any] | None:
+        entry = self.skus.get(str(sku_id))
+        if entry is None:
+            return None
+        product = self.products[entry[0]]
+        return _sku_summary(self, product, entry[1]) if product["shop_id"] == shop_id else None
+
+    def find_by_seller_sku(self, shop_id: str, seller_sku: str) -> dict[str, Any] | None:
+        pid = self.sku_owner.get((shop_id, seller_sku))
+        if pid is None:
+            return None
+        product = self.products[pid]
+        sku = next(s for s in product["skus"] if s["seller_sku"] == seller_sku)
+        return _sku_summary(self, product, sku)
 
     def count_by_shop(self) -> dict[str, int]:
-        return {}
+        return {
+            shop: sum(p["status"] != "DELETED" for p in ps.values())
+            for shop, ps in self.by_shop.items()
+        }
 
-    def duplicate_seller_skus(self) -> dict[str, int]:
-        return {}
+    def duplicate_seller_skus(self) -> dict[str, Any]:
+        """Seller SKUs held by more than one live product (0 unless validation is bypassed)."""
+        seen: dict[tuple[str, str], int] = {}
+        for product in self.products.values():
+            if product["status"] != "DELETED":
+                for sku in product["skus"]:
+                    key = (product["shop_id"], sku["seller_sku"])
+                    seen[key] = seen.get(key, 0) + 1
+        live: dict[str, int] = {}
+        for (shop, _), n in seen.items():
+            if n > 1:
+                live[shop] = live.get(shop, 0) + 1
+        return {"live": live, "rejected": dict(self.state.stats.duplicate_seller_sku_rejections)}
 
     def list_shop(self, shop_id: str) -> list[dict[str, Any]]:
-        return []
+        from .product_views import product_detail
+
+        return [product_detail(self, p) for p in self.shop_products(shop_id)]
+
+
+def as_input(product: dict[str, Any]) -> dict[str, Any]:
+    """A stored product back in create-body form (the base of a partial edit)."""
+    spec = product["spec"]
+    body: dict[str, Any] = {
+        "save_mode": "AS_DRAFT" if product["status"] == "DRAFT" else "LISTING",
+        "title": spec["title"],
+        "description": spec["description"],
+        "category_id": spec["category_id"],
+        "category_version": spec["category_version"],
+        "main_images": [{"uri": u} for u in spec["main_images"]],
+        "product_attributes": spec["product_attributes"],
+        "skus": [
+            {
+                "id": s["id"],
+                "seller_sku": s["seller_sku"],
+                "external_sku_id": s["external_sku_id"],
+                "sales_attributes": s["sales_attributes"],
+                "price": s["price"],
+                "inventory": s["inventory"],
+                "identifier_code": s["identifier_code"],
+            }
+            for s in product["skus"]
+        ],
+        **spec["extras"],
+    }
+    for key in ("brand_id", "package_weight", "package_dimensions"):
+        if spec.get(key):
+            body[key] = spec[key]
+    return body
+
+
+def _sku_summary(
+    store: ProductStore, product: dict[str, Any], sku: dict[str, Any]
+) -> dict[str, Any]:
+    images = product["spec"]["main_images"]
+    image = store.images.get(images[0]) if images else None
+    price = sku.get("price") or {}
+    return {
+        "product_id": product["id"],
+        "sku_id": sku["id"],
+        "seller_sku": sku["seller_sku"],
+        "product_name": product["spec"]["title"],
+        "sku_name": ", ".join(a["value_name"] for a in sku["sales_attributes"]) or "Default",
+        "price": price.get("amount", "0"),
+        "currency": price.get("currency", ""),
+        "image_url": image["url"] if image else "",
+        "status": product["status"],
+    }

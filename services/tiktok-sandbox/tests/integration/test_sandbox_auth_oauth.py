@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
 from tiktok_sandbox.testing import RunningSandbox, run_sandbox
 
 

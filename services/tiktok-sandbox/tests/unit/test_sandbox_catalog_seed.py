@@ -19,7 +19,11 @@ def test_uk_tree_has_every_leaf_of_the_csv_with_its_real_id() -> None:
     leaves = {c.id: c for c in tree.leaves()}
     assert set(leaves) == {r["category_id"] for r in rows}
     sofa = leaves["604468"]
-    assert [c.local_name for c in tree.chain("604468")] == ["Furniture", "Indoor Furniture", "Sofas"]
+    assert [c.local_name for c in tree.chain("604468")] == [
+        "Furniture",
+        "Indoor Furniture",
+        "Sofas",
+    ]
     assert sofa.is_leaf and tree.chain("604468")[0].parent_id == "0"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tiktok_sandbox import signing
 
 V2_PARAMS = {

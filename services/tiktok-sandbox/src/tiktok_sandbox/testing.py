@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +83,90 @@ class SignedClient:
         """Request and return the decoded envelope."""
         result: dict[str, Any] = self.request(method, path, **kwargs).json()
         return result
+
+    def upload_image(self, width: int = 600, height: int = 400) -> dict[str, Any]:
+        """Upload a generated PNG; returns `{uri, url, width, height, use_case}`."""
+        body = self.call(
+            "POST",
+            "/product/202309/images/upload",
+            cipher=False,
+            files={"data": ("image.png", sample_png(width, height), "image/png")},
+            data={"use_case": "MAIN_IMAGE"},
+        )
+        if body["code"] != 0:
+            raise AssertionError(f"image upload failed: {body}")
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def leaf_id(self, keyword: str) -> str:
+        """Id of the first leaf category whose name contains `keyword` (US asks for v2)."""
+        version = "v2" if self.cipher == SHOPS[US_SHOP_ID]["cipher"] else "v1"
+        cats = self.call(
+            "GET",
+            "/product/202309/categories",
+            params={"category_version": version, "keyword": keyword},
+        )["data"]["categories"]
+        return str(next(c["id"] for c in cats if c["is_leaf"]))
+
+
+def sample_png(width: int, height: int) -> bytes:
+    """A real (tiny, solid red) PNG of the given pixel size."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+US_WAREHOUSE = "7068517275539719942"
+
+
+def sample_sofa(client: SignedClient, seller_sku: str, **over: Any) -> dict[str, Any]:
+    """A valid US create-product body (Sofas leaf) with two SKUs `<seller_sku>-GRY/-BLU`."""
+    image = client.upload_image()
+    body: dict[str, Any] = {
+        "title": "Grey Sofa",
+        "description": "<p>A <strong>comfy</strong> sofa</p><ul><li>3 seats</li></ul>",
+        "category_id": client.leaf_id("Sofas"),
+        "category_version": "v2",
+        "brand_id": "7082427311584347905",
+        "main_images": [{"uri": image["uri"]}],
+        "product_attributes": [
+            {"id": "101610", "values": [{"id": "1029402"}]},  # Foldable Furniture: Non-Foldable
+            {"id": "100198", "values": [{"name": "Wood"}, {"name": "Velour"}]},
+        ],
+        "skus": [
+            {
+                "seller_sku": seller_sku + "-GRY",
+                "sales_attributes": [{"id": "100089", "value_name": "Grey"}],
+                "price": {"amount": "499.00", "currency": "USD"},
+                "inventory": [{"warehouse_id": US_WAREHOUSE, "quantity": 10}],
+            },
+            {
+                "seller_sku": seller_sku + "-BLU",
+                "sales_attributes": [{"name": "Color", "value_name": "Blue"}],
+                "price": {"amount": "519.00", "currency": "USD"},
+                "inventory": [{"warehouse_id": US_WAREHOUSE, "quantity": 3}],
+            },
+        ],
+        "package_weight": {"value": "40", "unit": "KILOGRAM"},
+        "package_dimensions": {
+            "length": "200",
+            "width": "90",
+            "height": "80",
+            "unit": "CENTIMETER",
+        },
+    }
+    body.update(over)
+    return body
 
 
 @dataclass

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import copy
-import struct
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from tiktok_sandbox.testing import RunningSandbox, SignedClient, run_sandbox
+from tiktok_sandbox.testing import (
+    US_WAREHOUSE,
+    RunningSandbox,
+    SignedClient,
+    run_sandbox,
+    sample_png,
+    sample_sofa,
+)
 
-US_WAREHOUSE = "7068517275539719942"
 CREATE = "/product/202309/products"
-
-
-def png(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture(scope="module")
@@ -44,61 +32,10 @@ def us(sb: RunningSandbox) -> SignedClient:
 
 
 def upload(client: SignedClient, width: int = 600, height: int = 400) -> dict[str, Any]:
-    body = client.call(
-        "POST",
-        "/product/202309/images/upload",
-        cipher=False,
-        files={"data": ("a.png", png(width, height), "image/png")},
-        data={"use_case": "MAIN_IMAGE"},
-    )
-    assert body["code"] == 0, body
-    return body["data"]
+    return client.upload_image(width, height)
 
 
-def leaf_id(client: SignedClient, keyword: str) -> str:
-    cats = client.call(
-        "GET", "/product/202309/categories", params={"category_version": "v2", "keyword": keyword}
-    )["data"]["categories"]
-    return next(c["id"] for c in cats if c["is_leaf"])
-
-
-def sofa_body(client: SignedClient, seller_sku: str, **over: Any) -> dict[str, Any]:
-    image = upload(client)
-    body: dict[str, Any] = {
-        "title": "Grey Sofa",
-        "description": "<p>A <strong>comfy</strong> sofa</p><ul><li>3 seats</li></ul>",
-        "category_id": leaf_id(client, "Sofas"),
-        "category_version": "v2",
-        "brand_id": "7082427311584347905",
-        "main_images": [{"uri": image["uri"]}],
-        "product_attributes": [
-            {"id": "101610", "values": [{"id": "1029402"}]},  # Non-Foldable
-            {"id": "100198", "values": [{"name": "Wood"}, {"name": "Velour"}]},
-        ],
-        "skus": [
-            {
-                "seller_sku": seller_sku + "-GRY",
-                "sales_attributes": [{"id": "100089", "value_name": "Grey"}],
-                "price": {"amount": "499.00", "currency": "USD"},
-                "inventory": [{"warehouse_id": US_WAREHOUSE, "quantity": 10}],
-            },
-            {
-                "seller_sku": seller_sku + "-BLU",
-                "sales_attributes": [{"name": "Color", "value_name": "Blue"}],
-                "price": {"amount": "519.00", "currency": "USD"},
-                "inventory": [{"warehouse_id": US_WAREHOUSE, "quantity": 3}],
-            },
-        ],
-        "package_weight": {"value": "40", "unit": "KILOGRAM"},
-        "package_dimensions": {
-            "length": "200",
-            "width": "90",
-            "height": "80",
-            "unit": "CENTIMETER",
-        },
-    }
-    body.update(over)
-    return body
+sofa_body = sample_sofa
 
 
 def create(client: SignedClient, body: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +70,7 @@ def test_upload_rejects_non_images_and_cipher(us: SignedClient) -> None:
     with_cipher = us.request(
         "POST",
         "/product/202309/images/upload",
-        files={"data": ("a.png", png(2, 2), "image/png")},
+        files={"data": ("a.png", sample_png(2, 2), "image/png")},
         data={"use_case": "MAIN_IMAGE"},
     )
     assert with_cipher.json()["code"] == 36009004
@@ -182,7 +119,7 @@ def test_draft_then_activate(sb: RunningSandbox, us: SignedClient) -> None:
     draft = {
         "save_mode": "AS_DRAFT",
         "title": "Draft sofa",
-        "category_id": leaf_id(us, "Sofas"),
+        "category_id": us.leaf_id("Sofas"),
         "category_version": "v2",
         "skus": [{"seller_sku": "DRAFT-1", "price": {"amount": "10", "currency": "USD"}}],
     }

@@ -166,6 +166,7 @@ prepare() {
 }
 
 start() {
+    take_lock kafka
     if is_running; then
         log "already running (pid $(<"$PIDFILE")) on $BOOTSTRAP"
         wait_ready
@@ -175,7 +176,7 @@ start() {
     prepare
     log "starting kafka on $BOOTSTRAP (log: $LOGFILE)"
     # setsid: the broker must outlive the shell (and its process group) that started it.
-    setsid nohup "${JAVA[@]}" kafka.Kafka "$CONF" >>"$LOGFILE" 2>&1 </dev/null &
+    setsid nohup "${JAVA[@]}" kafka.Kafka "$CONF" >>"$LOGFILE" 2>&1 </dev/null 9>&- &
     echo $! >"$PIDFILE"
     if ! wait_ready; then
         stop
@@ -195,6 +196,7 @@ run_foreground() {
 }
 
 stop() {
+    take_lock kafka
     if is_running; then
         # A clean KRaft shutdown flushes logs and checkpoints; give it time before SIGKILL.
         stop_pid "$(<"$PIDFILE")" kafka 60

@@ -65,3 +65,12 @@ run_python() {
 have_workspace_python() {
     command -v uv >/dev/null 2>&1 && run_python -c 'import aiokafka' >/dev/null 2>&1
 }
+
+# take_lock NAME: serialise start/stop of one server across processes (two test sessions may
+# run `infra.sh up` at once). Held on fd 9 until the script exits; anything long-lived that the
+# script starts must be given `9>&-` so it does not inherit (and keep) the lock.
+take_lock() {
+    mkdir -p "$TTS_LOCAL_DIR/run"
+    exec 9>"$TTS_LOCAL_DIR/run/$1.lock"
+    flock -w "${2:-300}" 9 || die "timed out waiting for $TTS_LOCAL_DIR/run/$1.lock"
+}

@@ -91,6 +91,7 @@ create_service_dbs() {
 
 start() {
     # Our own server first: TTS_DATABASE_URL often just names it (after `eval "$(infra.sh env)"`).
+    take_lock postgres
     if ! ours_running && external_url_ready; then
         log "TTS_DATABASE_URL answers; using it (nothing started)"
         return 0
@@ -112,7 +113,7 @@ start() {
         # Test-box sizing: many services and test workers each hold a pool; durability stays default.
         as_pg pg_ctl -D "$PGDATA_DIR" -w -t 60 -o \
             "-p $PG_PORT -k $SOCKET_DIR -c listen_addresses=$PG_HOST -c max_connections=300 -c shared_buffers=256MB" \
-            start >>"$LOGFILE" 2>&1 </dev/null || {
+            start >>"$LOGFILE" 2>&1 </dev/null 9>&- || {
             tail -n 30 "$LOGFILE" >&2
             die "postgres did not start"
         }
@@ -128,6 +129,7 @@ start() {
 }
 
 stop() {
+    take_lock postgres
     if ours_running; then
         log "stopping postgres (data: $PGDATA_DIR)"
         as_pg pg_ctl -D "$PGDATA_DIR" stop -m fast -w -t 60 >/dev/null || {

@@ -156,7 +156,9 @@ status() {
         echo "supervisord: stopped"
         rc=3
     fi
-    "$HERE/infra.sh" status || rc=1
+    local infra_rc=0
+    "$HERE/infra.sh" status || infra_rc=$?
+    ((rc == 0)) && rc=$infra_rc
     return $rc
 }
 

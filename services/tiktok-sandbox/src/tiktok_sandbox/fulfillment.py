@@ -162,12 +162,20 @@ class Fulfillment(PackageOps):
                     "The order ships with TikTok shipping (shipping_type TIKTOK); use Ship Package.",
                 )
             tracking, provider = self._tracking_and_provider(rec, body)
+            # At most one TO_FULFILL package exists: splits only ever carve out shipped items.
             source = next(
-                self.store.packages[p]
-                for p in rec.package_ids
-                if self.store.packages[p]["package_status"] == "TO_FULFILL"
+                (
+                    self.store.packages[p]
+                    for p in rec.package_ids
+                    if self.store.packages[p]["package_status"] == "TO_FULFILL"
+                ),
+                None,
             )
+            if source is None:
+                raise ApiError(ALREADY_SHIPPED, "Every line item of the order has been shipped.")
             ids = body.get("order_line_item_ids") or list(source["line_item_ids"])
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise ApiError(PARAM_ERROR, "param body.order_line_item_ids is invalid")
             unknown = [i for i in ids if i not in source["line_item_ids"]]
             if unknown:
                 raise ApiError(

@@ -25,6 +25,9 @@ from .signing import sign_request
 from .tokens import AccessToken, TokenProvider
 from .transport import Transport
 
+# Limiter key of operations that take no shop_cipher (rate-limited per app).
+APP_KEY = "*app*"
+
 QueryValue = str | int | float | bool | Sequence[str] | None
 Files = Mapping[str, tuple[str, bytes, str]]
 
@@ -97,7 +100,9 @@ class ApiCaller:
         """Run `op` and return the envelope's `data` (a dict, `{}` when TikTok sends null)."""
         path = op.render(**(path_params or {}))
         raw_body = orjson.dumps(body) if body is not None else None
-        limiter_key = shop.shop_id or shop.shop_cipher or shop.token_key
+        # TikTok limits shop-scoped APIs per shop and the others per app: key accordingly
+        # (and never per token, which would grow one limiter entry per connection).
+        limiter_key = (shop.shop_id or shop.shop_cipher or shop.token_key) if op.cipher else APP_KEY
         token = await self.tokens.get(shop.token_key)
         refreshed = False
         attempt = 0

@@ -109,6 +109,13 @@ def resolve_lines(products: Any, shop_id: str, raw_items: Any) -> list[LineSpec]
             raise bad_request(f"line_items[{i}] needs sku_id or seller_sku")
         if sku is None:
             raise ApiError(ADMIN_NOT_FOUND, f"{ref} not found in shop {shop_id}", 404)
+        status = sku.get("status", "ACTIVATE")
+        if status != "ACTIVATE":
+            # Buyers only see live listings; a PENDING product becomes ACTIVATE once its
+            # audit ends (advance the sandbox clock past the audit delay).
+            raise ApiError(
+                ADMIN_CONFLICT, f"{ref}: product is {status}; only ACTIVATE products sell", 409
+            )
         quantity = item.get("quantity", 1)
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
             raise bad_request(f"line_items[{i}].quantity must be a positive integer")

@@ -68,3 +68,14 @@ def test_created_product_can_be_ordered_and_shipped(sb: RunningSandbox) -> None:
     (got,) = [o for o in found["orders"] if o["id"] == oid]
     assert got["shipping_provider"] == "FedEx" and got["tracking_number"] == "794698621234"
     assert got["recipient_address"]["region_code"] == "US"
+
+
+def test_only_live_products_can_be_ordered(sb: RunningSandbox) -> None:
+    us = sb.client("US")
+    created = us.call("POST", "/product/202309/products", json=sample_sofa(us, "E2E-PENDING"))
+    assert created["code"] == 0, created
+    body = {"region": "US", "line_items": [{"seller_sku": "E2E-PENDING-GRY"}]}
+    pending = sb.http.post("/sandbox/v1/orders", json=body)
+    assert pending.status_code == 409 and "PENDING" in pending.json()["message"]
+    sb.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 2})
+    assert sb.admin("POST", "/sandbox/v1/orders", body)["code"] == 0

@@ -66,6 +66,7 @@ async def get_stats(state: StateDep) -> Response:
     data["orders_by_shop"] = state.orders.count_by_shop()
     data["duplicate_seller_skus"] = state.products.duplicate_seller_skus()
     data["token_refreshes"] = state.auth.refresh_count
+    data["webhooks"] = state.webhooks.snapshot()
     return ok(data)
 
 

@@ -26,6 +26,10 @@ HOLD = 3600
 async def new_sku_ids(conn: Connected, n: int = 2) -> list[str]:
     skus = [f"ORD-{uuid.uuid4().hex[:10]}" for _ in range(n)]
     created = await conn.shop.products.create_product(await product_input(conn, skus))
+    # Only audited (ACTIVATE) products sell: let the sandbox audit finish.
+    conn.sandbox.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 60})
+    product = await conn.shop.products.get_product(created.product_id or "")
+    assert product.status == "ACTIVATE"
     return [s.id for s in created.skus]
 
 
@@ -118,7 +122,12 @@ async def test_ship_package_detail_tracking_and_fix_tracking(
     assert order.status == "AWAITING_COLLECTION" and order.tracking_number == number
     detail = await us.shop.fulfillment.get_package_detail(pkg)
     assert detail.tracking_number == number and detail.package_status
-    assert (await us.shop.fulfillment.get_order_tracking(oid)).model_dump() is not None
+    [pkg_order] = detail.orders
+    assert pkg_order.id == oid and sum(s.quantity or 0 for s in pkg_order.skus) == len(sku_ids)
+    us.sandbox.admin("POST", f"/sandbox/v1/orders/{oid}/collect")
+    events = (await us.shop.fulfillment.get_order_tracking(oid)).tracking
+    assert events and all(e.description and e.update_time_millis for e in events)
+    assert (await us.shop.orders.get_order_detail([oid])).orders[0].status == "IN_TRANSIT"
     fixed = tracking()
     await us.shop.fulfillment.update_shipping_info(oid, fixed, usps)
     assert (await us.shop.fulfillment.get_package_detail(pkg)).tracking_number == fixed

@@ -83,8 +83,16 @@ async def test_edit_partial_edit_and_listing_check(us: Connected) -> None:
     )
     product = await us.shop.products.get_product(created.product_id or "")
     assert product.title == "Partially edited" and [s.id for s in product.skus] == [keep.id]
-    check = await us.shop.products.check_listing(await product_input(us, [sku("CHK")]))
-    assert check.model_dump()  # a verdict, whatever its exact shape
+    good = await us.shop.products.check_listing(await product_input(us, [sku("CHK")]))
+    assert good.check_result == "PASS" and not good.fail_reasons
+    bad_body = (await product_input(us, [sku("CHK")])).model_copy(update={"title": "x" * 256})
+    bad = await us.shop.products.check_listing(bad_body)
+    assert bad.check_result == "FAILED" and bad.fail_reasons
+    # A dry run creates nothing.
+    found = await us.shop.products.search_products(
+        SearchProductsRequest(status="ALL", seller_skus=[bad_body.skus[0].seller_sku or ""])
+    )
+    assert found.products == []
 
 
 async def test_price_inventory_and_inventory_search(us: Connected) -> None:
@@ -111,8 +119,11 @@ async def test_price_inventory_and_inventory_search(us: Connected) -> None:
     assert [i.quantity for i in product.skus[0].inventory] == [777]
     inv = await us.shop.products.search_inventory(product_ids=[pid])
     assert inv.inventory and inv.inventory[0].product_id == pid
-    dumped = inv.model_dump_json()
-    assert "777" in dumped
+    [inv_sku] = inv.inventory[0].skus
+    assert (inv_sku.id, inv_sku.total_available_quantity) == (sku_id, 777)
+    assert [(w.warehouse_id, w.available_quantity) for w in inv_sku.warehouse_inventory] == [
+        (warehouse, 777)
+    ]
     by_sku = await us.shop.products.search_inventory(sku_ids=[sku_id])
     assert by_sku.inventory
 

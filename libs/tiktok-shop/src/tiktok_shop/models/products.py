@@ -255,12 +255,14 @@ class ProductBatchResult(BatchResult):
 class WarehouseInventory(TikTokModel):
     warehouse_id: Id | None = None
     available_quantity: int | None = None
+    committed_quantity: int | None = None
 
 
 class InventorySku(TikTokModel):
     id: Id
     seller_sku: str | None = None
     total_available_quantity: int | None = None
+    total_committed_quantity: int | None = None
     warehouse_inventory: list[WarehouseInventory] = []
 
 
@@ -276,7 +278,9 @@ class InventorySearchResult(TikTokModel):
 class ListingCheckResult(TikTokModel):
     """Dry-run verdict; TikTok's shape varies, unknown fields are kept."""
 
-    check_result: str | None = None
+    check_result: str | None = None  # e.g. PASS | FAILED
+    fail_reasons: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
     listing_quality: dict[str, Any] | None = None
     diagnoses: list[dict[str, Any]] = []
 

@@ -253,7 +253,22 @@ class OrderStore:
         source["line_item_ids"] = remaining
         source["update_time"] = now
         rec.doc["split_or_combine_tag"] = "SPLIT"
-        return self._new_package(rec, ids, now)
+        package = self._new_package(rec, ids, now)
+        self.touch(rec, now)
+        self.state.webhooks.emit(
+            rec.shop_id,
+            "PACKAGE_UPDATE",
+            {
+                "sc_type": "SPLIT",
+                "role_type": "SELLER",
+                "package_list": [
+                    {"package_id": pid, "order_id_list": [rec.doc["id"]]}
+                    for pid in (source["id"], package["id"])
+                ],
+                "update_time": now,
+            },
+        )
+        return package
 
     # ---- reads ---------------------------------------------------------------------------
     def get_for_shop(self, shop_id: str, order_id: str) -> OrderRecord | None:

@@ -308,3 +308,26 @@ def test_deauthorization_webhook_from_revoke(sb: RunningSandbox, receiver: Recei
     (_headers, body), *_ = receiver.wait_for(1)
     payload = orjson.loads(body)
     assert payload["type"] == 6 and payload["shop_id"] == shop_id and payload["data"]["message"]
+
+
+def test_split_shipment_sends_package_update(
+    sb: RunningSandbox, us: SignedClient, receiver: Receiver
+) -> None:
+    assert subscribe(us, "PACKAGE_UPDATE", receiver.url)["code"] == 0
+    placed = place(sb, line_items=[{"sku_id": SKU["sku_id"], "quantity": 2}])
+    sb.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 3600})
+    oid = placed["order"]["id"]
+    first_item = placed["order"]["line_items"][0]["id"]
+    mark = {
+        "tracking_number": "9400111899223100050",
+        "shipping_provider_id": "7117858858072016686",
+        "order_line_item_ids": [first_item],
+    }
+    resp = us.call("POST", f"/fulfillment/202309/orders/{oid}/packages", json=mark)
+    assert resp["code"] == 0
+    (_, body), *_ = receiver.wait_for(1)
+    payload = orjson.loads(body)
+    assert payload["type"] == 4 and payload["data"]["sc_type"] == "SPLIT"
+    packages = {p["package_id"] for p in payload["data"]["package_list"]}
+    assert packages == {placed["package_ids"][0], resp["data"]["package_id"]}
+    assert all(p["order_id_list"] == [oid] for p in payload["data"]["package_list"])

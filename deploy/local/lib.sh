@@ -7,6 +7,7 @@
 
 TTS_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TTS_LOCAL_DIR="${TTS_LOCAL_DIR:-$TTS_REPO_ROOT/.local}"
+# shellcheck disable=SC2034  # used by the scripts that source this file
 TTS_LOG_DIR="$TTS_LOCAL_DIR/logs"
 
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }

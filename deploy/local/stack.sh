@@ -120,7 +120,7 @@ down() {
     fi
     if [[ -f $STARTED_MARKER ]]; then
         local component
-        for component in $(sort -u "$STARTED_MARKER"); do
+        sort -u "$STARTED_MARKER" | while read -r component; do
             "$HERE/$component.sh" stop
         done
         rm -f "$STARTED_MARKER"
@@ -130,8 +130,8 @@ down() {
 }
 
 stop_pid_after_wait() {
-    local pid=$1 i
-    for i in $(seq 1 600); do
+    local pid=$1 _
+    for _ in $(seq 1 600); do
         kill -0 "$pid" 2>/dev/null || return 0
         sleep 0.1
     done

@@ -18,17 +18,26 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tts_common.db import create_engine, ping, session_factory
 from tts_common.errors import install_error_handlers
+from tts_common.kafka import ensure_topics, make_producer
 from tts_common.logging import correlation, register_secret
+from tts_common.outbox import OutboxRelay
 from tts_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 Hook = Callable[["Runtime"], Awaitable[None]]
+RELAY_TASK = "outbox-relay"
 
 
 @dataclass
@@ -43,6 +52,7 @@ class Runtime:
     producer: AIOKafkaProducer | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    kafka_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         """Run a background worker for the lifetime of the app."""
@@ -52,19 +62,20 @@ class Runtime:
         return task
 
 
-async def _start_producer(rt: Runtime) -> None:
-    """Connect the shared producer, retrying until Kafka answers (readyz says why meanwhile)."""
+async def _connect_kafka(rt: Runtime) -> None:
+    """Connect the shared producer and create the topics, retrying until Kafka answers.
+
+    Until then the API serves and `/readyz` says why it is not ready.
+    """
     delay = 0.5
     while True:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=rt.settings.kafka_bootstrap,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=5,
-            client_id=rt.name,
-        )
+        producer = make_producer(rt.settings.kafka_bootstrap, client_id=rt.name)
         try:
             await producer.start()
+            await ensure_topics(rt.settings.kafka_bootstrap)
+        except asyncio.CancelledError:
+            await producer.stop()
+            raise
         except Exception as exc:
             await producer.stop()
             log.warning("kafka not reachable yet", extra={"error": str(exc), "retry_in_s": delay})
@@ -72,23 +83,31 @@ async def _start_producer(rt: Runtime) -> None:
             delay = min(delay * 2, 10.0)
             continue
         rt.producer = producer
+        rt.kafka_ready.set()
         return
 
 
-async def check_kafka(rt: Runtime, timeout: float = 3.0) -> str | None:
+async def _relay(rt: Runtime) -> None:
+    """Publish this service's outbox once Kafka is connected."""
+    await rt.kafka_ready.wait()
+    assert rt.producer is not None
+    await OutboxRelay(rt.engine, rt.producer, batch_size=500, poll_interval=0.1).run()
+
+
+async def check_kafka(rt: Runtime, limit_s: float = 3.0) -> str | None:
     """None when Kafka answers a metadata request, else the reason."""
     if rt.producer is None:
         return "not connected yet"
     try:
-        await asyncio.wait_for(rt.producer.client.fetch_all_metadata(), timeout)
+        await asyncio.wait_for(rt.producer.client.fetch_all_metadata(), limit_s)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"[:200]
     return None
 
 
-async def check_database(rt: Runtime, timeout: float = 3.0) -> str | None:
+async def check_database(rt: Runtime, limit_s: float = 3.0) -> str | None:
     try:
-        await asyncio.wait_for(ping(rt.engine), timeout)
+        await asyncio.wait_for(ping(rt.engine), limit_s)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"[:200]
     return None
@@ -125,11 +144,16 @@ def _install_http_middleware(app: FastAPI, registry: CollectorRegistry) -> None:
         "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry
     )
     latency = Histogram(
-        "http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=registry
+        "http_request_duration_seconds",
+        "HTTP request latency",
+        ["method", "route"],
+        registry=registry,
     )
 
     @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         with correlation(request.headers.get("x-correlation-id")) as cid:
             start = time.perf_counter()
             response = await call_next(request)
@@ -160,11 +184,16 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         rt = Runtime(
-            name=name, settings=settings, engine=engine, sessions=session_factory(engine), registry=registry
+            name=name,
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            registry=registry,
         )
         app.state.runtime = rt
-        connect = asyncio.create_task(_start_producer(rt))
-        rt.tasks.append(connect)
+        rt.spawn(_connect_kafka(rt), "kafka-connect")
+        if settings.run_workers:
+            rt.spawn(_relay(rt), RELAY_TASK)
         try:
             for hook in on_startup:
                 await hook(rt)

@@ -70,7 +70,9 @@ _QUERY_RE = re.compile(rf"(?i)(?<![A-Za-z0-9_-])({_KEY_ALT})=([^&\s\"'#,;]+)")
 # "key": "value" (JSON) or 'key': 'value' (Python repr).
 _JSON_RE = re.compile(rf"(?i)([\"'](?:{_KEY_ALT}|authorization)[\"']\s*:\s*)([\"'])(.*?)(?<!\\)\2")
 # HTTP header lines: `Authorization: Bearer xyz`, `x-tts-access-token: xyz`.
-_HEADER_RE = re.compile(r"(?i)\b(authorization|x-tts-access-token|x-api-key|cookie)(\s*[:=]\s*)([^\s,;'\"}]+(?: [^\s,;'\"}]+)?)")
+_HEADER_RE = re.compile(
+    r"(?i)\b(authorization|x-tts-access-token|x-api-key|cookie)(\s*[:=]\s*)([^\s,;'\"}]+(?: [^\s,;'\"}]+)?)"
+)
 _BEARER_RE = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 
 

@@ -36,7 +36,9 @@ async def ensure_database(database_url: str) -> bool:
     )
     try:
         async with admin.connect() as conn:
-            exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            )
             if exists:
                 return False
             safe = name.replace('"', '""')
@@ -52,16 +54,16 @@ def migrate(database_url: str, migrations_dir: Path, service: str, revision: str
     command.upgrade(_config(database_url, migrations_dir, service), revision)
 
 
-def downgrade(database_url: str, migrations_dir: Path, service: str, revision: str = "base") -> None:
+def downgrade(
+    database_url: str, migrations_dir: Path, service: str, revision: str = "base"
+) -> None:
     command.downgrade(_config(database_url, migrations_dir, service), revision)
 
 
 async def migrate_async(database_url: str, migrations_dir: Path, service: str) -> None:
     """Same as `migrate` from async code (alembic's env runs its own event loop)."""
     await ensure_database(database_url)
-    await asyncio.to_thread(
-        command.upgrade, _config(database_url, migrations_dir, service), "head"
-    )
+    await asyncio.to_thread(command.upgrade, _config(database_url, migrations_dir, service), "head")
 
 
 def run_env(service: str) -> None:
@@ -95,3 +97,27 @@ def run_env(service: str) -> None:
             await engine.dispose()
 
     asyncio.run(_online())
+
+
+def split_sql(script: str) -> list[str]:
+    """asyncpg prepares each statement: one command per execute (no `;` inside bodies)."""
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def upgrade_outbox_inbox() -> None:
+    """Migration step creating the outbox and inbox tables (every service's 0001)."""
+    from alembic import op
+
+    from tts_common.outbox import OUTBOX_INBOX_DDL
+
+    for statement in split_sql(OUTBOX_INBOX_DDL):
+        op.execute(statement)
+
+
+def downgrade_outbox_inbox() -> None:
+    from alembic import op
+
+    from tts_common.outbox import OUTBOX_INBOX_DROP_DDL
+
+    for statement in split_sql(OUTBOX_INBOX_DROP_DDL):
+        op.execute(statement)

@@ -36,7 +36,9 @@ class ServiceSettings(BaseSettings):
         if v.startswith("postgresql://") or v.startswith("postgres://"):
             v = "postgresql+asyncpg://" + v.split("://", 1)[1]
         if not v.startswith("postgresql+asyncpg://"):
-            raise ValueError("must be a PostgreSQL URL, e.g. postgresql+asyncpg://user@host:5432/db")
+            raise ValueError(
+                "must be a PostgreSQL URL, e.g. postgresql+asyncpg://user@host:5432/db"
+            )
         return v
 
     @field_validator("kafka_bootstrap")

@@ -4,19 +4,12 @@ Revision ID: 0001
 Revises:
 """
 
-from alembic import op
-
-from tts_common.outbox import OUTBOX_INBOX_DDL, OUTBOX_INBOX_DROP_DDL
+from tts_common.migrate import downgrade_outbox_inbox, upgrade_outbox_inbox
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-
-def upgrade() -> None:
-    op.execute(OUTBOX_INBOX_DDL)
-
-
-def downgrade() -> None:
-    op.execute(OUTBOX_INBOX_DROP_DDL)
+upgrade = upgrade_outbox_inbox
+downgrade = downgrade_outbox_inbox

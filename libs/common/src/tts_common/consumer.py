@@ -20,8 +20,8 @@ Failure policy (one branch per kind):
   resets, deadlocks); the bounded retries keep a real bug from blocking the
   partition — it ends in the DLQ like the rest.
 
-Batch mode (default) handles each poll's run of decodable records of a
-partition in one transaction with one bulk inbox insert. If that batch fails,
+Batch mode (default) applies all decodable records of a poll round (every
+partition) in one transaction with one bulk inbox insert. If that batch fails,
 it is rolled back and its records are processed one by one, so one bad record
 cannot sink its neighbours. A handler may therefore run twice for a record
 whose batch failed; handlers with effects outside the database should be
@@ -40,7 +40,7 @@ from typing import Any, TypeAlias
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tts_common.db import session_scope
@@ -48,9 +48,14 @@ from tts_common.events import CloudEvent, decode, dlq_topic
 from tts_common.fabric_errors import PoisonEvent
 from tts_common.kafka import make_consumer, make_producer
 from tts_common.logging import correlation, redact_text
-from tts_common.outbox import inbox_table
 
 log = logging.getLogger(__name__)
+
+_INBOX_INSERT = text(
+    "INSERT INTO inbox (consumer_group, event_id)"
+    " SELECT :group, unnest(CAST(:ids AS text[]))"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
+)
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 Handler = Callable[[AsyncSession, CloudEvent, Record], Awaitable[None]]
@@ -112,7 +117,7 @@ class ConsumerRunner:
         backoff_cap: float = 5.0,
         dlq_producer: AIOKafkaProducer | None = None,
         batch_mode: bool = True,
-        max_records: int = 500,
+        max_records: int = 1000,
         consumer_options: dict[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
@@ -165,10 +170,7 @@ class ConsumerRunner:
                 if not batches:
                     continue
                 async with self._lock:
-                    for tp, records in batches.items():
-                        if self._stopping.is_set():
-                            break
-                        await self._partition_batch(tp, records)
+                    await self._round(batches)
                     await self._commit()
         finally:
             await self._shutdown()
@@ -233,22 +235,54 @@ class ConsumerRunner:
 
     # --- processing --------------------------------------------------------
 
-    async def _partition_batch(self, tp: TopicPartition, records: list[Record]) -> None:
-        assert self._consumer is not None
-        try:
-            segment: list[tuple[Record, CloudEvent]] = []
+    async def _round(self, batches: dict[TopicPartition, list[Record]]) -> None:
+        """Apply one poll's records: all in one transaction if possible, else one by one."""
+        items: dict[TopicPartition, list[tuple[Record, CloudEvent | PoisonEvent]]] = {}
+        good: list[tuple[Record, CloudEvent]] = []
+        for tp, records in batches.items():
+            items[tp] = []
             for record in records:
                 try:
                     event = decode(record.value)
                 except PoisonEvent as exc:
-                    # Keep offsets moving in order: apply what precedes the poison first.
-                    await self._segment(tp, segment)
-                    segment = []
-                    await self._dead_letter(record, exc)
-                    self._pending[tp] = record.offset + 1
-                    continue
-                segment.append((record, event))
-            await self._segment(tp, segment)
+                    items[tp].append((record, exc))
+                else:
+                    items[tp].append((record, event))
+                    good.append((record, event))
+        if self._batch_mode and len(good) > 1:
+            try:
+                await self._apply_batch(good)
+            except Exception as exc:
+                self.stats.batch_fallbacks += 1
+                log.info(
+                    "batch failed; retrying its records one by one",
+                    extra={"group": self.group_id, "error_class": type(exc).__name__},
+                )
+            else:  # only the poison records are left to deal with
+                items = {
+                    tp: [(r, x) for r, x in pairs if isinstance(x, PoisonEvent)]
+                    for tp, pairs in items.items()
+                }
+        for tp, pairs in items.items():
+            if self._stopping.is_set():
+                break  # not committed: redelivered, and the inbox skips what was applied
+            await self._one_by_one(tp, pairs, batches[tp])
+
+    async def _one_by_one(
+        self,
+        tp: TopicPartition,
+        pairs: list[tuple[Record, CloudEvent | PoisonEvent]],
+        records: list[Record],
+    ) -> None:
+        assert self._consumer is not None
+        try:
+            for record, item in pairs:
+                if isinstance(item, PoisonEvent):
+                    await self._dead_letter(record, item)
+                else:
+                    await self._apply_one(record, item)
+                self._pending[tp] = record.offset + 1
+            self._pending[tp] = records[-1].offset + 1
         except _Interrupted:
             self._consumer.seek(tp, self._pending.get(tp, records[0].offset))
         except Exception as exc:
@@ -261,36 +295,15 @@ class ConsumerRunner:
             self._consumer.seek(tp, self._pending.get(tp, records[0].offset))
             await self._sleep(self._backoff_cap)
 
-    async def _segment(self, tp: TopicPartition, segment: list[tuple[Record, CloudEvent]]) -> None:
-        if not segment:
-            return
-        if self._batch_mode and len(segment) > 1:
-            try:
-                await self._apply_batch(segment)
-            except Exception as exc:
-                self.stats.batch_fallbacks += 1
-                log.info(
-                    "batch failed; retrying its records one by one",
-                    extra={"group": self.group_id, "error_class": type(exc).__name__},
-                )
-            else:
-                self._pending[tp] = segment[-1][0].offset + 1
-                return
-        for record, event in segment:
-            await self._apply_one(record, event)
-            self._pending[tp] = record.offset + 1
-
-    def _inbox_insert(self, event_ids: list[str]) -> Any:
-        return (
-            pg_insert(inbox_table)
-            .values([{"consumer_group": self.group_id, "event_id": e} for e in event_ids])
-            .on_conflict_do_nothing()
-            .returning(inbox_table.c.event_id)
-        )
+    def _inbox_insert(self, event_ids: list[str]) -> tuple[Any, dict[str, Any]]:
+        # One array parameter instead of a multi-row VALUES list: the statement
+        # text stays constant (prepared once) and costs nothing to compile.
+        return _INBOX_INSERT, {"group": self.group_id, "ids": event_ids}
 
     async def _apply_batch(self, segment: list[tuple[Record, CloudEvent]]) -> None:
+        """One transaction, one bulk inbox insert, for a whole poll round."""
         async with session_scope(self._factory) as session:
-            result = await session.execute(self._inbox_insert([e.id for _, e in segment]))
+            result = await session.execute(*self._inbox_insert([e.id for _, e in segment]))
             fresh = set(result.scalars())
             todo: list[tuple[CloudEvent, Record]] = []
             for record, event in segment:
@@ -316,7 +329,7 @@ class ConsumerRunner:
         while True:
             try:
                 async with session_scope(self._factory) as session:
-                    result = await session.execute(self._inbox_insert([event.id]))
+                    result = await session.execute(*self._inbox_insert([event.id]))
                     if result.first() is None:
                         self.stats.duplicates += 1
                         return

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -33,6 +34,9 @@ def create_engine(url: str, **kw: Any) -> AsyncEngine:
         # Connections die with PostgreSQL restarts; check them on checkout.
         "pool_pre_ping": True,
         "pool_recycle": 1800,
+        # JSON/JSONB columns through orjson: several times faster than json.
+        "json_serializer": lambda obj: orjson.dumps(obj).decode(),
+        "json_deserializer": orjson.loads,
     }
     options.update(kw)
     return _create_async_engine(async_url(url), **options)

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -162,6 +163,7 @@ class OutboxRelay:
         # concurrent batches enter the producer in id order.
         self._claim_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self._partitioner = DefaultPartitioner()
         self.published = 0
 
     async def drain_once(self) -> int:
@@ -171,21 +173,47 @@ class OutboxRelay:
                 rows = (await conn.execute(_CLAIM, {"n": self._batch_size})).all()
                 if not rows:
                     return 0
-                acks = [
-                    await self._producer.send(
-                        row.topic,
-                        bytes(row.value),
-                        key=row.key.encode() if row.key is not None else None,
-                        headers=_kafka_headers(row.headers),
-                    )
-                    for row in rows
-                ]
+                acks = await self._enqueue(rows)
             # The rows stay locked (not deleted) until every ack is in: a crash
             # or a failed send before the commit means they will be sent again.
             await asyncio.gather(*acks)
             await conn.execute(_DELETE, {"ids": [row.id for row in rows]})
         self.published += len(rows)
         return len(rows)
+
+    async def _enqueue(self, rows: Sequence[Any]) -> list[asyncio.Future[Any]]:
+        """Hand rows to the producer as whole per-partition batches, in id order.
+
+        Building record batches ourselves (aiokafka's C batch builder) instead of
+        one ``send()`` per record saves a future and a task hop per event, which
+        is most of the relay's CPU. Partitions are chosen exactly like a keyed
+        ``send()`` would (murmur2 of the key), so keys keep their partition.
+        """
+        producer = self._producer
+        open_batches: dict[tuple[str, int], Any] = {}
+        acks: list[asyncio.Future[Any]] = []
+        partitions: dict[str, tuple[list[int], list[int]]] = {}
+        for row in rows:
+            topic: str = row.topic
+            if topic not in partitions:
+                all_parts = sorted(await producer.partitions_for(topic))
+                partitions[topic] = (all_parts, all_parts)
+            key = row.key.encode() if row.key is not None else None
+            partition = self._partitioner(key, *partitions[topic])
+            value = bytes(row.value)
+            headers = _kafka_headers(row.headers)
+            batch = open_batches.get((topic, partition))
+            if batch is None:
+                batch = open_batches[(topic, partition)] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                # Full: ship it and start the next one for this partition.
+                acks.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = open_batches[(topic, partition)] = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    raise ValueError(f"outbox row {row.id} is larger than a producer batch")
+        for (topic, partition), batch in open_batches.items():
+            acks.append(await producer.send_batch(batch, topic, partition=partition))
+        return acks
 
     async def _worker(self) -> None:
         failures = 0

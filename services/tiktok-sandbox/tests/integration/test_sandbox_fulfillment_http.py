@@ -38,11 +38,16 @@ def _sku(sku_id: str) -> dict[str, Any]:
     }
 
 
+def fake_get_sku(shop_id: str, sku_id: str) -> dict[str, Any] | None:
+    return _sku(sku_id) if SKUS.get(sku_id, ("",))[0] == shop_id else None
+
+
 @pytest.fixture(scope="module")
 def sb() -> Iterator[RunningSandbox]:
     with run_sandbox() as sandbox:
         products = sandbox.state.products
-        products.get_sku = lambda shop, sku: _sku(sku) if SKUS.get(sku, ("",))[0] == shop else None  # type: ignore[method-assign]
+        # The product store is another area's: a fixed catalogue stands in for it here.
+        products.get_sku = fake_get_sku  # type: ignore[method-assign]
         yield sandbox
 
 

@@ -31,12 +31,18 @@ def _sku(sku_id: str) -> dict[str, Any]:
     }
 
 
+def fake_get_sku(shop_id: str, sku_id: str) -> dict[str, Any] | None:
+    return _sku(sku_id) if SKUS.get(sku_id, ("",))[0] == shop_id else None
+
+
+def fake_find_by_seller_sku(shop_id: str, seller_sku: str) -> dict[str, Any] | None:
+    found = (k for k, v in SKUS.items() if v[0] == shop_id and v[1] == seller_sku)
+    return next((_sku(k) for k in found), None)
+
+
 def install_catalog(sb: RunningSandbox) -> None:
-    products = sb.state.products
-    products.get_sku = lambda shop, sku: _sku(sku) if SKUS.get(sku, ("",))[0] == shop else None  # type: ignore[method-assign]
-    products.find_by_seller_sku = lambda shop, s: next(  # type: ignore[method-assign]
-        (_sku(k) for k, v in SKUS.items() if v[0] == shop and v[1] == s), None
-    )
+    sb.state.products.get_sku = fake_get_sku  # type: ignore[method-assign]
+    sb.state.products.find_by_seller_sku = fake_find_by_seller_sku  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="module")

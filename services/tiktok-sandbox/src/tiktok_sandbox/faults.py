@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import random
 import threading
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,7 +140,7 @@ class DropConnection(Exception):
     """Raised by the pipeline to end a request with a dropped connection."""
 
 
-def mark_drop(scope: dict[str, Any]) -> None:
+def mark_drop(scope: MutableMapping[str, Any]) -> None:
     holder = scope.get(FAULT_SCOPE_KEY)
     if holder is not None:
         holder["drop"] = True

@@ -292,12 +292,14 @@ def validate_product(
     if body.get("brand_id"):
         _check_brand(_str(body["brand_id"]), p)
     images = _check_images(body.get("main_images"), listing, image_known, p)
-    skus_in = body.get("skus") if isinstance(body.get("skus"), list) else []
+    raw_skus = body.get("skus")
+    skus_in: list[Any] = raw_skus if isinstance(raw_skus, list) else []
     if not skus_in:
         p.add(C.SKU_REQUIRED, "At least one SKU is required.")
     if len(skus_in) > 100:
         p.add(C.SKU_TOO_MANY, "A single product cannot have more than 100 different SKUs.")
-    skus, seen = [], set()
+    skus: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for raw in skus_in:
         sku = raw if isinstance(raw, dict) else {}
         seller_sku = _str(sku.get("seller_sku"))

@@ -98,7 +98,7 @@ def test_brands_paging_covers_every_brand_once(uk: SignedClient) -> None:
     token = ""
     pages = 0
     while True:
-        params = {"page_size": 100}
+        params: dict[str, int | str] = {"page_size": 100}
         if token:
             params["page_token"] = token
         data = uk.call("GET", "/product/202309/brands", params=params)["data"]

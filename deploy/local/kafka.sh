@@ -30,23 +30,35 @@ WAIT_SECONDS=${TTS_KAFKA_WAIT_SECONDS:-90}
 
 is_running() { pid_alive "$PIDFILE" kafka.Kafka; }
 
+# The stamp names the Kafka version and the pom's content: editing the pom triggers a new fetch.
+wanted_stamp() {
+    echo "$KAFKA_VERSION $(sha256sum "$TTS_REPO_ROOT/deploy/local/kafka/pom.xml" | cut -c1-16)"
+}
+
 fetch() {
-    if [[ -f $STAMP && $(<"$STAMP") == "$KAFKA_VERSION" ]]; then
+    local stamp tmp
+    stamp=$(wanted_stamp)
+    if [[ -f $STAMP && $(<"$STAMP") == "$stamp" ]]; then
         return 0
     fi
     command -v mvn >/dev/null || die "mvn not found: install Maven (apt-get install maven) and a JDK 17+"
     log "fetching Apache Kafka $KAFKA_VERSION jars into $LIBS"
-    rm -rf "$LIBS"
-    mkdir -p "$LIBS"
-    mkdir -p "$TTS_LOG_DIR"
+    mkdir -p "$KAFKA_HOME" "$TTS_LOG_DIR"
+    # Fetch beside, then swap: a running broker keeps its open jars, and a failed fetch leaves
+    # the previous set in place.
+    tmp="$KAFKA_HOME/libs.tmp.$$"
+    rm -rf "$tmp"
     # Maven's output goes to a log: on success it is only noise, on failure we show it.
     (cd "$TTS_REPO_ROOT/deploy/local/kafka" &&
         mvn -B -Dstyle.color=never dependency:copy-dependencies -DincludeScope=runtime \
-            -DoutputDirectory="$LIBS") >"$TTS_LOG_DIR/kafka-fetch.log" 2>&1 || {
+            -DoutputDirectory="$tmp") >"$TTS_LOG_DIR/kafka-fetch.log" 2>&1 || {
+        rm -rf "$tmp"
         tail -n 40 "$TTS_LOG_DIR/kafka-fetch.log" >&2
         die "maven could not fetch the Kafka jars (full output: $TTS_LOG_DIR/kafka-fetch.log)"
     }
-    echo "$KAFKA_VERSION" >"$STAMP"
+    echo "$stamp" >"$tmp/.version"
+    rm -rf "$LIBS"
+    mv "$tmp" "$LIBS"
 }
 
 write_config() {

@@ -57,7 +57,8 @@ class AppContext:
     shop_id: str = ""
 
 
-def get_state(request: Request) -> SandboxState:
+async def get_state(request: Request) -> SandboxState:
+    # async on purpose: FastAPI runs sync dependencies in a thread pool (costly per request).
     state: SandboxState = request.app.state.sandbox
     return state
 
@@ -150,7 +151,7 @@ async def limits_and_faults(
 
 
 async def require_shop(request: Request) -> ShopContext:
-    state = get_state(request)
+    state: SandboxState = request.app.state.sandbox
     operation = operation_id(request)
     state.stats.call(operation)
     seller_id = await _verify_signed(request, state)
@@ -165,7 +166,7 @@ async def require_shop(request: Request) -> ShopContext:
 
 
 async def require_app(request: Request) -> AppContext:
-    state = get_state(request)
+    state: SandboxState = request.app.state.sandbox
     operation = operation_id(request)
     state.stats.call(operation)
     seller_id = await _verify_signed(request, state)

@@ -54,7 +54,7 @@ class RateLimitConfig(BaseModel):
     qps: float = Field(default=50.0, gt=0)
     min_qps: float = Field(default=1.0, gt=0)
     # Additive recovery: QPS regained per second without a 429.
-    recovery_qps_per_second: float = Field(default=2.0, gt=0)
+    recovery_qps_per_second: float = Field(default=5.0, gt=0)
     # Burst allowance: how many calls may go out back-to-back after an idle period.
     burst: float = Field(default=1.0, ge=1.0)
 

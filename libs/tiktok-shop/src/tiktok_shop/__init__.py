@@ -22,6 +22,7 @@ from .errors import (
     TokenInvalidError,
     ValidationError,
 )
+from .lease import BrokerLeaseTokenProvider, ConnectionUnavailableError, TokenLeaseError
 from .oauth import OAuthClient, access_token_from_grant, authorize_url
 from .ratelimit import AdaptiveRateLimiter
 from .retry import RetryPolicy
@@ -35,8 +36,10 @@ __all__ = [
     "AdaptiveRateLimiter",
     "ApiCallRecord",
     "AuthorizationExpiredError",
+    "BrokerLeaseTokenProvider",
     "CallLogHook",
     "ClientConfig",
+    "ConnectionUnavailableError",
     "CredentialsError",
     "InvalidRequestError",
     "ItemError",
@@ -63,6 +66,7 @@ __all__ = [
     "TimestampError",
     "TokenExpiredError",
     "TokenInvalidError",
+    "TokenLeaseError",
     "TokenProvider",
     "Transport",
     "ValidationError",

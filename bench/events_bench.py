@@ -136,17 +136,25 @@ async def e2e_stage(
     )
     consumer_task = asyncio.create_task(runner.run())
     await runner.wait_started()
-    log = (Path(tempfile.gettempdir()) / "tts-events-bench-relay.log").open("wb")
+    log_path = Path(tempfile.gettempdir()) / f"tts-events-bench-relay-{uuid.uuid4().hex[:6]}.log"
+    with log_path.open("wb") as log:
+        relay = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tts_common.outbox", "relay", "--database-url", db_url,
+            "--bootstrap", bootstrap, "--batch-size", "2000", "--pipeline", "3",
+            "--poll-interval", "0.05",
+            stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+    # The clock starts when the relay process is up (a deployed relay is long
+    # running; interpreter start-up is not part of the event flow).
+    ready_deadline = time.perf_counter() + 60
+    while b"outbox relay started" not in log_path.read_bytes():
+        if relay.returncode is not None or time.perf_counter() > ready_deadline:
+            raise RuntimeError(f"relay did not start: {log_path.read_text()[-2000:]}")
+        await asyncio.sleep(0.005)
     started = time.perf_counter()
-    relay = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tts_common.outbox", "relay", "--database-url", db_url,
-        "--bootstrap", bootstrap, "--batch-size", "2000", "--pipeline", "3",
-        "--poll-interval", "0.05",
-        stdout=subprocess.DEVNULL, stderr=log,
-    )  # fmt: skip
-    log.close()
     relay_done = consume_done = None
     deadline = started + 600
+    log_path.unlink(missing_ok=True)
     try:
         while time.perf_counter() < deadline and consume_done is None:
             await asyncio.sleep(0.05)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # Observed auth-host codes (EcomPHP PR #15); the sandbox uses them for every failed grant.
 AUTH_RECORD_NOT_FOUND = (36004005, "can not find related auth record")
 REFRESH_TOKEN_EXPIRED = (36004001, "rt has expired")
+NOTICE_WINDOW_SECONDS = 30 * 86400
 
 
 @dataclass
@@ -49,6 +50,8 @@ class AuthStore:
         self.refresh_count = 0
         # seller_id -> absolute end of the authorization (refresh tokens never outlive it).
         self.authorizations: dict[str, int] = {}
+        # seller_id -> sandbox day of the last UPCOMING_AUTHORIZATION_EXPIRATION notice.
+        self._notified_day: dict[str, int] = {}
 
     # -- codes -------------------------------------------------------------------------
     def issue_code(self, seller_id: str) -> str:
@@ -102,6 +105,20 @@ class AuthStore:
             "user_type": 0,
             "granted_scopes": list(GRANTED_SCOPES),
         }
+
+    def expiration_notices(self, now: float) -> list[tuple[str, int]]:
+        """(seller_id, expires_at) due a notice: from 30 days before the end, once a day."""
+        due = []
+        day = int(now // 86400)
+        with self.state.lock:
+            for seller_id, ends in self.authorizations.items():
+                if now < ends - NOTICE_WINDOW_SECONDS or now >= ends:
+                    continue
+                if self._notified_day.get(seller_id) == day:
+                    continue
+                self._notified_day[seller_id] = day
+                due.append((seller_id, ends))
+        return due
 
     # -- checks and revocation ---------------------------------------------------------
     def lookup_access(self, token: str) -> AccessToken | None:

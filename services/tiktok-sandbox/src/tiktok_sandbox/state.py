@@ -57,6 +57,16 @@ class SandboxState:
         now = self.clock.now()
         self.products.advance(now)
         self.orders.advance(now)
+        for seller_id, ends in self.auth.expiration_notices(now):
+            for shop_id in self.sellers[seller_id]["shop_ids"]:
+                self.webhooks.emit(
+                    shop_id,
+                    "UPCOMING_AUTHORIZATION_EXPIRATION",
+                    {
+                        "message": "The authorization of this shop is about to expire.",
+                        "expiration_time": str(ends),
+                    },
+                )
 
     def revoke_shop(self, shop_id: str) -> bool:
         """End the authorization covering `shop_id` and tell the app by webhook."""

@@ -22,7 +22,7 @@ CREATE = "/product/202309/products"
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[RunningSandbox]:
-    with run_sandbox(audit_delay_seconds=60) as sandbox:
+    with run_sandbox(audit_delay_seconds=60, qps=0) as sandbox:
         yield sandbox
 
 

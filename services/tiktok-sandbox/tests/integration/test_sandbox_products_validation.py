@@ -22,7 +22,7 @@ Body = dict[str, Any]
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[RunningSandbox]:
-    with run_sandbox() as sandbox:
+    with run_sandbox(qps=0) as sandbox:
         yield sandbox
 
 

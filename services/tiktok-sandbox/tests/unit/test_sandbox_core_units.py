@@ -123,3 +123,34 @@ def test_refresh_token_expiry_uses_the_sandbox_clock() -> None:
     with pytest.raises(ApiError) as info:
         state.auth.refresh_grant(grant["refresh_token"])
     assert info.value.code == 36004001
+
+
+class RecordingWebhooks:
+    """Stands in for the dispatcher (a collaborator here): records what would be sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, object]]] = []
+
+    def emit(self, shop_id: str, event_type: str, data: dict[str, object]) -> None:
+        self.sent.append((shop_id, event_type, data))
+
+
+def test_upcoming_authorization_expiration_daily_in_the_last_30_days() -> None:
+    state = SandboxState(Settings(refresh_token_ttl_seconds=40 * 86400))
+    recorder = RecordingWebhooks()
+    state.webhooks = recorder  # type: ignore[assignment]
+    grant = state.auth.exchange_code(state.auth.issue_code(US_SELLER_ID))
+    state.advance()
+    assert recorder.sent == []  # 40 days left
+    state.clock.advance(11 * 86400)
+    state.advance()
+    state.advance()  # same day: no second notice
+    (notice,) = recorder.sent
+    assert notice[1] == "UPCOMING_AUTHORIZATION_EXPIRATION"
+    assert notice[2]["expiration_time"] == str(grant["refresh_token_expire_in"])
+    state.clock.advance(86400)
+    state.advance()
+    assert len(recorder.sent) == 2
+    state.clock.advance(30 * 86400)  # past the end: no more notices
+    state.advance()
+    assert len(recorder.sent) == 2

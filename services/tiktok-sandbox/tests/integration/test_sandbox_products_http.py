@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -350,3 +351,27 @@ def test_commit_then_drop_the_response(sb: RunningSandbox, us: SignedClient) -> 
     # A blind retry is caught as a duplicate.
     assert us.call("POST", CREATE, json=copy.deepcopy(body))["code"] == 12052056
     sb.admin("DELETE", "/sandbox/v1/faults")
+
+
+def test_audit_outcome_is_sent_as_webhooks(sb: RunningSandbox, us: SignedClient) -> None:
+    for event in ("PRODUCT_STATUS_CHANGE", "PRODUCT_AUDIT_STATUS_CHANGE"):
+        sub = us.call(
+            "PUT",
+            "/event/202309/webhooks",
+            json={"event_type": event, "address": "http://127.0.0.1:9/hook"},
+        )
+        assert sub["code"] == 0, sub
+    pid = create(us, sofa_body(us, "HOOK"))["product_id"]
+    sb.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 61})
+    deadline = time.monotonic() + 10
+    mine: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        log = sb.admin("GET", "/sandbox/v1/webhooks/deliveries?limit=1000")["data"]["deliveries"]
+        mine = [d["payload"] for d in log if d["payload"]["data"].get("product_id") == pid]
+        if len({p["type"] for p in mine}) == 2:
+            break
+        time.sleep(0.05)
+    by_type = {p["type"]: p for p in mine}
+    assert by_type[5]["data"]["status"] == "ACTIVATE"
+    assert by_type[37]["data"]["audit"]["status"] == "APPROVED"
+    assert by_type[5]["shop_id"] == sb.shop_id("US")

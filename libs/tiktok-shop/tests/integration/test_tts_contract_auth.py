@@ -12,11 +12,13 @@ from tiktok_shop import (
     AccessToken,
     ClientConfig,
     CredentialsError,
+    NotFoundError,
     ShopCipherError,
     SignatureError,
     StaticTokenProvider,
     TikTokShopClient,
     TimestampError,
+    TokenExpiredError,
     TokenInvalidError,
     authorize_url,
 )
@@ -147,3 +149,25 @@ async def test_explicit_cipher_of_another_seller_is_refused(us: Connected, uk: C
     with pytest.raises(TikTokError) as info:
         await us.client.caller.call(GET_WAREHOUSE_LIST, ShopRef("conn-US", shop_cipher=uk_cipher))
     assert info.value.code == 36009004
+
+
+async def test_unknown_path_is_not_found(us: Connected) -> None:
+    bogus = Operation("bogus", "GET", "/product/202309/no_such_resource")
+    with pytest.raises(NotFoundError) as info:
+        await us.client.caller.call(bogus, ShopRef("conn-US", us.shop_id))
+    assert (info.value.code, info.value.http_status) == (36009009, 404)
+
+
+async def test_revoked_authorization_is_a_credentials_error(sandbox: RunningSandbox) -> None:
+    conn = await connect(sandbox, "UK")
+    try:
+        sandbox.admin(
+            "POST", "/sandbox/v1/faults", {"revoke_authorization": {"shop_id": conn.shop_id}}
+        )
+        with pytest.raises(CredentialsError) as info:
+            await conn.shop.logistics.get_warehouses()
+        # Not an expired token: refreshing cannot help, so none was attempted.
+        assert not isinstance(info.value, TokenExpiredError) and conn.tokens.refresh_calls == 0
+    finally:
+        sandbox.admin("DELETE", "/sandbox/v1/faults")
+        await conn.client.aclose()

@@ -1,0 +1,232 @@
+"""Refresh failure paths at the service layer (real PostgreSQL and sandbox, no HTTP server).
+
+- A refused refresh re-reads the stored token: if a re-authorization replaced the tokens
+  meanwhile, the lease gets the new token and the connection is NOT declared expired.
+- A retriable failure (TikTok 5xx) never expires the connection: the lease returns the
+  still-valid token, or 503 once it has run out, and works again when TikTok recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from auth_broker.clients.tiktok_client import LibraryTikTokAuth, config_from_settings
+from auth_broker.config import Settings
+from auth_broker.context import BrokerContext
+from auth_broker.crypto import TokenCipher
+from auth_broker.errors import NotLeasable
+from auth_broker.leasing import TokenLeaser
+from auth_broker.service import ConnectionService
+from auth_broker.testing import MIGRATIONS
+from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TikTokAuthPort, TokenGrant
+from sqlalchemy import text
+from tiktok_sandbox.testing import RunningSandbox, run_sandbox
+from tts_common.db import create_engine, session_factory
+from tts_common.errors import Unavailable
+from tts_common.migrate import migrate_async
+
+pytestmark = pytest.mark.integration
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@dataclass
+class Env:
+    sandbox: RunningSandbox
+    settings: Settings
+    clock: Clock
+    port: LibraryTikTokAuth
+
+
+@contextlib.asynccontextmanager
+async def replica(env: Env, port: TikTokAuthPort | None = None) -> AsyncIterator[BrokerContext]:
+    """One broker replica's service context: its own engine (pool) on the shared database."""
+    engine = create_engine(env.settings.database_url)
+    try:
+        yield BrokerContext(
+            sessions=session_factory(engine),
+            cipher=TokenCipher(env.settings.fernet_keys()),
+            tiktok=port or env.port,
+            settings=env.settings,
+            clock=env.clock,
+        )
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def env(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[Env]:
+    await migrate_async(fresh_database, MIGRATIONS, "auth-broker")
+    with run_sandbox() as sb:
+        settings = Settings(
+            database_url=fresh_database,
+            kafka_bootstrap=kafka_bootstrap,
+            tiktok_app_key=sb.settings.app_key,
+            tiktok_app_secret=sb.settings.app_secret,  # type: ignore[arg-type]
+            tiktok_service_id=sb.settings.service_id,
+            tiktok_open_api_url=sb.base_url,
+            tiktok_auth_url=sb.base_url,
+            tiktok_us_authorize_url=sb.base_url,
+            tiktok_global_authorize_url=sb.base_url,
+        )
+        port = LibraryTikTokAuth(config_from_settings(settings))
+        try:
+            yield Env(sb, settings, Clock(), port)
+        finally:
+            await port.aclose()
+
+
+async def connect(
+    ctx: BrokerContext, sb: RunningSandbox, market: str = "US", conn_id: str | None = None
+) -> str:
+    service = ConnectionService(ctx)
+    if conn_id is None:
+        link = (await service.create("shop", market)).authorize_url
+        conn_id_out = None
+    else:
+        link = (await service.reauthorize(conn_id)).authorize_url
+        conn_id_out = conn_id
+    state = httpx.URL(link).params["state"]
+    code = sb.admin("POST", "/sandbox/v1/authorizations", {"region": market})["data"]["code"]
+    result = await service.complete_authorization(code, state)
+    return conn_id_out or result.connection.id
+
+
+class RefusedWhileReauthorized:
+    """TikTok port whose refresh is refused while the seller re-authorizes (other replica)."""
+
+    def __init__(self, inner: TikTokAuthPort) -> None:
+        self.inner = inner
+        self.start_reauthorization: asyncio.Event = asyncio.Event()
+        self.refresh_calls = 0
+
+    def authorize_url(self, market: str, state: str) -> str:
+        return self.inner.authorize_url(market, state)
+
+    async def exchange_code(self, auth_code: str) -> TokenGrant:
+        return await self.inner.exchange_code(auth_code)
+
+    async def refresh(self, refresh_token: str) -> TokenGrant:
+        self.refresh_calls += 1
+        self.start_reauthorization.set()
+        # Give the re-authorization time to queue up behind our row lock.
+        await asyncio.sleep(0.3)
+        raise TikTokAuthError("can not find related auth record", code=36004005)
+
+    async def authorized_shops(self, access_token: str) -> list[AuthorizedShop]:
+        return await self.inner.authorized_shops(access_token)
+
+    async def subscribe_webhook(
+        self, access_token: str, shop: AuthorizedShop, event_type: str, address: str
+    ) -> None:
+        await self.inner.subscribe_webhook(access_token, shop, event_type, address)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _status(ctx: BrokerContext, conn_id: str) -> tuple[str, int]:
+    async with ctx.sessions() as s:
+        row = (
+            await s.execute(
+                text("SELECT status, token_generation FROM connections WHERE id = :id"),
+                {"id": conn_id},
+            )
+        ).one()
+    return str(row[0]), int(row[1])
+
+
+async def _status_db(env: Env, conn_id: str) -> tuple[str, int]:
+    async with replica(env) as ctx:
+        return await _status(ctx, conn_id)
+
+
+async def test_refused_refresh_rereads_and_uses_a_concurrent_reauthorization(env: Env) -> None:
+    refusing = RefusedWhileReauthorized(env.port)
+    async with replica(env) as other, replica(env, refusing) as ctx:
+        conn_id = await connect(other, env.sandbox)
+        _, generation = await _status(other, conn_id)
+        # The seller has a fresh authorize link and TikTok has just redirected with a code.
+        link = (await ConnectionService(other).reauthorize(conn_id)).authorize_url
+        state = httpx.URL(link).params["state"]
+        code = env.sandbox.admin("POST", "/sandbox/v1/authorizations", {"region": "US"})["data"][
+            "code"
+        ]
+
+        async def callback_lands_during_the_refresh() -> None:
+            await refusing.start_reauthorization.wait()
+            await ConnectionService(other).complete_authorization(code, state)
+
+        callback = asyncio.create_task(callback_lands_during_the_refresh())
+        # Send the lease down the refresh path: no token is valid for a year.
+        ctx.settings = env.settings.model_copy(update={"lease_min_validity_seconds": 365 * 86400})
+        lease = await TokenLeaser(ctx).lease(conn_id)
+        await callback
+        stored = await TokenLeaser(other).lease(conn_id)
+
+    assert refusing.refresh_calls == 1
+    status, new_generation = await _status_db(env, conn_id)
+    assert status == "active", (
+        "a refused refresh must not expire a connection that was re-authorized"
+    )
+    assert new_generation == generation + 1  # the re-authorization only: nothing was erased
+    assert lease.access_token == stored.access_token  # the lease handed out the new grant
+
+
+async def test_retriable_refresh_failure_never_expires_the_connection(env: Env) -> None:
+    refresh_op = "GET /api/v2/token/refresh"
+    async with replica(env) as ctx:
+        conn_id = await connect(ctx, env.sandbox, "UK")
+        leaser = TokenLeaser(ctx)
+        first = await leaser.lease(conn_id)
+
+        # Inside the lease margin but still valid: TikTok fails once -> the current token.
+        env.clock.offset = timedelta(days=7) - timedelta(seconds=120)
+        env.sandbox.admin(
+            "POST",
+            "/sandbox/v1/faults",
+            {"error_rate": 1.0, "operations": [refresh_op], "remaining": 1},
+        )
+        same = await leaser.lease(conn_id)
+        assert same.access_token == first.access_token
+        assert (await _status(ctx, conn_id))[0] == "active"
+
+        # Past expiry and TikTok still failing -> 503 (retry later), still active.
+        env.clock.offset = timedelta(days=7, seconds=10)
+        env.sandbox.admin(
+            "POST",
+            "/sandbox/v1/faults",
+            {"error_rate": 1.0, "operations": [refresh_op], "remaining": 1},
+        )
+        with pytest.raises(Unavailable):
+            await leaser.lease(conn_id)
+        assert (await _status(ctx, conn_id))[0] == "active"
+
+        # TikTok recovers -> one real refresh, a new working token.
+        fresh = await leaser.lease(conn_id)
+        assert fresh.access_token != first.access_token
+        assert env.sandbox.state.auth.refresh_count == 1
+
+
+async def test_refused_refresh_without_any_rotation_expires(env: Env) -> None:
+    async with replica(env) as ctx:
+        conn_id = await connect(ctx, env.sandbox, "US")
+        seller = env.sandbox.state.shops[env.sandbox.shop_id("US")]["seller_id"]
+        env.sandbox.state.auth.revoke_seller(seller)
+        env.clock.offset = timedelta(days=8)
+        with pytest.raises(NotLeasable) as info:
+            await TokenLeaser(ctx).lease(conn_id)
+        assert info.value.status == "expired"
+        assert (await _status(ctx, conn_id))[0] == "expired"

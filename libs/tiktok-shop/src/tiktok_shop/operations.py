@@ -20,7 +20,8 @@ class Operation:
     def render(self, **path_params: str) -> str:
         path = self.path
         for key, value in path_params.items():
-            if not value or "/" in str(value):
+            # Ids only: a slash or dot-segment would let input re-route the signed call.
+            if not value or "/" in str(value) or str(value) in (".", "..") or "?" in str(value):
                 raise ValueError(f"invalid path parameter {key}")
             path = path.replace("{" + key + "}", str(value))
         if "{" in path:

@@ -21,7 +21,13 @@ class Operation:
         path = self.path
         for key, value in path_params.items():
             # Ids only: a slash or dot-segment would let input re-route the signed call.
-            if not value or "/" in str(value) or str(value) in (".", "..") or "?" in str(value):
+            if (
+                not value
+                or "/" in str(value)
+                or str(value) in (".", "..")
+                or "?" in str(value)
+                or "#" in str(value)
+            ):
                 raise ValueError(f"invalid path parameter {key}")
             path = path.replace("{" + key + "}", str(value))
         if "{" in path:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import FastAPI
 from tts_common.app import Runtime, create_service_app
-from tts_common.outbox import OutboxRelay
 from tts_common.settings import load_settings
 
 from auth_broker.clients.tiktok_client import LibraryTikTokAuth, config_from_settings
@@ -24,16 +22,7 @@ from auth_broker.tiktok import TikTokAuthPort
 from auth_broker.webhooks import WebhookHandler
 
 NAME = "auth-broker"
-RELAY_TASK = "outbox-relay"
 log = logging.getLogger(__name__)
-
-
-async def _relay(rt: Runtime) -> None:
-    """Publish the outbox once the shared producer is connected."""
-    # The producer connects in a scaffolding task that exposes no event to wait on.
-    while rt.producer is None:  # noqa: ASYNC110
-        await asyncio.sleep(0.1)
-    await OutboxRelay(rt.engine, rt.producer, batch_size=500, poll_interval=0.1, pipeline=1).run()
 
 
 def create_app(
@@ -60,11 +49,6 @@ def create_app(
         )
         if settings.run_workers and settings.refresher_enabled:
             rt.spawn(leaser.run_refresher(), "token-refresher")
-        if settings.run_workers and not any(t.get_name() == RELAY_TASK for t in rt.tasks):
-            # Until the common scaffolding runs the outbox relay itself, run it here:
-            # connection events must reach Kafka. Two relays on one outbox are safe
-            # (rows are claimed with FOR UPDATE SKIP LOCKED), just redundant.
-            rt.spawn(_relay(rt), RELAY_TASK)
 
     async def stop(rt: Runtime) -> None:
         broker: Broker | None = rt.extras.get("broker")

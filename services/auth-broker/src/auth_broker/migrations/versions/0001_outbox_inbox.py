@@ -4,25 +4,12 @@ Revision ID: 0001
 Revises:
 """
 
-from alembic import op
-from tts_common.outbox import OUTBOX_INBOX_DDL, OUTBOX_INBOX_DROP_DDL
+from tts_common.migrate import downgrade_outbox_inbox, upgrade_outbox_inbox
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-
-def _statements(ddl: str) -> list[str]:
-    # asyncpg prepares each statement: one command per execute.
-    return [part.strip() for part in ddl.split(";") if part.strip()]
-
-
-def upgrade() -> None:
-    for statement in _statements(OUTBOX_INBOX_DDL):
-        op.execute(statement)
-
-
-def downgrade() -> None:
-    for statement in _statements(OUTBOX_INBOX_DROP_DDL):
-        op.execute(statement)
+upgrade = upgrade_outbox_inbox
+downgrade = downgrade_outbox_inbox

@@ -104,14 +104,14 @@ async def test_one_503_is_absorbed_by_a_retry(sandbox: RunningSandbox) -> None:
 
 @pytest.mark.parametrize("fault", ["timeout", "reset"])
 async def test_lost_answer_on_a_read_is_retried(sandbox: RunningSandbox, fault: str) -> None:
-    conn = await connect(sandbox, "US", timeouts=TimeoutConfig(read=0.5))
+    conn = await connect(sandbox, "US", timeouts=TimeoutConfig(read=1.5))
     try:
         sandbox.admin(
             "POST",
             "/sandbox/v1/faults",
             {
                 f"{fault}_rate": 1.0,
-                "timeout_seconds": 1.0,
+                "timeout_seconds": 5.0,
                 "remaining": 1,
                 "operations": [WAREHOUSES],
             },

@@ -144,3 +144,34 @@ def inventory_entry(product: dict[str, Any], sku_ids: set[str] | None = None) ->
             }
         )
     return {"product_id": product["id"], "skus": skus}
+
+
+def as_input(product: dict[str, Any]) -> dict[str, Any]:
+    """A stored product back in create-body form (the base of a partial edit)."""
+    spec = product["spec"]
+    body: dict[str, Any] = {
+        "save_mode": "AS_DRAFT" if product["status"] == "DRAFT" else "LISTING",
+        "title": spec["title"],
+        "description": spec["description"],
+        "category_id": spec["category_id"],
+        "category_version": spec["category_version"],
+        "main_images": [{"uri": u} for u in spec["main_images"]],
+        "product_attributes": spec["product_attributes"],
+        "skus": [
+            {
+                "id": s["id"],
+                "seller_sku": s["seller_sku"],
+                "external_sku_id": s["external_sku_id"],
+                "sales_attributes": s["sales_attributes"],
+                "price": s["price"],
+                "inventory": s["inventory"],
+                "identifier_code": s["identifier_code"],
+            }
+            for s in product["skus"]
+        ],
+        **spec["extras"],
+    }
+    for key in ("brand_id", "package_weight", "package_dimensions"):
+        if spec.get(key):
+            body[key] = spec[key]
+    return body

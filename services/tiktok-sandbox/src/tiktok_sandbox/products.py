@@ -12,6 +12,7 @@ from typing import Any
 from . import product_codes as C
 from .errors import ApiError
 from .product_validation import Problems, check_inventory, check_price, validate_product
+from .product_views import as_input, product_detail
 from .snowflake import new_id
 
 # Batch actions: the statuses each one accepts, and the status it moves to.
@@ -283,10 +284,17 @@ class ProductStore:
                         }
                     )
                     continue
-                p = Problems()
-                entries = check_inventory(shop, item.get("inventory"), p)
-                if p.items:
-                    extra = [{"code": c, "message": m} for c, m in p.items]
+                raw = item.get("inventory")
+                entries, extra = [], []
+                # One entry at a time, so each failure can name its warehouse.
+                for inv in raw if isinstance(raw, list) else []:
+                    p = Problems()
+                    entries += check_inventory(shop, [inv], p)
+                    wid = str(inv.get("warehouse_id", "")) if isinstance(inv, dict) else ""
+                    extra += [{"code": c, "message": m, "warehouse_id": wid} for c, m in p.items]
+                if not entries and not extra:
+                    extra.append({"code": C.PARAM_INVALID, "message": "param inventory is missing"})
+                if extra:
                     errors.append(
                         {
                             "code": C.BATCH_FAILED,
@@ -341,40 +349,7 @@ class ProductStore:
         return {"live": live, "rejected": dict(self.state.stats.duplicate_seller_sku_rejections)}
 
     def list_shop(self, shop_id: str) -> list[dict[str, Any]]:
-        from .product_views import product_detail
-
         return [product_detail(self, p) for p in self.shop_products(shop_id)]
-
-
-def as_input(product: dict[str, Any]) -> dict[str, Any]:
-    """A stored product back in create-body form (the base of a partial edit)."""
-    spec = product["spec"]
-    body: dict[str, Any] = {
-        "save_mode": "AS_DRAFT" if product["status"] == "DRAFT" else "LISTING",
-        "title": spec["title"],
-        "description": spec["description"],
-        "category_id": spec["category_id"],
-        "category_version": spec["category_version"],
-        "main_images": [{"uri": u} for u in spec["main_images"]],
-        "product_attributes": spec["product_attributes"],
-        "skus": [
-            {
-                "id": s["id"],
-                "seller_sku": s["seller_sku"],
-                "external_sku_id": s["external_sku_id"],
-                "sales_attributes": s["sales_attributes"],
-                "price": s["price"],
-                "inventory": s["inventory"],
-                "identifier_code": s["identifier_code"],
-            }
-            for s in product["skus"]
-        ],
-        **spec["extras"],
-    }
-    for key in ("brand_id", "package_weight", "package_dimensions"):
-        if spec.get(key):
-            body[key] = spec[key]
-    return body
 
 
 def _sku_summary(

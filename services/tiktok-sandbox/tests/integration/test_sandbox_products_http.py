@@ -306,7 +306,9 @@ def test_inventory_update_and_search(us: SignedClient) -> None:
     assert resp["code"] == 0
     errors = {e["detail"]["sku_id"]: e for e in resp["data"]["errors"]}
     assert set(errors) == {sku2, "999"}
-    assert errors[sku2]["detail"]["extra_errors"][0]["code"] == 12052097
+    assert errors[sku2]["detail"]["extra_errors"] == [
+        {"code": 12052097, "message": "Warehouse [1] does not exist.", "warehouse_id": "1"}
+    ]
     search = us.call("POST", "/product/202309/inventory/search", json={"product_ids": [pid]})
     (entry,) = search["data"]["inventory"]
     totals = {s["id"]: s["total_available_quantity"] for s in entry["skus"]}

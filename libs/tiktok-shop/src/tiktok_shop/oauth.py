@@ -7,7 +7,6 @@ codes are single-use and refresh tokens rotate, so a blind repeat can burn the g
 
 from __future__ import annotations
 
-from typing import Literal
 from urllib.parse import urlencode
 
 from .calllog import CallLogHook
@@ -17,7 +16,8 @@ from .sender import RequestSender
 from .tokens import AccessToken
 from .transport import Transport
 
-Market = Literal["US", "UK"] | str
+# "US" uses the US authorize host; any other market (e.g. "UK") the global one.
+Market = str
 
 TOKEN_GET_PATH = "/api/v2/token/get"
 TOKEN_REFRESH_PATH = "/api/v2/token/refresh"

@@ -60,6 +60,12 @@ def create_app(settings: Settings | None = None, state: SandboxState | None = No
 
     app = FastAPI(title="TikTok Shop sandbox", lifespan=lifespan, docs_url="/sandbox/docs")
     app.state.sandbox = state
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        # Process health for supervisors; not a TikTok path, so no envelope.
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
     for router in (
         auth_router,
         catalog_router,
@@ -86,6 +92,7 @@ def _install_handlers(app: FastAPI, state: SandboxState) -> None:
         assert isinstance(exc, StarletteHTTPException)
         # Unknown path and unknown method on a known path both mean "no such API".
         if exc.status_code in (404, 405):
+            state.stats.error(36009009)
             return error_response(ApiError(36009009, PATH_NOT_FOUND, http_status=404))
         return error_response(ApiError(36009004, str(exc.detail), http_status=exc.status_code))
 

@@ -166,3 +166,12 @@ def test_timestamps_are_unix_seconds(sb: RunningSandbox) -> None:
     # Absolute times in seconds, not milliseconds nor relative durations.
     assert 1_600_000_000 < data["access_token_expire_in"] < 10_000_000_000
     assert data["access_token_expire_in"] > time.time()
+
+
+def test_legacy_authorize_link_with_app_key(sb: RunningSandbox) -> None:
+    page = sb.http.get("/oauth/authorize", params={"app_key": sb.settings.app_key, "state": "x"})
+    assert page.status_code == 200 and "approve-US" in page.text
+
+
+def test_healthz(sb: RunningSandbox) -> None:
+    assert sb.http.get("/healthz").json() == {"status": "ok"}

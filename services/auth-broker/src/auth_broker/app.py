@@ -16,10 +16,12 @@ from auth_broker.context import BrokerContext, utcnow
 from auth_broker.crypto import TokenCipher
 from auth_broker.deps import Broker
 from auth_broker.leasing import TokenLeaser
+from auth_broker.metrics import BrokerMetrics
 from auth_broker.routes import admin, internal, public
 from auth_broker.service import ConnectionService
 from auth_broker.tiktok import TikTokAuthPort
 from auth_broker.webhooks import WebhookHandler
+from auth_broker.workers import run_background
 
 NAME = "auth-broker"
 log = logging.getLogger(__name__)
@@ -34,11 +36,20 @@ def create_app(
     """Build the app; `tiktok` and `clock` are seams for tests (default: the real client, UTC now)."""
     settings = settings or load_settings(Settings)
     cipher = TokenCipher(settings.fernet_keys())
+    # One set of counters per app (its registry outlives a lifespan restart).
+    metrics: list[BrokerMetrics] = []
 
     async def start(rt: Runtime) -> None:
         port = tiktok or LibraryTikTokAuth(config_from_settings(settings))
+        if not metrics:
+            metrics.append(BrokerMetrics.create(rt.registry))
         ctx = BrokerContext(
-            sessions=rt.sessions, cipher=cipher, tiktok=port, settings=settings, clock=clock
+            sessions=rt.sessions,
+            cipher=cipher,
+            tiktok=port,
+            settings=settings,
+            clock=clock,
+            metrics=metrics[0],
         )
         leaser = TokenLeaser(ctx)
         rt.extras["broker"] = Broker(
@@ -48,7 +59,7 @@ def create_app(
             webhooks=WebhookHandler(ctx),
         )
         if settings.run_workers and settings.refresher_enabled:
-            rt.spawn(leaser.run_refresher(), "token-refresher")
+            rt.spawn(run_background(ctx, leaser), "token-refresher")
 
     async def stop(rt: Runtime) -> None:
         broker: Broker | None = rt.extras.get("broker")

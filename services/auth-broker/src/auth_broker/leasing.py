@@ -16,7 +16,6 @@ the refresh token it presented may simply have been rotated by someone else.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from dataclasses import dataclass
@@ -97,6 +96,22 @@ class TokenLeaser:
     # -- lease ------------------------------------------------------------------------
     async def lease(self, connection_id: str) -> TokenLease:
         """A token valid for at least `lease_min_validity_seconds`, refreshing if needed."""
+        outcome = "ok"
+        try:
+            return await self._lease(connection_id)
+        except NotLeasable:
+            outcome = "conflict"
+            raise
+        except NotFound:
+            outcome = "not_found"
+            raise
+        except AppError:
+            outcome = "unavailable"
+            raise
+        finally:
+            self.ctx.metrics.leases.labels(outcome).inc()
+
+    async def _lease(self, connection_id: str) -> TokenLease:
         need_until = self.ctx.clock() + timedelta(
             seconds=self.ctx.settings.lease_min_validity_seconds
         )
@@ -141,6 +156,9 @@ class TokenLeaser:
                 try:
                     grant = await self.ctx.tiktok.refresh(presented)
                 except TikTokAuthError as err:
+                    self.ctx.metrics.refreshes.labels(
+                        "failed" if err.retriable else "refused"
+                    ).inc()
                     if err.retriable:
                         # TikTok did not say the credential is bad: keep the connection.
                         log.warning(
@@ -154,6 +172,7 @@ class TokenLeaser:
                         ) from None
                     refused = _Refused(conn.token_generation, presented, err)
                 else:
+                    self.ctx.metrics.refreshes.labels("ok").inc()
                     # Persisted (committed by `session.begin()`) before the token leaves this method.
                     store_grant(self.ctx, conn, grant, now)
                     await session.flush()
@@ -242,15 +261,3 @@ class TokenLeaser:
             if lease is not None:
                 renewed += 1
         return renewed
-
-    async def run_refresher(self) -> None:
-        """Run `refresh_due` forever at the configured interval (jittered across replicas)."""
-        interval = self.ctx.settings.refresher_interval_seconds
-        while True:
-            try:
-                await self.refresh_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("refresher pass failed")
-            await asyncio.sleep(interval * random.uniform(0.8, 1.2))

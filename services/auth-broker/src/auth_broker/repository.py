@@ -165,3 +165,14 @@ async def connection_ids_with_tokens(session: AsyncSession) -> list[str]:
         .order_by(Connection.id)
     )
     return list(result.all())
+
+
+async def purge_old(
+    session: AsyncSession, states_before: datetime, receipts_before: datetime
+) -> tuple[int, int]:
+    """Drop OAuth states expired before `states_before` and webhook receipts older than `receipts_before`."""
+    states = await session.execute(delete(OAuthState).where(OAuthState.expires_at < states_before))
+    receipts = await session.execute(
+        delete(WebhookReceipt).where(WebhookReceipt.received_at < receipts_before)
+    )
+    return int(getattr(states, "rowcount", 0) or 0), int(getattr(receipts, "rowcount", 0) or 0)

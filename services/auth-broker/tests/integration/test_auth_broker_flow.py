@@ -198,8 +198,11 @@ async def test_connect_us_and_uk_end_to_end(stack: Stack) -> None:
 
         event = await wait_for_connection_event(stack.kafka, created["id"], "connection.authorized")
         assert event.data["market"] == market
+        assert event.source == "/auth-broker" and event.subject == created["id"]
         assert event.data["shop_ids"] == [stack.sandbox.shop_id(market)]
 
+    metrics = (await stack.http.get(stack.url + "/metrics")).text
+    assert 'auth_broker_leases_total{outcome="ok"} 2.0' in metrics
     listing = await stack.http.get(stack.url + "/v1/connections", headers=stack.broker.admin)
     assert {c["market"] for c in listing.json()} == {"US", "UK"}
     responses.append(listing.text)

@@ -20,11 +20,13 @@ from auth_broker.clients.tiktok_client import LibraryTikTokAuth, config_from_set
 from auth_broker.config import Settings
 from auth_broker.context import BrokerContext
 from auth_broker.crypto import TokenCipher
-from auth_broker.errors import NotLeasable
+from auth_broker.errors import BadState, NotLeasable
 from auth_broker.leasing import TokenLeaser
 from auth_broker.service import ConnectionService
+from auth_broker.states import StateProblem
 from auth_broker.testing import MIGRATIONS
 from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TikTokAuthPort, TokenGrant
+from auth_broker.workers import housekeeping
 from sqlalchemy import text
 from tiktok_sandbox.testing import RunningSandbox, run_sandbox
 from tts_common.db import create_engine, session_factory
@@ -230,3 +232,20 @@ async def test_refused_refresh_without_any_rotation_expires(env: Env) -> None:
             await TokenLeaser(ctx).lease(conn_id)
         assert info.value.status == "expired"
         assert (await _status(ctx, conn_id))[0] == "expired"
+
+
+async def test_housekeeping_purges_old_states_and_receipts(env: Env) -> None:
+    async with replica(env) as ctx:
+        service = ConnectionService(ctx)
+        created = await service.create("shop", "US")
+        state = httpx.URL(created.authorize_url).params["state"]
+        async with ctx.sessions() as s:
+            before = (await s.execute(text("SELECT count(*) FROM oauth_states"))).scalar_one()
+        assert before == 1
+        assert await housekeeping(ctx) == (0, 0)  # fresh rows stay
+        env.clock.offset = timedelta(days=2)
+        assert await housekeeping(ctx) == (1, 0)
+        env.clock.offset = timedelta()
+        with pytest.raises(BadState) as info:
+            await service.complete_authorization("any-code", state)
+        assert info.value.problem == StateProblem.UNKNOWN

@@ -27,7 +27,7 @@ from tts_common.logging import register_secret
 
 from auth_broker import repository as repo
 from auth_broker.context import BrokerContext
-from auth_broker.crypto import TokenDecryptionError
+from auth_broker.crypto import TokenDecryptionError, TokenKind
 from auth_broker.errors import NotLeasable
 from auth_broker.models import LEASABLE, Connection, Status
 from auth_broker.notify import emit
@@ -65,14 +65,12 @@ class TokenLeaser:
         self.ctx = ctx
 
     # -- reading ----------------------------------------------------------------------
-    def _decrypt(self, conn: Connection, kind: str) -> str:
+    def _decrypt(self, conn: Connection, kind: TokenKind) -> str:
         enc = conn.access_token_enc if kind == "access" else conn.refresh_token_enc
         if enc is None:
             raise NotLeasable(conn.status, f"no {kind} token stored")
         try:
-            value = self.ctx.cipher.decrypt(
-                conn.id, "access" if kind == "access" else "refresh", enc
-            )
+            value = self.ctx.cipher.decrypt(conn.id, kind, enc)
         except TokenDecryptionError as exc:
             log.error("stored token unreadable", extra={"connection_id": conn.id, "kind": kind})
             raise TokenUnreadable(str(exc)) from None
@@ -105,8 +103,11 @@ class TokenLeaser:
         except NotFound:
             outcome = "not_found"
             raise
-        except AppError:
+        except Unavailable:
             outcome = "unavailable"
+            raise
+        except AppError:
+            outcome = "error"
             raise
         finally:
             self.ctx.metrics.leases.labels(outcome).inc()

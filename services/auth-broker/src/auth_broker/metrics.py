@@ -17,7 +17,7 @@ class BrokerMetrics:
         return cls(
             leases=Counter(
                 "auth_broker_leases_total",
-                "Token leases by outcome (ok, conflict, unavailable, not_found)",
+                "Token leases by outcome (ok, conflict, not_found, unavailable, error)",
                 ["outcome"],
                 registry=registry,
             ),

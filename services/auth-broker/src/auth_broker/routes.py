@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated
 
@@ -19,6 +20,8 @@ from auth_broker.schemas import (
     CreateConnection,
     TokenLease,
 )
+
+log = logging.getLogger(__name__)
 
 admin = APIRouter(prefix="/v1/connections", tags=["connections"], dependencies=[AdminDep])
 public = APIRouter(tags=["tiktok"])
@@ -83,4 +86,6 @@ async def lease_token(
     connection_id: uuid.UUID, broker: BrokerDep, caller: ServiceDep, response: Response
 ) -> TokenLease:
     response.headers["Cache-Control"] = "no-store"
-    return await broker.leaser.lease(str(connection_id))
+    lease = await broker.leaser.lease(str(connection_id))
+    log.debug("token leased", extra={"connection_id": lease.connection_id, "caller": caller})
+    return lease

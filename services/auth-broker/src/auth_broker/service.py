@@ -128,6 +128,7 @@ class ConnectionService:
         """The OAuth callback: consume the state, exchange the code, fetch shops, store."""
         if not code or not state:
             raise BadState(StateProblem.MISSING)
+        register_secret(code)  # single use, but never worth a log line
         now = self.ctx.clock()
         async with session_scope(self.ctx.sessions) as session:
             row = await repo.lock_state(session, hash_state(state))

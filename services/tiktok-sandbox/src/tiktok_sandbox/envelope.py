@@ -20,8 +20,8 @@ class JsonResponse(Response):
 
 
 def new_request_id() -> str:
-    """Shaped like TikTok's: UTC yyyymmddHHMMSS + 18 upper-case hex chars."""
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + os.urandom(9).hex().upper()
+    """Shaped like TikTok's sample: UTC yyyymmddHHMMSS + 20 upper-case hex chars (34 chars)."""
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + os.urandom(10).hex().upper()
 
 
 def ok(data: Any = None, request_id: str | None = None) -> Response:

@@ -49,7 +49,7 @@ def test_success_envelope(us: SignedClient) -> None:
     assert resp.status_code == 200
     body = resp.json()
     assert body["code"] == 0 and body["message"] == "Success"
-    assert len(body["request_id"]) == 32 and body["request_id"].isalnum()
+    assert len(body["request_id"]) == 34 and body["request_id"].isalnum()
 
 
 def test_unknown_path_is_404_36009009(us: SignedClient) -> None:

@@ -119,7 +119,7 @@ def test_models_are_frozen_and_documented() -> None:
         assert doc.startswith("Sent when"), model.__name__
     data = ev.parse_data(ev.make_event("product.deleted", "/t", None, SAMPLES["product.deleted"]))
     with pytest.raises(pydantic.ValidationError):
-        data.feed_id = "other"  # type: ignore[misc]
+        data.feed_id = "other"  # type: ignore[attr-defined]
 
 
 def test_envelope_attributes_follow_cloudevents() -> None:

@@ -16,10 +16,12 @@ the refresh token it presented may simply have been rotated by someone else.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tts_common.db import session_scope
 from tts_common.errors import AppError, NotFound, Unavailable
@@ -50,6 +52,11 @@ class _Refused:
     generation: int
     presented: str
     error: TikTokAuthError
+
+
+def token_sha256(token: str) -> str:
+    """How a caller names a token it holds without sending the token back."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _valid_beyond(conn: Connection, moment: datetime) -> bool:
@@ -92,11 +99,16 @@ class TokenLeaser:
         )
 
     # -- lease ------------------------------------------------------------------------
-    async def lease(self, connection_id: str) -> TokenLease:
-        """A token valid for at least `lease_min_validity_seconds`, refreshing if needed."""
+    async def lease(self, connection_id: str, stale_token_sha256: str | None = None) -> TokenLease:
+        """A token valid for at least `lease_min_validity_seconds`, refreshing if needed.
+
+        `stale_token_sha256`: TikTok rejected the token with this SHA-256 as expired (clock
+        skew, early invalidation). If it is still the stored one, it is refreshed now; many
+        callers reporting the same token still cause one refresh (generation check).
+        """
         outcome = "ok"
         try:
-            return await self._lease(connection_id)
+            return await self._lease(connection_id, stale_token_sha256)
         except NotLeasable:
             outcome = "conflict"
             raise
@@ -112,7 +124,7 @@ class TokenLeaser:
         finally:
             self.ctx.metrics.leases.labels(outcome).inc()
 
-    async def _lease(self, connection_id: str) -> TokenLease:
+    async def _lease(self, connection_id: str, stale_token_sha256: str | None) -> TokenLease:
         need_until = self.ctx.clock() + timedelta(
             seconds=self.ctx.settings.lease_min_validity_seconds
         )
@@ -122,8 +134,19 @@ class TokenLeaser:
                 raise NotFound(f"connection {connection_id} does not exist")
             if conn.status not in LEASABLE:
                 raise NotLeasable(conn.status, conn.status_reason)
-            if _valid_beyond(conn, need_until):
-                return self._lease_of(conn)
+            current = self._lease_of(conn) if conn.access_token_enc is not None else None
+            reported_stale = (
+                current is not None
+                and stale_token_sha256 is not None
+                and hmac.compare_digest(
+                    token_sha256(current.access_token), stale_token_sha256.lower()
+                )
+            )
+            if current is not None and not reported_stale and _valid_beyond(conn, need_until):
+                return current
+            if reported_stale:
+                # Whatever its expiry says, this token is dead: refresh unless someone did.
+                need_until = datetime.max.replace(tzinfo=UTC)
             seen = conn.token_generation
         lease = await self.refresh(connection_id, seen_generation=seen, need_until=need_until)
         assert lease is not None

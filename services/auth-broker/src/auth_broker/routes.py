@@ -18,6 +18,7 @@ from auth_broker.schemas import (
     ConnectionCreated,
     ConnectionOut,
     CreateConnection,
+    LeaseRequest,
     TokenLease,
 )
 
@@ -83,9 +84,14 @@ async def tiktok_webhook(
     "/connections/{connection_id}/token", summary="Lease a valid access token (services only)"
 )
 async def lease_token(
-    connection_id: uuid.UUID, broker: BrokerDep, caller: ServiceDep, response: Response
+    connection_id: uuid.UUID,
+    broker: BrokerDep,
+    caller: ServiceDep,
+    response: Response,
+    body: LeaseRequest | None = None,
 ) -> TokenLease:
     response.headers["Cache-Control"] = "no-store"
-    lease = await broker.leaser.lease(str(connection_id))
+    stale = body.stale_token_sha256 if body else None
+    lease = await broker.leaser.lease(str(connection_id), stale)
     log.debug("token leased", extra={"connection_id": lease.connection_id, "caller": caller})
     return lease

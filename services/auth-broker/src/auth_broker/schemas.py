@@ -77,6 +77,14 @@ class AuthorizeLink(BaseModel):
     authorize_url_expires_at: datetime
 
 
+class LeaseRequest(BaseModel):
+    """Optional lease body: report a token TikTok rejected as expired (by its SHA-256)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stale_token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+
+
 class LeasedShop(BaseModel):
     id: str
     name: str

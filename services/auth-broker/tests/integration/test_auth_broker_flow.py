@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import logging
 import secrets
@@ -468,3 +469,22 @@ async def refresher_of(broker: RunningBroker, clock: ShiftableClock) -> AsyncIte
     finally:
         await port.aclose()
         await engine.dispose()
+
+
+async def test_lease_with_a_reported_stale_token_over_http(stack: Stack) -> None:
+    created, _ = await stack.connect("UK")
+    url = f"{stack.url}/internal/v1/connections/{created['id']}/token"
+    first = (await stack.http.post(url, headers=stack.broker.service)).json()
+    bad = await stack.http.post(
+        url, headers=stack.broker.service, json={"stale_token_sha256": "zz"}
+    )
+    assert bad.status_code == 422
+    stale = hashlib.sha256(first["access_token"].encode()).hexdigest()
+    fresh = await stack.http.post(
+        url, headers=stack.broker.service, json={"stale_token_sha256": stale}
+    )
+    assert fresh.status_code == 200
+    assert fresh.headers["cache-control"] == "no-store"
+    assert fresh.json()["access_token"] != first["access_token"]
+    assert stack.works(fresh.json()["access_token"], "UK")
+    assert stack.sandbox.state.auth.refresh_count == 1

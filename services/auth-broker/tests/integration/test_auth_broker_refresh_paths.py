@@ -21,7 +21,7 @@ from auth_broker.config import Settings
 from auth_broker.context import BrokerContext
 from auth_broker.crypto import TokenCipher
 from auth_broker.errors import BadState, NotLeasable
-from auth_broker.leasing import TokenLeaser
+from auth_broker.leasing import TokenLeaser, token_sha256
 from auth_broker.service import ConnectionService
 from auth_broker.states import StateProblem
 from auth_broker.testing import MIGRATIONS
@@ -249,3 +249,24 @@ async def test_housekeeping_purges_old_states_and_receipts(env: Env) -> None:
         with pytest.raises(BadState) as info:
             await service.complete_authorization("any-code", state)
         assert info.value.problem == StateProblem.UNKNOWN
+
+
+async def test_reported_stale_token_is_refreshed_once(env: Env) -> None:
+    async with replica(env) as a, replica(env) as b:
+        conn_id = await connect(a, env.sandbox, "US")
+        first = await TokenLeaser(a).lease(conn_id)
+        stale = token_sha256(first.access_token)
+        # Several callers on two replicas report the same rejected token at once.
+        leases = await asyncio.gather(
+            *(
+                TokenLeaser((a, b)[i % 2]).lease(conn_id, stale_token_sha256=stale)
+                for i in range(10)
+            )
+        )
+        assert {lease.access_token for lease in leases} != {first.access_token}
+        assert len({lease.access_token for lease in leases}) == 1
+        assert env.sandbox.state.auth.refresh_count == 1
+        # A report naming a token that is no longer stored changes nothing.
+        again = await TokenLeaser(b).lease(conn_id, stale_token_sha256=stale)
+        assert again.access_token == leases[0].access_token
+        assert env.sandbox.state.auth.refresh_count == 1

@@ -163,18 +163,24 @@ class ConnectionFaultMiddleware:
 
         await self.app(scope, receive, guarded_send)
         if holder.get("drop"):
-            await _abort(receive)
+            await _abort(receive, send)
 
 
-async def _abort(receive: Any) -> None:
+async def _abort(receive: Any, send: Any) -> None:
     import asyncio
 
     # uvicorn's `receive` is a bound method of its request cycle, which holds the
     # transport; aborting it closes the socket without any response bytes.
     transport = getattr(getattr(receive, "__self__", None), "transport", None)
-    if transport is None:
-        raise ConnectionAbortedError("sandbox fault: connection dropped")
-    transport.abort()
-    # Let uvicorn see connection_lost, so it does not try to write a 500 afterwards.
-    for _ in range(3):
-        await asyncio.sleep(0)
+    if transport is not None:
+        transport.abort()
+        # Let uvicorn see connection_lost, so it does not try to write a 500 afterwards.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return
+    # Another server: promise a body that never comes, then fail. The server closes
+    # the connection mid-response, which a client also sees as a transport error.
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]}
+    )
+    raise ConnectionAbortedError("sandbox fault: connection dropped")

@@ -154,3 +154,26 @@ def test_upcoming_authorization_expiration_daily_in_the_last_30_days() -> None:
     state.clock.advance(30 * 86400)  # past the end: no more notices
     state.advance()
     assert len(recorder.sent) == 2
+
+
+async def test_drop_fallback_without_a_uvicorn_transport() -> None:
+    from tiktok_sandbox.faults import ConnectionFaultMiddleware, mark_drop
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        mark_drop(scope)  # as the pipeline does for a reset
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    with pytest.raises(ConnectionAbortedError):
+        await ConnectionFaultMiddleware(app)({"type": "http"}, receive, send)
+    # The app's own response was swallowed; only the truncated promise went out.
+    assert sent == [
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]}
+    ]

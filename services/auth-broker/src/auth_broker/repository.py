@@ -176,3 +176,19 @@ async def purge_old(
         delete(WebhookReceipt).where(WebhookReceipt.received_at < receipts_before)
     )
     return int(getattr(states, "rowcount", 0) or 0), int(getattr(receipts, "rowcount", 0) or 0)
+
+
+async def authorizations_ending(
+    session: AsyncSession, before: datetime, limit: int = 100
+) -> list[str]:
+    """Active connections whose refresh token (= the authorization) ends before `before`."""
+    result = await session.scalars(
+        select(Connection.id)
+        .where(
+            Connection.status == Status.ACTIVE.value,
+            Connection.refresh_expires_at < before,
+        )
+        .order_by(Connection.refresh_expires_at)
+        .limit(limit)
+    )
+    return list(result.all())

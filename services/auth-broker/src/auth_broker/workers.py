@@ -1,4 +1,4 @@
-"""Background work of each replica: the token refresher and table housekeeping."""
+"""Background work of each replica: token refresher, ending-authorization watch, housekeeping."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from tts_common.db import session_scope
 from auth_broker import repository as repo
 from auth_broker.context import BrokerContext
 from auth_broker.leasing import TokenLeaser
+from auth_broker.models import Status
+from auth_broker.notify import emit
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +21,35 @@ log = logging.getLogger(__name__)
 # longer than TikTok's last webhook retry (12 h after the first attempt).
 STATE_RETENTION = timedelta(days=1)
 RECEIPT_RETENTION = timedelta(days=3)
+
+
+# TikTok starts its UPCOMING_AUTHORIZATION_EXPIRATION webhooks 30 days ahead; the broker
+# flags the same window itself, so a lost webhook cannot hide an ending authorization.
+EXPIRY_WARNING = timedelta(days=30)
+
+
+async def flag_ending_authorizations(ctx: BrokerContext) -> int:
+    """Mark active connections whose authorization ends within 30 days `expiring` (+ event)."""
+    now = ctx.clock()
+    async with session_scope(ctx.sessions) as session:
+        ids = await repo.authorizations_ending(session, now + EXPIRY_WARNING)
+    flagged = 0
+    for connection_id in ids:
+        async with session_scope(ctx.sessions) as session:
+            conn = await repo.lock_connection(session, connection_id, skip_locked=True)
+            if conn is None or conn.status != Status.ACTIVE or conn.refresh_expires_at is None:
+                continue
+            ends = conn.refresh_expires_at
+            if ends >= now + EXPIRY_WARNING:
+                continue
+            conn.status = Status.EXPIRING
+            conn.status_reason = (
+                f"the seller's authorization ends {ends.isoformat()}; the seller must re-authorize"
+            )
+            conn.authorization_expires_at = ends
+            await emit(session, conn, "connection.expiring", conn.status_reason, expires_at=ends)
+            flagged += 1
+    return flagged
 
 
 async def housekeeping(ctx: BrokerContext) -> tuple[int, int]:

@@ -26,7 +26,7 @@ from auth_broker.service import ConnectionService
 from auth_broker.states import StateProblem
 from auth_broker.testing import MIGRATIONS
 from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TikTokAuthPort, TokenGrant
-from auth_broker.workers import housekeeping
+from auth_broker.workers import flag_ending_authorizations, housekeeping
 from sqlalchemy import text
 from tiktok_sandbox.testing import RunningSandbox, run_sandbox
 from tts_common.db import create_engine, session_factory
@@ -270,3 +270,27 @@ async def test_reported_stale_token_is_refreshed_once(env: Env) -> None:
         again = await TokenLeaser(b).lease(conn_id, stale_token_sha256=stale)
         assert again.access_token == leases[0].access_token
         assert env.sandbox.state.auth.refresh_count == 1
+
+
+async def test_ending_authorization_is_flagged_expiring_without_a_webhook(env: Env) -> None:
+    async with replica(env) as ctx:
+        conn_id = await connect(ctx, env.sandbox, "UK")
+        assert await flag_ending_authorizations(ctx) == 0  # a year left
+        env.clock.offset = timedelta(days=340)  # the sandbox authorization lasts 365 days
+        assert await flag_ending_authorizations(ctx) == 1
+        assert await flag_ending_authorizations(ctx) == 0  # once
+        assert (await _status(ctx, conn_id))[0] == "expiring"
+        async with ctx.sessions() as s:
+            types = (
+                (
+                    await s.execute(
+                        text("SELECT headers->>'ce_type' FROM outbox WHERE key = :id ORDER BY id"),
+                        {"id": conn_id},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert types == ["connection.authorized", "connection.expiring"]
+        # Still leasable: the authorization has not ended yet.
+        assert (await TokenLeaser(ctx).lease(conn_id)).connection_id == conn_id

@@ -9,8 +9,12 @@ CONTRACT shared by the sandbox modules:
 - `shop(shop_id)` -> the seeded shop dict (id, name, region, seller_type, cipher, code, seller_id).
 - Product store lookups used by orders: `products.get_sku(shop_id, sku_id)` and
   `products.find_by_seller_sku(shop_id, seller_sku)` -> dict with keys
-  product_id, sku_id, seller_sku, product_name, sku_name, price (amount str), currency, image_url
-  or None.
+  product_id, sku_id, seller_sku, product_name, sku_name, price (amount str), currency, image_url,
+  status (the product's) or None.
+- `advance()` applies everything due on the sandbox clock (product audits, order
+  transitions, authorization-expiry notices); the clock endpoint, reads and a 1 s
+  background tick call it.
+- `revoke_shop(shop_id)` ends the seller's authorization and emits SELLER_DEAUTHORIZATION.
 """
 
 from __future__ import annotations

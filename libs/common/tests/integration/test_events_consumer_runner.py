@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaTimeoutError
 from events_testkit import create_schema, fetchval, read_topic, wait_for
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -145,3 +147,69 @@ async def _effects(url: str) -> Counter[str]:
         return Counter(r["event_id"] for r in await conn.fetch("SELECT event_id FROM effects"))
     finally:
         await conn.close()
+
+
+class _FlakyDlq:
+    """A DLQ producer whose first send fails, as when the broker is unreachable."""
+
+    def __init__(self, real: AIOKafkaProducer) -> None:
+        self.real = real
+        self.failures = 0
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        if self.failures == 0:
+            self.failures += 1
+            raise KafkaTimeoutError()
+        return await self.real.send(*args, **kwargs)
+
+
+async def test_unreachable_dlq_rereads_instead_of_skipping(
+    kafka_bootstrap: str, fresh_database: str, unique_topic: str
+) -> None:
+    await create_schema(fresh_database)
+    await ensure_topics(kafka_bootstrap, [unique_topic], partitions=1)
+    good = [_event("before"), _event("after")]
+    producer = make_producer(kafka_bootstrap)
+    await producer.start()
+    engine = create_engine(fresh_database)
+    try:
+        for value in [encode(good[0]), b"garbage", encode(good[1])]:
+            await producer.send_and_wait(unique_topic, value)
+        dlq = _FlakyDlq(producer)
+
+        async def handler(
+            session: AsyncSession, event: CloudEvent, record: ConsumerRecord[bytes, bytes]
+        ) -> None:
+            await session.execute(
+                text("INSERT INTO effects (event_id) VALUES (:e)"), {"e": event.subject}
+            )
+
+        runner = ConsumerRunner(
+            kafka_bootstrap,
+            f"g-{unique_topic}",
+            [unique_topic],
+            session_factory(engine),
+            handler,
+            backoff_cap=0.2,
+            dlq_producer=dlq,  # type: ignore[arg-type]
+        )
+        task = asyncio.create_task(runner.run())
+        try:
+
+            async def settled() -> bool:
+                return runner.stats.dead_lettered == 1 and await runner.lag() == 0
+
+            assert await wait_for(settled, within=60), runner.stats
+        finally:
+            runner.stop()
+            await asyncio.wait_for(task, 30)
+    finally:
+        await producer.stop()
+        await engine.dispose()
+
+    assert dlq.failures == 1
+    # The poison record was re-read and dead-lettered once the DLQ came back;
+    # the event after it was applied exactly once despite the re-read.
+    assert await _effects(fresh_database) == Counter({"before": 1, "after": 1})
+    dead = await read_topic(kafka_bootstrap, dlq_topic(unique_topic))
+    assert [r.value for r in dead] == [b"garbage"]

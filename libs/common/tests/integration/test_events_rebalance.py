@@ -10,7 +10,7 @@ from aiokafka import ConsumerRecord
 from events_testkit import create_schema, fetchval, wait_for
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from tts_common.consumer import ConsumerRunner
+from tts_common.consumer import ConsumerRunner, Handler
 from tts_common.db import create_engine, session_factory
 from tts_common.events import CloudEvent, encode, make_event
 from tts_common.kafka import ensure_topics, make_producer
@@ -41,7 +41,7 @@ async def test_graceful_rebalance_replays_nothing(
     engine = create_engine(fresh_database)
     factory = session_factory(engine)
 
-    def handler_for(member: str):  # type: ignore[no-untyped-def]
+    def handler_for(member: str) -> Handler:
         async def handler(
             session: AsyncSession, event: CloudEvent, record: ConsumerRecord[bytes, bytes]
         ) -> None:

@@ -157,10 +157,15 @@ async def add_events(
     )
 
 
+# Claim = delete, inside the transaction that stays open until the broker has
+# acknowledged every row: a crash or failed send rolls the delete back, and the
+# deleted-but-uncommitted rows are locked, so other relays SKIP them. One
+# statement instead of SELECT … FOR UPDATE + DELETE (half the row writes).
 _CLAIM = text(
-    "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
+    "DELETE FROM outbox WHERE id IN"
+    " (SELECT id FROM outbox ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED)"
+    " RETURNING id, topic, key, value, headers"
 )
-_DELETE = text("DELETE FROM outbox WHERE id = ANY(:ids)")
 
 
 def _kafka_headers(headers: Mapping[str, Any] | None) -> list[tuple[str, bytes]]:
@@ -197,14 +202,13 @@ class OutboxRelay:
         """Claim one batch, publish it, wait for the acks, delete it; return its size."""
         async with self._engine.connect() as conn, conn.begin():
             async with self._claim_lock:
-                rows = (await conn.execute(_CLAIM, {"n": self._batch_size})).all()
-                if not rows:
+                claimed = (await conn.execute(_CLAIM, {"n": self._batch_size})).all()
+                if not claimed:
                     return 0
+                rows = sorted(claimed, key=lambda row: row.id)  # RETURNING has no order
                 acks = await self._enqueue(rows)
-            # The rows stay locked (not deleted) until every ack is in: a crash
-            # or a failed send before the commit means they will be sent again.
+            # Commit (make the delete final) only once every ack is in.
             await asyncio.gather(*acks)
-            await conn.execute(_DELETE, {"ids": [row.id for row in rows]})
         self.published += len(rows)
         return len(rows)
 

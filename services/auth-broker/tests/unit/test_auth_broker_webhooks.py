@@ -1,0 +1,72 @@
+"""Webhook entry checks that need no database: signature (official vector), parsing, ignored types."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from auth_broker.config import Settings
+from auth_broker.context import BrokerContext
+from auth_broker.crypto import TokenCipher
+from auth_broker.webhooks import WebhookHandler, parse_expiration
+from pydantic import SecretStr
+from tts_common.errors import BadRequest, Unauthorized
+
+# Reference §6, official vector (docv2/page/tts-webhooks-overview).
+APP_KEY, APP_SECRET = "abcdef", "123"
+BODY = (
+    b'{"type":1,"tts_notification_id":"7380066284010030890","shop_id":"7495540735365777507",'
+    b'"timestamp":1718305585,"data":{"is_on_hold_order":true,"order_id":"576653688135258178",'
+    b'"order_status":"UNPAID","update_time":1718305585}}'
+)
+SIGNATURE = "5dec0f11ec2f6783b8deee53c9ffbf8d024302f7c7e7fa55a35d17629031ac05"
+
+
+class NoDatabase:
+    """Any use of the session factory fails the test: these paths must not touch the DB."""
+
+    def __call__(self) -> Any:
+        raise AssertionError("the database was used")
+
+
+@pytest.fixture
+def handler() -> WebhookHandler:
+    settings = Settings(tiktok_app_key=APP_KEY, tiktok_app_secret=SecretStr(APP_SECRET))
+    ctx = BrokerContext(
+        sessions=cast(Any, NoDatabase()),
+        cipher=TokenCipher(settings.fernet_keys()),
+        tiktok=cast(Any, None),
+        settings=settings,
+    )
+    return WebhookHandler(ctx)
+
+
+async def test_official_vector_verifies_and_order_events_are_ignored(
+    handler: WebhookHandler,
+) -> None:
+    assert await handler.handle(BODY, SIGNATURE) == "ignored"
+
+
+async def test_signature_over_other_bytes_is_refused(handler: WebhookHandler) -> None:
+    with pytest.raises(Unauthorized):
+        await handler.handle(BODY.replace(b"UNPAID", b"PAID"), SIGNATURE)
+
+
+async def test_missing_signature_is_refused(handler: WebhookHandler) -> None:
+    with pytest.raises(Unauthorized):
+        await handler.handle(BODY, None)
+
+
+async def test_signed_garbage_is_a_bad_request(handler: WebhookHandler) -> None:
+    from tiktok_shop.webhooks import webhook_signature
+
+    body = b'{"not": "a notification"}'
+    with pytest.raises(BadRequest):
+        await handler.handle(body, webhook_signature(APP_KEY, APP_SECRET, body))
+
+
+def test_expiration_time_parsing() -> None:
+    assert parse_expiration("1718305585") is not None
+    assert parse_expiration(1718305585) == parse_expiration("1718305585")
+    assert parse_expiration("soon") is None
+    assert parse_expiration(None) is None

@@ -1,8 +1,8 @@
 """Transactional outbox: write events with the business change, publish them later.
 
 A service calls :func:`add_event` inside the transaction that changes its state;
-:class:`OutboxRelay` publishes committed rows with an idempotent producer and
-deletes them only after the broker acknowledged them. A crash anywhere loses
+:class:`OutboxRelay` publishes committed rows with an idempotent producer; its
+delete of those rows commits only after the broker acknowledged all of them. A crash anywhere loses
 nothing; it can only cause a re-send, which the consumers' inbox absorbs.
 
 Ordering: rows are claimed and handed to the producer in ``id`` order, so events

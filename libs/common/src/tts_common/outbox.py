@@ -23,6 +23,7 @@ import os
 import signal
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -286,6 +287,20 @@ async def outbox_size(engine: AsyncEngine) -> int:
     """Rows not yet published (for metrics and tests)."""
     async with engine.connect() as conn:
         return int((await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one())
+
+
+async def prune_inbox(engine: AsyncEngine, older_than: timedelta) -> int:
+    """Forget inbox entries older than ``older_than``; return how many.
+
+    Safe once Kafka can no longer redeliver them: keep ``older_than`` above the
+    topics' retention (7 days by default) plus the longest consumer outage.
+    """
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            text("DELETE FROM inbox WHERE processed_at < now() - CAST(:age AS interval)"),
+            {"age": older_than},
+        )
+    return int(result.rowcount or 0)
 
 
 # --- command line ---------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from events_testkit import create_schema, fetchval, read_topic
+from sqlalchemy import text
 from tts_common.db import create_engine, session_factory, session_scope
 from tts_common.events import CloudEvent, decode, make_event
 from tts_common.kafka import ensure_topics, make_producer
-from tts_common.outbox import OutboxRelay, add_event, add_events
+from tts_common.outbox import OutboxRelay, add_event, add_events, prune_inbox
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +102,22 @@ async def test_relay_keeps_per_key_order_and_sends_headers(
     for key, seqs in seqs_by_key.items():
         assert seqs == sorted(seqs), f"key {key!r} out of order"
     assert len(set(partition_of_key.values())) > 1  # keys spread over partitions
+
+
+async def test_prune_inbox_forgets_only_old_entries(fresh_database: str) -> None:
+    await create_schema(fresh_database)
+    engine = create_engine(fresh_database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO inbox (consumer_group, event_id, processed_at) VALUES"
+                    " ('g', 'old', now() - interval '9 days'), ('g', 'new', now())"
+                )
+            )
+        assert await prune_inbox(engine, timedelta(days=8)) == 1
+        async with engine.connect() as conn:
+            left = (await conn.execute(text("SELECT event_id FROM inbox"))).scalars().all()
+        assert left == ["new"]
+    finally:
+        await engine.dispose()

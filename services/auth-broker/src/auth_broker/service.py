@@ -28,6 +28,8 @@ from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TokenGrant
 
 log = logging.getLogger(__name__)
 
+# TikTok reports the UK as "GB"; a connection's shops must include one of its market.
+MARKET_REGIONS = {"US": frozenset({"US"}), "UK": frozenset({"GB", "UK"})}
 WEBHOOK_EVENTS = ("SELLER_DEAUTHORIZATION", "UPCOMING_AUTHORIZATION_EXPIRATION")
 
 
@@ -141,6 +143,9 @@ class ConnectionService:
             # concurrent replay of the same redirect must fail here, not at TikTok.
             row.used_at = now
             connection_id = row.connection_id
+            conn = await repo.get_connection(session, connection_id)
+            assert conn is not None  # states cascade with their connection
+            market = conn.market
 
         try:
             grant = await self.ctx.tiktok.exchange_code(code)
@@ -155,6 +160,18 @@ class ConnectionService:
                 extra={"connection_id": connection_id, "tiktok_code": err.code},
             )
             raise AuthorizationFailed(reason) from None
+        if not any(s.region.upper() in MARKET_REGIONS[market] for s in shops):
+            # E.g. a UK connection approved with a US seller account: keep it pending.
+            found = ", ".join(sorted({s.region for s in shops})) or "none"
+            reason = (
+                f"the seller who approved has no {market} shop (shop regions: {found}); "
+                f"re-authorize with the {market} seller account"
+            )
+            await self._record_failure(connection_id, reason)
+            log.warning(
+                "authorization for the wrong market", extra={"connection_id": connection_id}
+            )
+            raise AuthorizationFailed(reason)
         out = await self._store_authorization(connection_id, grant, shops)
         await self._subscribe_webhooks(connection_id, grant.access_token, shops)
         return CallbackResult(out)

@@ -488,3 +488,14 @@ async def test_lease_with_a_reported_stale_token_over_http(stack: Stack) -> None
     assert fresh.json()["access_token"] != first["access_token"]
     assert stack.works(fresh.json()["access_token"], "UK")
     assert stack.sandbox.state.auth.refresh_count == 1
+
+
+async def test_approval_by_a_seller_of_the_wrong_market_keeps_pending(stack: Stack) -> None:
+    created = await stack.create("UK")
+    target = await approve_in_sandbox(stack.http, created["authorize_url"], "US")  # wrong seller
+    page = await stack.http.get(target)
+    assert page.status_code == 502 and "no UK shop" in page.text
+    conn = await stack.get(created["id"])
+    assert conn["status"] == "pending" and "shop regions: US" in conn["status_reason"]
+    assert conn["shops"] == []
+    assert (await stack.lease(created["id"])).status_code == 409

@@ -38,19 +38,12 @@ supervisord_running() { pid_alive "$SUP_PIDFILE" supervisord; }
 
 ctl() { (cd "$TTS_REPO_ROOT" && uv run --no-sync supervisorctl -c "$CONF" "$@"); }
 
-# Programs without a /healthz route, and a cheap GET that proves they serve instead.
-declare -A HEALTH_FALLBACK=([tiktok-sandbox]=/sandbox/v1/clock)
-
 http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1$2" || true; }
 
 # health NAME PORT: "healthy", "HTTP <code>" or "no answer".
 health() {
-    local code fallback=${HEALTH_FALLBACK[$1]:-}
+    local code
     code=$(http_code "$2" /healthz)
-    if [[ $code == 404 && -n $fallback && $(http_code "$2" "$fallback") == 200 ]]; then
-        echo "healthy (no /healthz; $fallback answers)"
-        return
-    fi
     case $code in
     200) echo healthy ;;
     000 | "") echo "no answer" ;;

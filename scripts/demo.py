@@ -71,7 +71,9 @@ def main() -> int:
     if not wait_ready():
         print("\nthe stack is not healthy: see `make status` and the logs in .local/logs/")
         return 1
-    ok = run_step("2. connect a US and a UK shop through the sandbox (auth-broker)", "demo_connect.py")
+    ok = run_step(
+        "2. connect a US and a UK shop through the sandbox (auth-broker)", "demo_connect.py"
+    )
     for spec in ("catalog_sync", "order_ingest", "shipment_notifier"):
         if importlib.util.find_spec(spec) is None:
             print(f"  note: {spec} not installed")

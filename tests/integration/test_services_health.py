@@ -66,7 +66,8 @@ async def test_readyz_names_the_failing_dependency(kafka_bootstrap: str) -> None
 
     # Nothing listens on port 1: the database check must fail and say so.
     settings = Settings(
-        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nope", kafka_bootstrap=kafka_bootstrap
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nope",
+        kafka_bootstrap=kafka_bootstrap,
     )
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=60) as mgr:

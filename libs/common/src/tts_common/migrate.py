@@ -31,6 +31,8 @@ async def ensure_database(database_url: str) -> bool:
     """Create the URL's database when missing (needs CREATEDB); True when created."""
     url = make_url(database_url)
     name = url.database
+    if not name:
+        raise ValueError("the database URL names no database")
     admin = create_async_engine(
         url.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
     )

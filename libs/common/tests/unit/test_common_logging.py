@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-
 from tts_common.logging import (
     REDACTED,
     configure_logging,
@@ -51,7 +50,9 @@ def _emit_everything(log: logging.Logger) -> None:
     log.info(url)
     log.info("calling %s", url)
     log.info("token get %s", {"access_token": TOKEN, "refresh_token": REFRESH, "app_key": "k1"})
-    log.info("raw body %s", orjson.dumps({"app_secret": APP_SECRET, "auth_code": AUTH_CODE}).decode())
+    log.info(
+        "raw body %s", orjson.dumps({"app_secret": APP_SECRET, "auth_code": AUTH_CODE}).decode()
+    )
     log.info(
         "http call",
         extra={
@@ -100,4 +101,7 @@ def test_harmless_fields_survive(captured: io.StringIO) -> None:
 
 def test_redact_structure() -> None:
     data = {"access_token": "x" * 10, "nested": [{"client_secret": "y" * 10, "ok": "fine"}]}
-    assert redact(data) == {"access_token": REDACTED, "nested": [{"client_secret": REDACTED, "ok": "fine"}]}
+    assert redact(data) == {
+        "access_token": REDACTED,
+        "nested": [{"client_secret": REDACTED, "ok": "fine"}],
+    }

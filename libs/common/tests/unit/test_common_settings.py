@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tts_common.settings import ServiceSettings, load_settings
 
 

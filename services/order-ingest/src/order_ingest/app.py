@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-
 from tts_common.app import create_service_app
 from tts_common.settings import load_settings
 

@@ -16,9 +16,13 @@ Failure policy (one branch per kind):
 - exception with ``retriable = False`` (``NonRetriableError``, ``PoisonEvent``,
   ``AppError`` by default…) → DLQ at once;
 - any other exception (no ``retriable`` attribute: a driver error, a bug) is
-  treated as retriable, since most such failures are transient (connection
-  resets, deadlocks); the bounded retries keep a real bug from blocking the
-  partition — it ends in the DLQ like the rest.
+  treated as retriable, since most such failures are transient (deadlocks,
+  serialization failures); the bounded retries keep a real bug from blocking
+  the partition — it ends in the DLQ like the rest;
+- except an outage (:func:`is_outage`: the database or network is unreachable):
+  after the bounded retries the record is NOT dead-lettered — the runner backs
+  off and re-reads from the first unfinished record, for as long as it takes.
+  No record is at fault, and the partition cannot progress without a database.
 
 Batch mode (default) applies all decodable records of a poll round (every
 partition) in one transaction with one bulk inbox insert. If that batch fails,
@@ -45,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tts_common.db import session_scope
 from tts_common.events import CloudEvent, decode, dlq_topic
-from tts_common.fabric_errors import PoisonEvent
+from tts_common.fabric_errors import PoisonEvent, is_outage, is_retriable
 from tts_common.kafka import make_consumer, make_producer
 from tts_common.logging import correlation, redact_text
 
@@ -64,10 +68,8 @@ Handler = Callable[[AsyncSession, CloudEvent, Record], Awaitable[None]]
 BatchHandler = Callable[[AsyncSession, list[tuple[CloudEvent, Record]]], Awaitable[None]]
 
 
-def is_retriable(exc: BaseException) -> bool:
-    """The runner's classification: the ``retriable`` attribute, else retriable."""
-    flag = getattr(exc, "retriable", None)
-    return True if flag is None else bool(flag)
+class _Outage(Exception):
+    """Raised to the round: stop, re-read from the first unfinished record later."""
 
 
 @dataclass
@@ -337,6 +339,8 @@ class ConsumerRunner:
                 self.stats.processed += 1
                 return
             except Exception as exc:
+                if attempt >= self._max_retries and is_outage(exc):
+                    raise _Outage(type(exc).__name__) from exc
                 if not is_retriable(exc) or attempt >= self._max_retries:
                     await self._dead_letter(record, exc)
                     return

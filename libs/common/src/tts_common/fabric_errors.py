@@ -4,9 +4,15 @@ Every class says whether it is ``retriable``; the consumer runner reads that
 attribute on *any* exception (so the lead's ``AppError`` hierarchy plugs in
 without importing this module). Messages never carry record values, tokens or
 other payload content: they name what is wrong, not the data.
+
+:func:`is_retriable` and :func:`is_outage` are the runner's classification of
+any exception; see ``tts_common.consumer`` for what it does with each kind.
 """
 
 from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError, InterfaceError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 
 class FabricError(Exception):
@@ -33,3 +39,24 @@ class PoisonEvent(NonRetriableError):
 
 class UnknownEventType(PoisonEvent):
     """A well-formed envelope whose ``type`` no model is registered for."""
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """The runner's classification: the ``retriable`` attribute, else retriable."""
+    flag = getattr(exc, "retriable", None)
+    return True if flag is None else bool(flag)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A failure of the infrastructure (database unreachable), not of the record.
+
+    Dead-lettering on these would empty the topic into the DLQ during a
+    database restart; the runner instead re-reads the records once it is back.
+    """
+    if getattr(exc, "retriable", None) is not None:
+        return False  # the error said what it is
+    if isinstance(exc, OSError | TimeoutError | SATimeoutError):  # incl. ConnectionError
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, InterfaceError)
+    return False

@@ -213,3 +213,54 @@ async def test_unreachable_dlq_rereads_instead_of_skipping(
     assert await _effects(fresh_database) == Counter({"before": 1, "after": 1})
     dead = await read_topic(kafka_bootstrap, dlq_topic(unique_topic))
     assert [r.value for r in dead] == [b"garbage"]
+
+
+async def test_database_outage_is_waited_out_not_dead_lettered(
+    kafka_bootstrap: str, fresh_database: str, unique_topic: str
+) -> None:
+    await create_schema(fresh_database)
+    await ensure_topics(kafka_bootstrap, [unique_topic], partitions=1)
+    producer = make_producer(kafka_bootstrap)
+    await producer.start()
+    try:
+        for name in ("x", "y"):
+            await producer.send_and_wait(unique_topic, encode(_event(name)))
+    finally:
+        await producer.stop()
+    calls: Counter[str] = Counter()
+
+    async def handler(
+        session: AsyncSession, event: CloudEvent, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
+        name = event.subject or ""
+        calls[name] += 1
+        if calls["x"] <= 6:  # the "database" is down for the first six attempts
+            raise ConnectionRefusedError("connection refused")
+        await session.execute(text("INSERT INTO effects (event_id) VALUES (:e)"), {"e": name})
+
+    engine = create_engine(fresh_database)
+    runner = ConsumerRunner(
+        kafka_bootstrap,
+        f"g-{unique_topic}",
+        [unique_topic],
+        session_factory(engine),
+        handler,
+        max_retries=1,
+        backoff_base=0.01,
+        backoff_cap=0.1,
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+
+        async def caught_up() -> bool:
+            return runner.stats.processed == 2 and await runner.lag() == 0
+
+        assert await wait_for(caught_up, within=60), runner.stats
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+        await engine.dispose()
+    # Far more failures than max_retries, yet nothing was dead-lettered.
+    assert calls["x"] >= 7
+    assert runner.stats.dead_lettered == 0
+    assert await _effects(fresh_database) == Counter({"x": 1, "y": 1})

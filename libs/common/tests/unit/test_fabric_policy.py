@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tts_common.consumer import is_retriable
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from tts_common.consumer import is_outage, is_retriable
 from tts_common.db import async_url
 from tts_common.errors import AppError
 from tts_common.fabric_errors import NonRetriableError, PoisonEvent, RetriableError
@@ -36,3 +37,26 @@ def test_classification(exc: BaseException, expected: bool) -> None:
 )
 def test_async_url(url: str, expected: str) -> None:
     assert async_url(url) == expected
+
+
+def _dbapi(cls: type[DBAPIError], invalidated: bool = False) -> DBAPIError:
+    return cls("SELECT 1", {}, Exception("driver"), connection_invalidated=invalidated)
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (ConnectionRefusedError(), True),
+        (OSError("network unreachable"), True),
+        (TimeoutError(), True),
+        (_dbapi(InterfaceError), True),
+        (_dbapi(OperationalError, invalidated=True), True),
+        (_dbapi(OperationalError), False),  # e.g. a deadlock: the record's own retries
+        (_dbapi(IntegrityError), False),
+        (RetriableError("said so"), False),  # an explicit classification wins
+        (AppError("upstream down", retriable=True), False),
+        (KeyError("x"), False),
+    ],
+)
+def test_outage_detection(exc: BaseException, expected: bool) -> None:
+    assert is_outage(exc) is expected

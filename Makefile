@@ -31,7 +31,8 @@ test: setup ## run the whole test suite on real Kafka and PostgreSQL
 lint: setup ## ruff (lint + format check) and mypy
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy libs/common/src libs/tiktok-shop/src
+	$(UV) run --no-sync mypy --strict --allow-subclassing-any libs/common/src libs/tiktok-shop/src
+	$(UV) run --no-sync mypy services/auth-broker/src services/catalog-sync/src services/order-ingest/src services/shipment-notifier/src services/tiktok-sandbox/src
 
 format: setup ## apply ruff formatting and safe fixes
 	$(UV) run --no-sync ruff format .

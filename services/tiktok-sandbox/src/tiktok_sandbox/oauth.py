@@ -2,6 +2,8 @@
 
 Times are on the sandbox clock so `POST /sandbox/v1/clock` expires codes and tokens.
 All methods run under `state.lock` (the caller's or their own).
+Scopes travel with the grant chain: code → access + refresh token → every rotated pair,
+so two authorizations of one seller with different scopes never affect each other.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError
-from .seed import GRANTED_SCOPES
+from .scopes import ALL_SCOPES
 
 if TYPE_CHECKING:
     from .state import SandboxState
@@ -26,12 +28,14 @@ NOTICE_WINDOW_SECONDS = 30 * 86400
 class AccessToken:
     seller_id: str
     expires_at: int
+    scopes: frozenset[str] = frozenset(ALL_SCOPES)
 
 
 @dataclass
 class RefreshToken:
     seller_id: str
     expires_at: int
+    scopes: tuple[str, ...] = ALL_SCOPES
 
 
 @dataclass
@@ -39,6 +43,7 @@ class AuthCode:
     seller_id: str
     expires_at: int
     used: bool = False
+    scopes: tuple[str, ...] = ALL_SCOPES
 
 
 class AuthStore:
@@ -54,11 +59,13 @@ class AuthStore:
         self._notified_day: dict[str, int] = {}
 
     # -- codes -------------------------------------------------------------------------
-    def issue_code(self, seller_id: str) -> str:
+    def issue_code(self, seller_id: str, scopes: tuple[str, ...] = ALL_SCOPES) -> str:
+        """A code granting `scopes` (canonical order, validated by the caller)."""
         now = self.state.clock.now_int()
         code = "ROW_" + secrets.token_urlsafe(24)
+        expires_at = now + self.state.settings.auth_code_ttl_seconds
         with self.state.lock:
-            self.codes[code] = AuthCode(seller_id, now + self.state.settings.auth_code_ttl_seconds)
+            self.codes[code] = AuthCode(seller_id, expires_at, scopes=scopes)
         return code
 
     def exchange_code(self, code: str) -> dict[str, Any]:
@@ -70,7 +77,7 @@ class AuthStore:
             record.used = True  # single use, even if a later step failed
             settings = self.state.settings
             self.authorizations[record.seller_id] = now + settings.refresh_token_ttl_seconds
-            return self._grant(record.seller_id, now)
+            return self._grant(record.seller_id, now, record.scopes)
 
     def refresh_grant(self, refresh_token: str) -> dict[str, Any]:
         now = self.state.clock.now_int()
@@ -83,16 +90,17 @@ class AuthStore:
             # Rotation: the presented refresh token stops working at once.
             del self.refresh[refresh_token]
             self.refresh_count += 1
-            return self._grant(record.seller_id, now)
+            # A refresh never widens (or narrows) what the seller granted.
+            return self._grant(record.seller_id, now, record.scopes)
 
-    def _grant(self, seller_id: str, now: int) -> dict[str, Any]:
+    def _grant(self, seller_id: str, now: int, scopes: tuple[str, ...]) -> dict[str, Any]:
         settings = self.state.settings
         access = "TTP_" + secrets.token_urlsafe(32)
         refresh = "TTP_" + secrets.token_urlsafe(32)
         access_exp = now + settings.access_token_ttl_seconds
         refresh_exp = self.authorizations.get(seller_id, now + settings.refresh_token_ttl_seconds)
-        self.access[access] = AccessToken(seller_id, access_exp)
-        self.refresh[refresh] = RefreshToken(seller_id, refresh_exp)
+        self.access[access] = AccessToken(seller_id, access_exp, frozenset(scopes))
+        self.refresh[refresh] = RefreshToken(seller_id, refresh_exp, scopes)
         seller = self.state.sellers[seller_id]
         return {
             "access_token": access,
@@ -103,7 +111,7 @@ class AuthStore:
             "seller_name": seller["seller_name"],
             "seller_base_region": seller["seller_base_region"],
             "user_type": 0,
-            "granted_scopes": list(GRANTED_SCOPES),
+            "granted_scopes": list(scopes),
         }
 
     def expiration_notices(self, now: float) -> list[tuple[str, int]]:

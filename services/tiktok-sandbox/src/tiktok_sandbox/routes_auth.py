@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from .envelope import ok
 from .errors import ApiError
+from .scopes import ALL_SCOPES, parse_requested
 from .security import AppRequest, StateDep, json_body, limits_and_faults, operation_id
 from .seed import REGION_TO_SELLER, public_shop
 from .state import SandboxState
@@ -111,13 +112,23 @@ async def authorized_shops(ctx: AppRequest, state: StateDep) -> Response:
 
 @router.post("/sandbox/v1/authorizations")
 async def create_authorization(request: Request, state: StateDep) -> Response:
-    """Test shortcut for the browser step: returns an auth code for the region's seller."""
+    """Test shortcut for the browser step: returns an auth code for the region's seller.
+
+    Optional `"scopes": [...]` grants only those scopes (default: all, like the
+    authorize page), so tests can produce tokens that hit 105005.
+    """
     body = await json_body(request)
     region = str(body.get("region", "")).upper()
     seller_id = REGION_TO_SELLER.get(region)
     if seller_id is None:
         raise ApiError(36009004, 'param body.region must be "US" or "UK"')
-    code = state.auth.issue_code(seller_id)
+    scopes = ALL_SCOPES
+    if "scopes" in body:
+        try:
+            scopes = parse_requested(body["scopes"])
+        except ValueError as exc:
+            raise ApiError(36009004, str(exc)) from None
+    code = state.auth.issue_code(seller_id, scopes)
     seller = state.sellers[seller_id]
     return ok(
         {
@@ -126,5 +137,6 @@ async def create_authorization(request: Request, state: StateDep) -> Response:
             "seller_name": seller["seller_name"],
             "shop_ids": list(seller["shop_ids"]),
             "redirect_url": state.settings.redirect_url,
+            "scopes": list(scopes),
         }
     )

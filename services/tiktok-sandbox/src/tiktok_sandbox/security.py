@@ -1,7 +1,8 @@
 """The request check pipeline as FastAPI dependencies.
 
 Order (reference §9): path (routing, 404/36009009) → app_key → timestamp window →
-sign → access token → shop_cipher required/forbidden → rate limit → faults.
+sign → access token → access scope (105005, `scopes.py`) → shop_cipher
+required/forbidden → rate limit → faults.
 Handlers declare `ctx: ShopRequest` or `ctx: AppRequest` and only raise business errors.
 """
 
@@ -18,6 +19,8 @@ from fastapi import Depends, Request
 from . import signing
 from .errors import ApiError
 from .faults import DropConnection, mark_drop
+from .oauth import AccessToken
+from .scopes import ACCESS_DENIED, ACCESS_DENIED_CODE, required_scope
 from .state import SandboxState
 
 INVALID_APP_KEY = "Invalid credentials. Invalid `app_key` query parameter."
@@ -84,8 +87,8 @@ async def json_body(request: Request) -> dict[str, Any]:
     return parsed
 
 
-async def _verify_signed(request: Request, state: SandboxState) -> str:
-    """app_key → timestamp → sign → token; returns the token's seller id."""
+async def _verify_signed(request: Request, state: SandboxState, operation: str) -> str:
+    """app_key → timestamp → sign → token → scope; returns the token's seller id."""
     settings = state.settings
     params = dict(request.query_params)
     if params.get("app_key") != settings.app_key:
@@ -120,7 +123,16 @@ async def _verify_signed(request: Request, state: SandboxState) -> str:
         raise ApiError(36009004, INVALID_TOKEN, http_status=401)
     if record.expires_at <= state.clock.now():
         raise ApiError(105002, EXPIRED_TOKEN, http_status=401)
+    _check_scope(record, operation)
     return record.seller_id
+
+
+def _check_scope(record: AccessToken, operation: str) -> None:
+    # HTTP 200 [inferred]: no source gives the status of 105005, and business errors
+    # default to 200 (reference §7). Checked after the token (a scope is a property of a
+    # valid token) and before the cipher, like the other authorization checks.
+    if required_scope(operation) not in record.scopes:
+        raise ApiError(ACCESS_DENIED_CODE, ACCESS_DENIED)
 
 
 async def limits_and_faults(
@@ -154,7 +166,7 @@ async def require_shop(request: Request) -> ShopContext:
     state: SandboxState = request.app.state.sandbox
     operation = operation_id(request)
     state.stats.call(operation)
-    seller_id = await _verify_signed(request, state)
+    seller_id = await _verify_signed(request, state, operation)
     cipher = request.query_params.get("shop_cipher")
     if not cipher:
         raise ApiError(106013, CIPHER_REQUIRED, http_status=400)
@@ -169,7 +181,7 @@ async def require_app(request: Request) -> AppContext:
     state: SandboxState = request.app.state.sandbox
     operation = operation_id(request)
     state.stats.call(operation)
-    seller_id = await _verify_signed(request, state)
+    seller_id = await _verify_signed(request, state, operation)
     if "shop_cipher" in request.query_params:
         raise ApiError(36009004, CIPHER_UNEXPECTED, http_status=400)
     await limits_and_faults(request, state, state.settings.app_key, "", operation)

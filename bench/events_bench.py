@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import platform
 import re
@@ -140,6 +141,7 @@ async def e2e_stage(
     )
     consumer_task = asyncio.create_task(runner.run())
     await runner.wait_started()
+    gc.freeze()  # as a worker's entrypoint does after start-up (see tts_common.consumer)
     log_path = Path(tempfile.gettempdir()) / f"tts-events-bench-relay-{uuid.uuid4().hex[:6]}.log"
     with log_path.open("wb") as log:
         relay = await asyncio.create_subprocess_exec(

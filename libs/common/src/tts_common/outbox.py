@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -320,6 +321,9 @@ async def _run_relay(args: argparse.Namespace) -> None:
         poll_interval=args.poll_interval,
         pipeline=args.pipeline,
     )
+    # Start-up objects (modules, metadata) never die: keep the cyclic GC from
+    # re-walking them on every collection of the steady state's garbage.
+    gc.freeze()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, relay.stop)

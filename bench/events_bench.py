@@ -206,6 +206,8 @@ def _proc_cpu(pid: int) -> float:
 
 
 def kafka_tool(bootstrap: str, topic: str, total: int, size: int) -> dict[str, Any]:
+    if not any(KAFKA_LIBS.glob("kafka-tools-*.jar")):
+        raise SystemExit(f"no Kafka tools jar in {KAFKA_LIBS}: run deploy/local/kafka.sh fetch")
     cmd = [
         "java", "-Xmx512m", "-cp", f"{KAFKA_LIBS}/*",
         "org.apache.kafka.tools.ProducerPerformance",

@@ -6,6 +6,7 @@ producers are idempotent with ``acks="all"``; consumers never auto-commit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -83,6 +84,7 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if not missing:
+            await _wait_until_led(admin, names)
             return []
         response = await admin.create_topics(
             [NewTopic(n, partitions, replication_factor) for n in missing]
@@ -96,9 +98,35 @@ async def ensure_topics(
                 message = err[2] if len(err) > 2 else ""
                 raise RuntimeError(f"creating topic {name} failed: error {code} {message}")
         log.info("topics created", extra={"topics": created, "partitions": partitions})
+        await _wait_until_led(admin, names)
         return created
     finally:
         await admin.close()
+
+
+async def _wait_until_led(
+    admin: AIOKafkaAdminClient, names: list[str], limit_s: float = 30.0
+) -> None:
+    """Return once every topic describes cleanly with a leader on each partition.
+
+    A freshly created topic is listed before its partitions have leaders; producing to it
+    or describing it in that window fails, so the bootstrap is not done until then.
+    """
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while True:
+        described = await admin.describe_topics(names)
+        pending = [
+            t["topic"]
+            for t in described
+            if t["error_code"] != 0
+            or not t["partitions"]
+            or any(p["leader"] < 0 for p in t["partitions"])
+        ]
+        if not pending:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"topics without leaders after {limit_s:.0f}s: {pending}")
+        await asyncio.sleep(0.2)
 
 
 async def partition_count(bootstrap: str, topic: str) -> int:

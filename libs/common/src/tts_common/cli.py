@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def run_cli(
         if not args.no_migrate:
             migrate(settings.database_url, migrations_dir, name)
         app = create_app(settings)
+        # Long-lived start-up objects need no more GC scans: ~20% less consumer CPU (bench/README.md).
+        gc.freeze()
         config = uvicorn.Config(
             app,
             host=args.host or settings.http_host,

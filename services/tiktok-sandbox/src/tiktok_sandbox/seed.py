@@ -60,18 +60,6 @@ SHOPS: dict[str, dict[str, Any]] = {
 # `POST /sandbox/v1/authorizations {"region": ...}` accepts the market name or the ISO code.
 REGION_TO_SELLER = {"US": US_SELLER_ID, "UK": UK_SELLER_ID, "GB": UK_SELLER_ID}
 
-GRANTED_SCOPES = [
-    "seller.authorization.info",
-    "seller.shop.info",
-    "seller.product.basic",
-    "seller.product.write",
-    "seller.product.delete",
-    "seller.order.info",
-    "seller.fulfillment.basic",
-    "seller.logistics",
-    "seller.webhook",
-]
-
 
 def app_record(settings: Settings) -> dict[str, str]:
     return {

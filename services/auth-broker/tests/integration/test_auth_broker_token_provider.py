@@ -1,0 +1,114 @@
+"""The client library's lease-backed token provider against a real broker and the sandbox.
+
+A `TikTokShopClient` whose tokens come from the broker (`tiktok_shop.lease`) calls the
+sandbox; the provider's cache and coalescing cost the broker one lease; the broker's
+refusals arrive as the library's errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from auth_broker.config import Settings
+from auth_broker.testing import MIGRATIONS, RunningBroker, approve_in_sandbox, free_port, run_broker
+from pydantic import SecretStr
+from tiktok_sandbox.testing import RunningSandbox, run_sandbox
+from tiktok_shop import ClientConfig, TikTokShopClient
+from tiktok_shop.lease import BrokerLeaseTokenProvider, ConnectionUnavailableError, TokenLeaseError
+from tts_common.migrate import migrate_async
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Env:
+    sandbox: RunningSandbox
+    broker: RunningBroker
+    http: httpx.AsyncClient
+
+    async def connect(self, market: str) -> str:
+        r = await self.http.post(
+            self.broker.base_url + "/v1/connections",
+            json={"name": market, "market": market},
+            headers=self.broker.admin,
+        )
+        created = r.json()
+        target = await approve_in_sandbox(self.http, created["authorize_url"], market)
+        assert (await self.http.get(target)).status_code == 200
+        return str(created["id"])
+
+    def client_config(self) -> ClientConfig:
+        s = self.sandbox.settings
+        return ClientConfig(
+            app_key=s.app_key,
+            app_secret=s.app_secret,  # type: ignore[arg-type]
+            open_api_base_url=self.sandbox.base_url,
+            auth_base_url=self.sandbox.base_url,
+        )
+
+
+@pytest.fixture
+async def env(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[Env]:
+    await migrate_async(fresh_database, MIGRATIONS, "auth-broker")
+    port = free_port()
+    with run_sandbox(redirect_url=f"http://127.0.0.1:{port}/v1/oauth/callback") as sb:
+        settings = Settings(
+            database_url=fresh_database,
+            kafka_bootstrap=kafka_bootstrap,
+            http_port=port,
+            tiktok_app_key=sb.settings.app_key,
+            tiktok_app_secret=sb.settings.app_secret,  # type: ignore[arg-type]
+            tiktok_service_id=sb.settings.service_id,
+            tiktok_open_api_url=sb.base_url,
+            tiktok_auth_url=sb.base_url,
+            tiktok_us_authorize_url=sb.base_url,
+            tiktok_global_authorize_url=sb.base_url,
+            refresher_enabled=False,
+        )
+        with run_broker(settings) as broker:
+            async with httpx.AsyncClient(timeout=30) as http:
+                yield Env(sb, broker, http)
+
+
+def _provider(env: Env, credential: str | None = None) -> BrokerLeaseTokenProvider:
+    secret = credential or next(iter(env.broker.settings.service_credential_map()))
+    return BrokerLeaseTokenProvider(env.broker.base_url, SecretStr(secret), env.http)
+
+
+async def test_client_calls_tiktok_with_leased_tokens(env: Env) -> None:
+    us, uk = await env.connect("US"), await env.connect("UK")
+    tokens = _provider(env)
+    async with TikTokShopClient(env.client_config(), tokens) as client:
+        for conn_id, region in ((us, "US"), (uk, "GB")):
+            shops = await client.shop(conn_id).authorization.get_authorized_shops()
+            assert [s.region for s in shops.shops] == [region]
+    # Cached and coalesced: 20 concurrent gets for one key cost no further lease.
+    before = await _lease_count(env)
+    got = await asyncio.gather(*(tokens.get(us) for _ in range(20)))
+    assert len({t.access_token for t in got}) == 1
+    assert await _lease_count(env) == before
+
+
+async def test_broker_refusals_become_library_errors(env: Env) -> None:
+    conn_id = await env.connect("UK")
+    with pytest.raises(TokenLeaseError) as refused:
+        await _provider(env, "not-a-credential").get(conn_id)
+    assert refused.value.http_status == 401 and not refused.value.retriable
+    await env.http.delete(
+        f"{env.broker.base_url}/v1/connections/{conn_id}", headers=env.broker.admin
+    )
+    with pytest.raises(ConnectionUnavailableError) as info:
+        await _provider(env).get(conn_id)
+    assert "revoked" in str(info.value)
+
+
+async def _lease_count(env: Env) -> float:
+    text = (await env.http.get(env.broker.base_url + "/metrics")).text
+    for line in text.splitlines():
+        if line.startswith('auth_broker_leases_total{outcome="ok"}'):
+            return float(line.split()[-1])
+    return 0.0

@@ -13,6 +13,7 @@ connection share one broker request.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,7 +78,9 @@ class BrokerLeaseTokenProvider:
             if current is not None and current.token.access_token != expired.access_token:
                 return current.token  # a concurrent task already got a newer token
             self._cache.pop(key, None)
-            return await self._lease(key)
+            # The broker may still believe the token valid (TikTok can end it early): name it
+            # by hash so the broker refreshes it once instead of handing it back.
+            return await self._lease(key, stale=expired)
 
     def invalidate(self, key: str) -> None:
         self._cache.pop(key, None)
@@ -94,12 +97,16 @@ class BrokerLeaseTokenProvider:
             return None
         return entry.token
 
-    async def _lease(self, key: str) -> AccessToken:
+    async def _lease(self, key: str, stale: AccessToken | None = None) -> AccessToken:
         self.lease_calls += 1
         url = f"{self._base}/internal/v1/connections/{key}/token"
         headers = {"Authorization": f"Bearer {self._credential.get_secret_value()}"}
+        body = None
+        if stale is not None:
+            digest = hashlib.sha256(stale.access_token.encode()).hexdigest()
+            body = {"stale_token_sha256": digest}
         try:
-            response = await self._http.post(url, headers=headers)
+            response = await self._http.post(url, headers=headers, json=body)
         except httpx.TransportError as exc:
             raise TokenLeaseError(
                 f"token lease for connection {key} failed ({type(exc).__name__})", retriable=True

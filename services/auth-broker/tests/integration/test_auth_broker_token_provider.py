@@ -112,3 +112,30 @@ async def _lease_count(env: Env) -> float:
         if line.startswith('auth_broker_leases_total{outcome="ok"}'):
             return float(line.split()[-1])
     return 0.0
+
+
+async def test_token_tiktok_ended_early_is_refreshed_once_through_the_broker(env: Env) -> None:
+    """TikTok says "expired" while the broker still trusts the token: one refresh, call repeated."""
+    conn_id = await env.connect("US")
+    tokens = _provider(env)
+    async with TikTokShopClient(env.client_config(), tokens) as client:
+        shop = client.shop(conn_id)
+        await shop.authorization.get_authorized_shops()
+        first = await tokens.get(conn_id)
+        # Eight days on TikTok's clock only: the 7-day access token is over there, while the
+        # broker (real clock) still holds it valid.
+        r = await env.http.post(
+            env.sandbox.base_url + "/sandbox/v1/clock", json={"advance_seconds": 8 * 86400}
+        )
+        assert r.status_code == 200
+        refreshes_before = await _sandbox_refreshes(env)
+        shops = await shop.authorization.get_authorized_shops()
+        assert [s.region for s in shops.shops] == ["US"]
+        second = await tokens.get(conn_id)
+    assert second.access_token != first.access_token
+    assert await _sandbox_refreshes(env) == refreshes_before + 1
+
+
+async def _sandbox_refreshes(env: Env) -> int:
+    stats = (await env.http.get(env.sandbox.base_url + "/sandbox/v1/stats")).json()
+    return int(stats["data"]["token_refreshes"])

@@ -123,8 +123,15 @@ format_storage() {
         return 0
     fi
     local cluster_id
-    # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
-    cluster_id=$(python3 -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))')
+    # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding. One that starts
+    # with '-' reads as an option to StorageTool (seen in CI), so draw again in that case, as
+    # Kafka's own Uuid.randomUuid() does.
+    cluster_id=$(python3 -c 'import base64,os
+while True:
+    i = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not i.startswith("-"):
+        print(i)
+        break')
     log "formatting KRaft storage in $DATA (cluster id $cluster_id)"
     "${JAVA[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$CONF" \
         >>"$LOGFILE" 2>&1 || {

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 
 from .auth import AuthorizationApi
 from .calllog import CallLogHook
@@ -29,7 +28,7 @@ from .products import ProductsApi
 from .ratelimit import AdaptiveRateLimiter
 from .retry import RetryPolicy
 from .tokens import TokenProvider
-from .transport import Transport
+from .transport import AsyncClosing, Transport
 
 
 class ShopClient:
@@ -46,7 +45,7 @@ class ShopClient:
         self.events = EventsApi(caller, ref)
 
 
-class TikTokShopClient:
+class TikTokShopClient(AsyncClosing):
     def __init__(
         self,
         config: ClientConfig,
@@ -84,14 +83,3 @@ class TikTokShopClient:
     async def aclose(self) -> None:
         if self._owns_transport:
             await self.transport.aclose()
-
-    async def __aenter__(self) -> TikTokShopClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -7,6 +7,7 @@ every `TikTokShopClient` and `OAuthClient`; close it on shutdown. Never build on
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -29,18 +30,13 @@ def build_http_client(config: ClientConfig) -> httpx.AsyncClient:
     )
 
 
-class Transport:
-    """Owns (or borrows) the shared AsyncClient."""
-
-    def __init__(self, config: ClientConfig, http: httpx.AsyncClient | None = None) -> None:
-        self._owned = http is None
-        self.http = http or build_http_client(config)
+class AsyncClosing:
+    """`async with obj:` closes `obj` on exit; subclasses define `aclose()`."""
 
     async def aclose(self) -> None:
-        if self._owned:
-            await self.http.aclose()
+        raise NotImplementedError
 
-    async def __aenter__(self) -> Transport:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -50,6 +46,18 @@ class Transport:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class Transport(AsyncClosing):
+    """Owns (or borrows) the shared AsyncClient."""
+
+    def __init__(self, config: ClientConfig, http: httpx.AsyncClient | None = None) -> None:
+        self._owned = http is None
+        self.http = http or build_http_client(config)
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await self.http.aclose()
 
 
 # Failures raised before any byte of the request left: safe to repeat any call.

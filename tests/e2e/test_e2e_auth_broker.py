@@ -20,6 +20,7 @@ from auth_broker.testing import (
     BrokerProcess,
     broker_process,
     free_port,
+    sandbox_settings,
     settings_env,
 )
 from tiktok_sandbox.testing import SignedClient, run_sandbox
@@ -49,21 +50,17 @@ async def test_two_processes_fifty_leases_at_expiry_make_one_refresh(
     await migrate_async(fresh_database, MIGRATIONS, "auth-broker")
     with run_sandbox(access_token_ttl_seconds=TOKEN_TTL) as sb:
         env = settings_env(
-            database_url=fresh_database,
-            kafka_bootstrap=kafka_bootstrap,
-            tiktok_app_key=sb.settings.app_key,
-            tiktok_app_secret=sb.settings.app_secret,
-            tiktok_service_id=sb.settings.service_id,
-            tiktok_open_api_url=sb.base_url,
-            tiktok_auth_url=sb.base_url,
-            tiktok_us_authorize_url=sb.base_url,
-            tiktok_global_authorize_url=sb.base_url,
-            lease_min_validity_seconds=LEASE_MARGIN,
-            refresher_enabled=False,  # only the leases may refresh in this test
-            log_level="INFO",
-            log_json=True,
-            admin_api_keys=ADMIN_KEY,
-            service_credentials=f"e2e:{SERVICE_SECRET}",
+            **sandbox_settings(
+                sb,
+                fresh_database,
+                kafka_bootstrap,
+                lease_min_validity_seconds=LEASE_MARGIN,
+                refresher_enabled=False,  # only the leases may refresh in this test
+                log_level="INFO",
+                log_json=True,
+                admin_api_keys=ADMIN_KEY,
+                service_credentials=f"e2e:{SERVICE_SECRET}",
+            )
         )
         admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         service = {"Authorization": f"Bearer {SERVICE_SECRET}"}

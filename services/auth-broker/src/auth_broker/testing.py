@@ -4,6 +4,8 @@
 - `broker_process(env, port, log_path)`: `python -m auth_broker.cli serve` as a subprocess,
   its stdout/stderr written to `log_path` (tests search it for leaked secrets).
 - `settings_env(**values)`: the `TTS_*` environment for a subprocess.
+- `sandbox_settings(sandbox, database_url, kafka_bootstrap, **overrides)`: settings values
+  that point every TikTok host of the broker at a running sandbox.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import httpx
@@ -49,6 +51,47 @@ def admin_headers(settings: Settings) -> dict[str, str]:
 
 def service_headers(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {next(iter(settings.service_credential_map()))}"}
+
+
+class _SandboxApp(Protocol):
+    @property
+    def app_key(self) -> str: ...
+    @property
+    def app_secret(self) -> str: ...
+    @property
+    def service_id(self) -> str: ...
+
+
+class SandboxLike(Protocol):
+    """What the broker needs of `tiktok_sandbox.testing.RunningSandbox` (not a dependency)."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def settings(self) -> _SandboxApp: ...
+
+
+def sandbox_settings(
+    sandbox: SandboxLike, database_url: str, kafka_bootstrap: str, **overrides: Any
+) -> dict[str, Any]:
+    """Settings values for a broker whose TikTok is `sandbox` (as its app), plus `overrides`.
+
+    Values, not a `Settings`: they feed `Settings(**values)` for an in-process broker and
+    `settings_env(**values)` for a broker subprocess alike.
+    """
+    app = sandbox.settings
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap": kafka_bootstrap,
+        "tiktok_app_key": app.app_key,
+        "tiktok_app_secret": app.app_secret,
+        "tiktok_service_id": app.service_id,
+        "tiktok_open_api_url": sandbox.base_url,
+        "tiktok_auth_url": sandbox.base_url,
+        "tiktok_us_authorize_url": sandbox.base_url,
+        "tiktok_global_authorize_url": sandbox.base_url,
+    }
+    return values | overrides
 
 
 @dataclass

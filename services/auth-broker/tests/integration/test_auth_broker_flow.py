@@ -32,6 +32,7 @@ from auth_broker.testing import (
     approve_in_sandbox,
     free_port,
     run_broker,
+    sandbox_settings,
     wait_for_connection_event,
 )
 from cryptography.fernet import Fernet
@@ -148,20 +149,17 @@ async def stack(
         webhook_retry_delays_seconds=(0.2, 0.5, 1.0),
     ) as sb:
         settings = Settings(
-            database_url=fresh_database,
-            kafka_bootstrap=kafka_bootstrap,
-            http_port=port,
-            tiktok_app_key=sb.settings.app_key,
-            tiktok_app_secret=sb.settings.app_secret,  # type: ignore[arg-type]
-            tiktok_service_id=sb.settings.service_id,
-            tiktok_open_api_url=sb.base_url,
-            tiktok_auth_url=sb.base_url,
-            # Two spellings of the same sandbox, so the test can tell which host a URL uses.
-            tiktok_us_authorize_url=sb.base_url.replace("127.0.0.1", "localhost"),
-            tiktok_global_authorize_url=sb.base_url,
-            tiktok_webhook_address=f"http://127.0.0.1:{port}/v1/webhooks/tiktok",
-            oauth_state_ttl_seconds=600,
-            refresher_enabled=False,
+            **sandbox_settings(
+                sb,
+                fresh_database,
+                kafka_bootstrap,
+                http_port=port,
+                # Two spellings of the same sandbox, so the test can tell which host a URL uses.
+                tiktok_us_authorize_url=sb.base_url.replace("127.0.0.1", "localhost"),
+                tiktok_webhook_address=f"http://127.0.0.1:{port}/v1/webhooks/tiktok",
+                oauth_state_ttl_seconds=600,
+                refresher_enabled=False,
+            )
         )
         with run_broker(settings, clock=clock) as broker:
             async with httpx.AsyncClient(timeout=30) as http:

@@ -24,7 +24,7 @@ from auth_broker.errors import BadState, NotLeasable
 from auth_broker.leasing import TokenLeaser, token_sha256
 from auth_broker.service import ConnectionService
 from auth_broker.states import StateProblem
-from auth_broker.testing import MIGRATIONS
+from auth_broker.testing import MIGRATIONS, sandbox_settings
 from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TikTokAuthPort, TokenGrant
 from auth_broker.workers import flag_ending_authorizations, housekeeping
 from sqlalchemy import text
@@ -72,17 +72,7 @@ async def replica(env: Env, port: TikTokAuthPort | None = None) -> AsyncIterator
 async def env(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[Env]:
     await migrate_async(fresh_database, MIGRATIONS, "auth-broker")
     with run_sandbox() as sb:
-        settings = Settings(
-            database_url=fresh_database,
-            kafka_bootstrap=kafka_bootstrap,
-            tiktok_app_key=sb.settings.app_key,
-            tiktok_app_secret=sb.settings.app_secret,  # type: ignore[arg-type]
-            tiktok_service_id=sb.settings.service_id,
-            tiktok_open_api_url=sb.base_url,
-            tiktok_auth_url=sb.base_url,
-            tiktok_us_authorize_url=sb.base_url,
-            tiktok_global_authorize_url=sb.base_url,
-        )
+        settings = Settings(**sandbox_settings(sb, fresh_database, kafka_bootstrap))
         port = LibraryTikTokAuth(config_from_settings(settings))
         try:
             yield Env(sb, settings, Clock(), port)

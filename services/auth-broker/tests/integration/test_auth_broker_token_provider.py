@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from auth_broker.config import Settings
-from auth_broker.testing import MIGRATIONS, RunningBroker, approve_in_sandbox, free_port, run_broker
+from auth_broker.testing import (
+    MIGRATIONS,
+    RunningBroker,
+    approve_in_sandbox,
+    free_port,
+    run_broker,
+    sandbox_settings,
+)
 from pydantic import SecretStr
 from tiktok_sandbox.testing import RunningSandbox, run_sandbox
 from tiktok_shop import ClientConfig, TikTokShopClient
@@ -57,17 +64,9 @@ async def env(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[Env]:
     port = free_port()
     with run_sandbox(redirect_url=f"http://127.0.0.1:{port}/v1/oauth/callback") as sb:
         settings = Settings(
-            database_url=fresh_database,
-            kafka_bootstrap=kafka_bootstrap,
-            http_port=port,
-            tiktok_app_key=sb.settings.app_key,
-            tiktok_app_secret=sb.settings.app_secret,  # type: ignore[arg-type]
-            tiktok_service_id=sb.settings.service_id,
-            tiktok_open_api_url=sb.base_url,
-            tiktok_auth_url=sb.base_url,
-            tiktok_us_authorize_url=sb.base_url,
-            tiktok_global_authorize_url=sb.base_url,
-            refresher_enabled=False,
+            **sandbox_settings(
+                sb, fresh_database, kafka_bootstrap, http_port=port, refresher_enabled=False
+            )
         )
         with run_broker(settings) as broker:
             async with httpx.AsyncClient(timeout=30) as http:

@@ -32,7 +32,7 @@ from tts_common.errors import install_error_handlers
 from tts_common.kafka import ensure_topics, make_producer
 from tts_common.logging import correlation, register_secret
 from tts_common.outbox import OutboxRelay
-from tts_common.settings import ServiceSettings
+from tts_common.settings import ServiceSettings, register_settings_secrets
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,7 @@ def create_service_app(
 ) -> FastAPI:
     """Build a service app; `on_startup` hooks start workers via `runtime.spawn`."""
     registry = CollectorRegistry()
+    register_settings_secrets(settings)
     for secret in secrets:
         register_secret(secret)
 

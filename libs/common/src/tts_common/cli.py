@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from tts_common.logging import configure_logging
 from tts_common.migrate import migrate
-from tts_common.settings import ServiceSettings, load_settings
+from tts_common.settings import ServiceSettings, load_settings, register_settings_secrets
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def run_cli(
 
     settings = load_settings(settings_cls)
     configure_logging(name, settings.log_level, settings.log_json)
+    register_settings_secrets(settings)
 
     if args.command == "migrate":
         _migrate_or_exit(name, settings, migrations_dir)

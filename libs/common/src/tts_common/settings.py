@@ -72,3 +72,17 @@ def load_settings(cls: type[S]) -> S:
             lines.append(f"  {name}: {err['msg']}")
         sys.stderr.write("invalid settings, refusing to start:\n" + "\n".join(lines) + "\n")
         raise SystemExit(2) from None
+
+
+def register_settings_secrets(settings: BaseSettings) -> None:
+    """Scrub every secret setting from all logs: `SecretStr` fields and the database password."""
+    from sqlalchemy.engine import make_url
+
+    from tts_common.logging import register_secret
+
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            register_secret(value)
+        elif name == "database_url" and isinstance(value, str):
+            register_secret(make_url(value).password)

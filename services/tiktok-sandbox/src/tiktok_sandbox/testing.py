@@ -3,6 +3,7 @@
 `run_sandbox(**settings_overrides)` starts uvicorn on 127.0.0.1 with a free port in a
 background thread and yields a `RunningSandbox` with `base_url`, `state`, `settings`,
 plus helpers to authorize a seller and to make correctly signed calls.
+`install_mug_catalog(sb)` stands a fixed three-SKU catalogue in for the product store.
 """
 
 from __future__ import annotations
@@ -236,3 +237,40 @@ def run_sandbox(**settings_overrides: Any) -> Iterator[RunningSandbox]:
         http.close()
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# A fixed catalogue of three SKUs: order and fulfilment tests stand it in for the product
+# store (another area), so their orders never depend on product creation and audit.
+MUG_SKUS = {
+    "1729592969712207012": (US_SHOP_ID, "MUG-RED", "24.00", "USD"),
+    "1729592969712207013": (US_SHOP_ID, "MUG-BLUE", "19.50", "USD"),
+    "1729592969712207099": (UK_SHOP_ID, "TEA-1", "4.20", "GBP"),
+}
+
+
+def install_mug_catalog(sandbox: RunningSandbox, *, image_url: str = "") -> None:
+    """Answer the product store's SKU look-ups (by id, by seller SKU) from `MUG_SKUS`."""
+
+    def sku(sku_id: str) -> dict[str, Any]:
+        _, seller_sku, price, currency = MUG_SKUS[sku_id]
+        return {
+            "product_id": "1729592969712207008",
+            "sku_id": sku_id,
+            "seller_sku": seller_sku,
+            "product_name": "Sandbox mug",
+            "sku_name": seller_sku,
+            "price": price,
+            "currency": currency,
+            "image_url": image_url,
+        }
+
+    def get_sku(shop_id: str, sku_id: str) -> dict[str, Any] | None:
+        return sku(sku_id) if MUG_SKUS.get(sku_id, ("",))[0] == shop_id else None
+
+    def find_by_seller_sku(shop_id: str, seller_sku: str) -> dict[str, Any] | None:
+        found = (k for k, v in MUG_SKUS.items() if v[0] == shop_id and v[1] == seller_sku)
+        return next((sku(k) for k in found), None)
+
+    products = sandbox.state.products
+    products.get_sku = get_sku  # type: ignore[method-assign]
+    products.find_by_seller_sku = find_by_seller_sku  # type: ignore[method-assign]

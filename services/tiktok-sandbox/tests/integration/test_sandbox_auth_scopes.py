@@ -12,17 +12,11 @@ from tiktok_sandbox.app import create_app
 from tiktok_sandbox.scopes import ACCESS_DENIED, ALL_SCOPES, required_scope
 from tiktok_sandbox.security import require_app, require_shop
 from tiktok_sandbox.seed import SHOPS, US_SHOP_ID
-from tiktok_sandbox.testing import RunningSandbox, SignedClient, run_sandbox
+from tiktok_sandbox.testing import RunningSandbox, SignedClient
 
 ORDER_ONLY = ["seller.order.info"]
 CREATE = "POST /product/202309/products"
 US_CIPHER = SHOPS[US_SHOP_ID]["cipher"]
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[RunningSandbox]:
-    with run_sandbox() as sandbox:
-        yield sandbox
 
 
 def _authorize(sb: RunningSandbox, scopes: Any = None, region: str = "US") -> dict[str, Any]:

@@ -2,26 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from tiktok_sandbox.testing import RunningSandbox, SignedClient, run_sandbox
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[RunningSandbox]:
-    with run_sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(scope="module")
-def us(sb: RunningSandbox) -> SignedClient:
-    return sb.client("US")
-
-
-@pytest.fixture(scope="module")
-def uk(sb: RunningSandbox) -> SignedClient:
-    return sb.client("UK")
+from tiktok_sandbox.testing import SignedClient
 
 
 def test_uk_categories_default_to_v1(uk: SignedClient) -> None:

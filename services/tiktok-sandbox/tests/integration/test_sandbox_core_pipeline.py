@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,17 +11,6 @@ from tiktok_sandbox.testing import RunningSandbox, SignedClient, run_sandbox
 
 BRANDS = "/product/202309/brands"
 SHOPS = "/authorization/202309/shops"
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[RunningSandbox]:
-    with run_sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(scope="module")
-def us(sb: RunningSandbox) -> SignedClient:
-    return sb.client("US")
 
 
 def _raw(sb: RunningSandbox, path: str, params: dict[str, str], token: str = "") -> httpx.Response:

@@ -7,8 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from tiktok_sandbox.seed import UK_SHOP_ID, US_SHOP_ID
-from tiktok_sandbox.testing import RunningSandbox, SignedClient, run_sandbox
+from tiktok_sandbox.testing import RunningSandbox, SignedClient, install_mug_catalog, run_sandbox
 
 USPS = "7117858858072016686"
 UPS = "7117859084333745966"
@@ -17,43 +16,13 @@ US_WAREHOUSE = "7068517275539719942"
 US_STANDARD = "7129735950311798533"
 US_EXPRESS = "7129736078862141189"
 
-SKUS = {
-    "1729592969712207012": (US_SHOP_ID, "MUG-RED", "24.00", "USD"),
-    "1729592969712207013": (US_SHOP_ID, "MUG-BLUE", "19.50", "USD"),
-    "1729592969712207099": (UK_SHOP_ID, "TEA-1", "4.20", "GBP"),
-}
-
-
-def _sku(sku_id: str) -> dict[str, Any]:
-    _, seller_sku, price, currency = SKUS[sku_id]
-    return {
-        "product_id": "1729592969712207008",
-        "sku_id": sku_id,
-        "seller_sku": seller_sku,
-        "product_name": "Sandbox mug",
-        "sku_name": seller_sku,
-        "price": price,
-        "currency": currency,
-        "image_url": "",
-    }
-
-
-def fake_get_sku(shop_id: str, sku_id: str) -> dict[str, Any] | None:
-    return _sku(sku_id) if SKUS.get(sku_id, ("",))[0] == shop_id else None
-
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[RunningSandbox]:
     with run_sandbox() as sandbox:
-        products = sandbox.state.products
         # The product store is another area's: a fixed catalogue stands in for it here.
-        products.get_sku = fake_get_sku  # type: ignore[method-assign]
+        install_mug_catalog(sandbox)
         yield sandbox
-
-
-@pytest.fixture(scope="module")
-def us(sb: RunningSandbox) -> SignedClient:
-    return sb.client("US")
 
 
 def place(

@@ -6,60 +6,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tiktok_sandbox.seed import UK_SHOP_ID, US_SHOP_ID
-from tiktok_sandbox.testing import RunningSandbox, SignedClient, run_sandbox
-
-# The product store is another engineer's area: a fixed catalogue stands in for it here.
-SKUS = {
-    "1729592969712207012": (US_SHOP_ID, "MUG-RED", "24.00", "USD"),
-    "1729592969712207013": (US_SHOP_ID, "MUG-BLUE", "19.50", "USD"),
-    "1729592969712207099": (UK_SHOP_ID, "TEA-1", "4.20", "GBP"),
-}
-
-
-def _sku(sku_id: str) -> dict[str, Any]:
-    _, seller_sku, price, currency = SKUS[sku_id]
-    return {
-        "product_id": "1729592969712207008",
-        "sku_id": sku_id,
-        "seller_sku": seller_sku,
-        "product_name": "Sandbox mug",
-        "sku_name": seller_sku,
-        "price": price,
-        "currency": currency,
-        "image_url": "https://p16-oec-va.ibyteimg.com/mug.jpeg",
-    }
-
-
-def fake_get_sku(shop_id: str, sku_id: str) -> dict[str, Any] | None:
-    return _sku(sku_id) if SKUS.get(sku_id, ("",))[0] == shop_id else None
-
-
-def fake_find_by_seller_sku(shop_id: str, seller_sku: str) -> dict[str, Any] | None:
-    found = (k for k, v in SKUS.items() if v[0] == shop_id and v[1] == seller_sku)
-    return next((_sku(k) for k in found), None)
-
-
-def install_catalog(sb: RunningSandbox) -> None:
-    sb.state.products.get_sku = fake_get_sku  # type: ignore[method-assign]
-    sb.state.products.find_by_seller_sku = fake_find_by_seller_sku  # type: ignore[method-assign]
+from tiktok_sandbox.seed import US_SHOP_ID
+from tiktok_sandbox.testing import RunningSandbox, SignedClient, install_mug_catalog, run_sandbox
 
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[RunningSandbox]:
     with run_sandbox() as sandbox:
-        install_catalog(sandbox)
+        # The product store is another engineer's area: a fixed catalogue stands in for it here.
+        install_mug_catalog(sandbox, image_url="https://p16-oec-va.ibyteimg.com/mug.jpeg")
         yield sandbox
-
-
-@pytest.fixture(scope="module")
-def us(sb: RunningSandbox) -> SignedClient:
-    return sb.client("US")
-
-
-@pytest.fixture(scope="module")
-def uk(sb: RunningSandbox) -> SignedClient:
-    return sb.client("UK")
 
 
 def place(sb: RunningSandbox, **body: Any) -> dict[str, Any]:

@@ -27,11 +27,6 @@ def sb() -> Iterator[RunningSandbox]:
         yield sandbox
 
 
-@pytest.fixture(scope="module")
-def us(sb: RunningSandbox) -> SignedClient:
-    return sb.client("US")
-
-
 def upload(client: SignedClient, width: int = 600, height: int = 400) -> dict[str, Any]:
     return client.upload_image(width, height)
 

@@ -26,11 +26,6 @@ def sb() -> Iterator[RunningSandbox]:
         yield sandbox
 
 
-@pytest.fixture(scope="module")
-def us(sb: RunningSandbox) -> SignedClient:
-    return sb.client("US")
-
-
 def _us_tree() -> Any:
     return catalog().trees["US"]
 

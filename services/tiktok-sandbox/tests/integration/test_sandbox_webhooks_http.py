@@ -94,11 +94,6 @@ def sb() -> Iterator[RunningSandbox]:
         yield sandbox
 
 
-@pytest.fixture(scope="module")
-def us(sb: RunningSandbox) -> SignedClient:
-    return sb.client("US")
-
-
 def subscribe(client: SignedClient, event_type: str, address: str) -> dict[str, Any]:
     return client.call("PUT", WEBHOOKS, json={"event_type": event_type, "address": address})
 

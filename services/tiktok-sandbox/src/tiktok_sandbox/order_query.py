@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,21 +68,20 @@ def parse_enum(body: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> 
     return str(value)
 
 
-def paginate(
-    items: list[dict[str, Any]],
-    key: Callable[[dict[str, Any]], tuple[int, int]],
-    page_size: int,
-    page_token: str,
-    descending: bool,
-) -> tuple[list[dict[str, Any]], str]:
-    """Sort by `key` and return the page after the cursor plus the next cursor ("" = last).
+def paginate(items: list[dict[str, Any]], paging: Paging) -> tuple[list[dict[str, Any]], str]:
+    """Sort `items` and return the page after the cursor plus the next cursor ("" = last).
 
     Keyset paging on (sort value, id): stable while new items arrive between pages.
     """
+    field, page_size, descending = paging.sort_field, paging.page_size, paging.descending
+
+    def key(item: dict[str, Any]) -> tuple[int, int]:
+        return item[field], int(item["id"])
+
     items.sort(key=key, reverse=descending)
     start = 0
-    if page_token:
-        cursor = decode_cursor(page_token)
+    if paging.page_token:
+        cursor = decode_cursor(paging.page_token)
         start = next(
             (
                 i

@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import ApiError
 from .order_build import ADMIN_CONFLICT, ADMIN_NOT_FOUND, build_order, resolve_lines
-from .order_query import paginate
+from .order_query import Paging, paginate
 from .snowflake import new_id
 
 HOLD_SECONDS = 3600
@@ -288,15 +288,7 @@ class OrderStore:
             found = (self.get_for_shop(shop_id, i) for i in ids)
             return [self.render(rec) for rec in found if rec is not None]
 
-    def search(
-        self,
-        shop_id: str,
-        filters: dict[str, Any],
-        page_size: int,
-        page_token: str,
-        sort_field: str,
-        descending: bool,
-    ) -> dict[str, Any]:
+    def search(self, shop_id: str, filters: dict[str, Any], paging: Paging) -> dict[str, Any]:
         """Cursor paging over the shop's orders; the cursor is the last (sort value, id)."""
         self.advance(float(self.now()))
         with self.state.lock:
@@ -305,9 +297,7 @@ class OrderStore:
                 for rec in self.orders.values()
                 if rec.shop_id == shop_id and _matches(rec.doc, filters)
             ]
-            page, token = paginate(
-                matches, lambda d: (d[sort_field], int(d["id"])), page_size, page_token, descending
-            )
+            page, token = paginate(matches, paging)
             return {
                 "next_page_token": token,
                 "total_count": len(matches),

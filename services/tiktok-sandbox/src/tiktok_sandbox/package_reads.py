@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .order_query import paginate
+from .order_query import Paging, paginate
 from .package_ops import PackageOps
 
 
@@ -57,13 +57,7 @@ class PackageReads(PackageOps):
             return {"tracking": events}
 
     def search_packages(
-        self,
-        shop_id: str,
-        filters: dict[str, Any],
-        page_size: int,
-        page_token: str,
-        sort_field: str,
-        descending: bool,
+        self, shop_id: str, filters: dict[str, Any], paging: Paging
     ) -> dict[str, Any]:
         with self.state.lock:
             self._refresh()
@@ -76,9 +70,7 @@ class PackageReads(PackageOps):
                 and _in_range(p, "create_time", filters)
                 and _in_range(p, "update_time", filters)
             ]
-            page, token = paginate(
-                found, lambda p: (p[sort_field], int(p["id"])), page_size, page_token, descending
-            )
+            page, token = paginate(found, paging)
             return {
                 "next_page_token": token,
                 "total_count": len(found),

@@ -64,15 +64,7 @@ async def search_package(ctx: ShopRequest, state: StateDep, request: Request) ->
     body = await json_body(request)
     filters: dict[str, Any] = dict(parse_time_filters(body))
     filters["package_status"] = parse_enum(body, "package_status", PACKAGE_STATUSES)
-    data = PackageReads(state.orders).search_packages(
-        ctx.shop_id,
-        filters,
-        paging.page_size,
-        paging.page_token,
-        paging.sort_field,
-        paging.descending,
-    )
-    return ok(data)
+    return ok(PackageReads(state.orders).search_packages(ctx.shop_id, filters, paging))
 
 
 @router.get("/fulfillment/202309/packages/{package_id}")

@@ -41,15 +41,7 @@ async def get_order_list(ctx: ShopRequest, state: StateDep, request: Request) ->
     if flag is not None and not isinstance(flag, bool):
         raise ApiError(PARAM_ERROR, "param body.is_buyer_request_cancel is invalid")
     filters["is_buyer_request_cancel"] = flag
-    data = state.orders.search(
-        ctx.shop_id,
-        filters,
-        paging.page_size,
-        paging.page_token,
-        paging.sort_field,
-        paging.descending,
-    )
-    return ok(data)
+    return ok(state.orders.search(ctx.shop_id, filters, paging))
 
 
 @router.get("/order/202309/orders")

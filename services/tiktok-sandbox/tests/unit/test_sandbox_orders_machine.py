@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from tiktok_sandbox.errors import ApiError
-from tiktok_sandbox.order_query import decode_cursor, encode_cursor
+from tiktok_sandbox.order_query import Paging, decode_cursor, encode_cursor
 from tiktok_sandbox.orders import (
     HOLD_SECONDS,
     TRANSITIONS,
@@ -270,7 +270,7 @@ def test_search_pages_with_a_cursor_and_counts_per_shop(state: SandboxState) -> 
     seen: list[str] = []
     token = ""
     while True:
-        page = state.orders.search(US_SHOP_ID, {}, 2, token, "create_time", True)
+        page = state.orders.search(US_SHOP_ID, {}, Paging(2, token, "create_time", True))
         assert page["total_count"] == 5
         seen += [o["id"] for o in page["orders"]]
         token = page["next_page_token"]

@@ -18,7 +18,7 @@ from typing import Any
 from .errors import ApiError
 from .logistics_seed import TIKTOK_PROVIDER, market
 from .orders import OrderRecord, refresh_display
-from .package_ops import PackageOps, tracking_event
+from .package_ops import PackageOps, package_items, tracking_event
 from .snowflake import new_id
 
 ORDER_UNPAID = 21011003
@@ -260,10 +260,8 @@ class Fulfillment(PackageOps):
         pkg["tracking"].append(
             tracking_event(now, f"Shipment information received by {provider['name']}")
         )
-        members = set(pkg["line_item_ids"])
-        for item in rec.doc["line_items"]:
-            if item["id"] in members:
-                item["package_status"] = "PROCESSING"
+        for item in package_items(rec, pkg):
+            item["package_status"] = "PROCESSING"
         rec.doc.setdefault("rts_time", now)
         open_items = [li for li in rec.doc["line_items"] if li["package_status"] == "TO_FULFILL"]
         target = "PARTIALLY_SHIPPING" if open_items else "AWAITING_COLLECTION"

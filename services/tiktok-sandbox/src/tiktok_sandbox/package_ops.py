@@ -21,6 +21,12 @@ def tracking_event(now: int, description: str) -> dict[str, Any]:
     return {"description": description, "update_time_millis": now * 1000}
 
 
+def package_items(rec: OrderRecord, pkg: dict[str, Any]) -> list[dict[str, Any]]:
+    """The order's line items that travel in `pkg`, in the order's line item order."""
+    members = set(pkg["line_item_ids"])
+    return [item for item in rec.doc["line_items"] if item["id"] in members]
+
+
 class PackageOps:
     def __init__(self, store: OrderStore) -> None:
         self.store = store
@@ -78,12 +84,10 @@ class PackageOps:
             shipping_provider_name=provider["name"],
             update_time=now,
         )
-        members = set(pkg["line_item_ids"])
-        for item in rec.doc["line_items"]:
-            if item["id"] in members:
-                item["tracking_number"] = tracking
-                item["shipping_provider_id"] = provider["id"]
-                item["shipping_provider_name"] = provider["name"]
+        for item in package_items(rec, pkg):
+            item["tracking_number"] = tracking
+            item["shipping_provider_id"] = provider["id"]
+            item["shipping_provider_name"] = provider["name"]
         # The order-level fields show the latest shipment (one package in the common case).
         rec.doc.update(
             tracking_number=tracking,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .order_query import Paging, paginate
-from .package_ops import PackageOps
+from .package_ops import PackageOps, package_items
 
 
 class PackageReads(PackageOps):
@@ -14,11 +14,8 @@ class PackageReads(PackageOps):
             self._refresh()
             pkg = self._package(shop_id, package_id)
             rec = self.store.orders[pkg["order_id"]]
-            members = set(pkg["line_item_ids"])
             skus: dict[str, dict[str, Any]] = {}
-            for li in rec.doc["line_items"]:
-                if li["id"] not in members:
-                    continue
+            for li in package_items(rec, pkg):
                 sku = skus.setdefault(
                     li["sku_id"],
                     {

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from tts_common.consumer import ConsumerRunner, Handler
+from tts_common.db import create_engine, session_factory
 from tts_common.events import CloudEvent
-from tts_common.kafka import make_admin
+from tts_common.kafka import make_admin, make_producer
 from tts_common.outbox import OUTBOX_INBOX_DDL
 from tts_common.testing.infra import libpq_dsn
 
@@ -45,6 +49,40 @@ async def record_effect(
         text("INSERT INTO effects (event_id, seq) VALUES (:e, :s)"),
         {"e": event.id, "s": event.data.get("seq")},
     )
+
+
+async def produce(
+    bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes | None]]
+) -> None:
+    """Send every (value, key) to `topic` and wait for all acks.
+
+    Pipelined, yet in order: aiokafka sends one batch per partition at a time.
+    """
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        acks = [await producer.send(topic, value, key=key) for value, key in records]
+        await asyncio.gather(*acks)
+    finally:
+        await producer.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_consumer(
+    bootstrap: str, database_url: str, topic: str, handler: Handler, **options: Any
+) -> AsyncIterator[ConsumerRunner]:
+    """A `ConsumerRunner` (group `g-<topic>`) consuming `topic` until the block ends."""
+    engine = create_engine(database_url)
+    runner = ConsumerRunner(
+        bootstrap, f"g-{topic}", [topic], session_factory(engine), handler, **options
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        yield runner
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+        await engine.dispose()
 
 
 async def wait_for(

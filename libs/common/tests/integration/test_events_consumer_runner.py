@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaTimeoutError
-from events_testkit import create_schema, fetchval, read_topic, wait_for
+from events_testkit import (
+    create_schema,
+    fetchval,
+    produce,
+    read_topic,
+    running_consumer,
+    wait_for,
+)
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tts_common.consumer import ConsumerRunner
-from tts_common.db import create_engine, session_factory
 from tts_common.events import CloudEvent, dlq_topic, encode, make_event
 from tts_common.fabric_errors import NonRetriableError, RetriableError
 from tts_common.kafka import ensure_topics, make_producer
@@ -60,28 +65,18 @@ async def test_duplicates_poison_and_failures(
         encode(events["always"]),
         encode(events["last"]),
     ]
-    producer = make_producer(kafka_bootstrap)
-    await producer.start()
-    try:
-        for v in values:
-            await producer.send_and_wait(unique_topic, v, key=b"k")
-    finally:
-        await producer.stop()
+    await produce(kafka_bootstrap, unique_topic, [(v, b"k") for v in values])
 
-    engine = create_engine(fresh_database)
-    runner = ConsumerRunner(
+    async with running_consumer(
         kafka_bootstrap,
-        f"g-{unique_topic}",
-        [unique_topic],
-        session_factory(engine),
+        fresh_database,
+        unique_topic,
         handler,
         max_retries=2,
         backoff_base=0.01,
         backoff_cap=0.05,
         batch_mode=batch_mode,
-    )
-    task = asyncio.create_task(runner.run())
-    try:
+    ) as runner:
 
         async def done() -> bool:
             return (
@@ -90,10 +85,6 @@ async def test_duplicates_poison_and_failures(
 
         assert await wait_for(done, within=60), runner.stats
         assert await wait_for(lambda: _zero(runner), within=10)
-    finally:
-        runner.stop()
-        await asyncio.wait_for(task, 30)
-        await engine.dispose()
 
     effects = await _effects(fresh_database)
     # Each applied event exactly once; failed ones left no effect (rolled back).
@@ -171,7 +162,6 @@ async def test_unreachable_dlq_rereads_instead_of_skipping(
     good = [_event("before"), _event("after")]
     producer = make_producer(kafka_bootstrap)
     await producer.start()
-    engine = create_engine(fresh_database)
     try:
         for value in [encode(good[0]), b"garbage", encode(good[1])]:
             await producer.send_and_wait(unique_topic, value)
@@ -184,28 +174,21 @@ async def test_unreachable_dlq_rereads_instead_of_skipping(
                 text("INSERT INTO effects (event_id) VALUES (:e)"), {"e": event.subject}
             )
 
-        runner = ConsumerRunner(
+        async with running_consumer(
             kafka_bootstrap,
-            f"g-{unique_topic}",
-            [unique_topic],
-            session_factory(engine),
+            fresh_database,
+            unique_topic,
             handler,
             backoff_cap=0.2,
-            dlq_producer=dlq,  # type: ignore[arg-type]
-        )
-        task = asyncio.create_task(runner.run())
-        try:
+            dlq_producer=dlq,
+        ) as runner:
 
             async def settled() -> bool:
                 return runner.stats.dead_lettered == 1 and await runner.lag() == 0
 
             assert await wait_for(settled, within=60), runner.stats
-        finally:
-            runner.stop()
-            await asyncio.wait_for(task, 30)
     finally:
         await producer.stop()
-        await engine.dispose()
 
     assert dlq.failures == 1
     # The poison record was re-read and dead-lettered once the DLQ came back;
@@ -220,13 +203,7 @@ async def test_database_outage_is_waited_out_not_dead_lettered(
 ) -> None:
     await create_schema(fresh_database)
     await ensure_topics(kafka_bootstrap, [unique_topic], partitions=1)
-    producer = make_producer(kafka_bootstrap)
-    await producer.start()
-    try:
-        for name in ("x", "y"):
-            await producer.send_and_wait(unique_topic, encode(_event(name)))
-    finally:
-        await producer.stop()
+    await produce(kafka_bootstrap, unique_topic, [(encode(_event(n)), None) for n in ("x", "y")])
     calls: Counter[str] = Counter()
 
     async def handler(
@@ -238,28 +215,20 @@ async def test_database_outage_is_waited_out_not_dead_lettered(
             raise ConnectionRefusedError("connection refused")
         await session.execute(text("INSERT INTO effects (event_id) VALUES (:e)"), {"e": name})
 
-    engine = create_engine(fresh_database)
-    runner = ConsumerRunner(
+    async with running_consumer(
         kafka_bootstrap,
-        f"g-{unique_topic}",
-        [unique_topic],
-        session_factory(engine),
+        fresh_database,
+        unique_topic,
         handler,
         max_retries=1,
         backoff_base=0.01,
         backoff_cap=0.1,
-    )
-    task = asyncio.create_task(runner.run())
-    try:
+    ) as runner:
 
         async def caught_up() -> bool:
             return runner.stats.processed == 2 and await runner.lag() == 0
 
         assert await wait_for(caught_up, within=60), runner.stats
-    finally:
-        runner.stop()
-        await asyncio.wait_for(task, 30)
-        await engine.dispose()
     # Far more failures than max_retries, yet nothing was dead-lettered.
     assert calls["x"] >= 7
     assert runner.stats.dead_lettered == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import sys
@@ -11,9 +10,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from events_testkit import LagProbe, create_schema, fetchval, wait_for
-from tts_common.events import encode, make_event
-from tts_common.kafka import ensure_topics, make_producer
+from events_testkit import LagProbe, create_schema, fetchval, produce, wait_for
+from tts_common.events import CloudEvent, encode, make_event
+from tts_common.kafka import ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +29,23 @@ def _member(name: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _cancelled(seq: int) -> CloudEvent:
+    event = make_event(
+        "order.cancelled",
+        "/test",
+        f"o{seq}",
+        {
+            "connection_id": "c",
+            "shop_id": "s",
+            "order_id": f"o{seq}",
+            "status": "CANCELLED",
+            "update_time": "2026-11-27T00:00:00Z",
+            "fulfillment_type": "FULFILLMENT_BY_SELLER",
+        },
+    )
+    return event.model_copy(update={"data": {**event.data, "seq": seq}})
+
+
 async def _count(url: str, where: str = "true") -> int:
     return await fetchval(url, f"SELECT count(*) FROM effects WHERE {where}")
 
@@ -39,29 +55,11 @@ async def test_killed_member_loses_nothing_and_duplicates_nothing(
 ) -> None:
     await create_schema(fresh_database)
     await ensure_topics(kafka_bootstrap, [unique_topic], partitions=6)
-    producer = make_producer(kafka_bootstrap)
-    await producer.start()
-    try:
-        acks = []
-        for seq in range(TOTAL):
-            event = make_event(
-                "order.cancelled",
-                "/test",
-                f"o{seq}",
-                {
-                    "connection_id": "c",
-                    "shop_id": "s",
-                    "order_id": f"o{seq}",
-                    "status": "CANCELLED",
-                    "update_time": "2026-11-27T00:00:00Z",
-                    "fulfillment_type": "FULFILLMENT_BY_SELLER",
-                },
-            )
-            event = event.model_copy(update={"data": {**event.data, "seq": seq}})
-            acks.append(await producer.send(unique_topic, encode(event), key=f"o{seq}".encode()))
-        await asyncio.gather(*acks)
-    finally:
-        await producer.stop()
+    await produce(
+        kafka_bootstrap,
+        unique_topic,
+        ((encode(_cancelled(seq)), f"o{seq}".encode()) for seq in range(TOTAL)),
+    )
 
     group = f"g-{uuid.uuid4().hex[:10]}"
     args = [

@@ -7,17 +7,23 @@ import uuid
 
 import pytest
 from aiokafka import ConsumerRecord
-from events_testkit import create_schema, fetchval, wait_for
+from events_testkit import create_schema, fetchval, produce, wait_for
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tts_common.consumer import ConsumerRunner, Handler
 from tts_common.db import create_engine, session_factory
 from tts_common.events import CloudEvent, encode, make_event
-from tts_common.kafka import ensure_topics, make_producer
+from tts_common.kafka import ensure_topics
 
 pytestmark = pytest.mark.integration
 
 TOTAL = 2000
+
+
+def _expired(seq: int) -> CloudEvent:
+    return make_event(
+        "connection.expired", "/test", None, {"connection_id": f"c{seq}", "market": "UK"}
+    )
 
 
 async def test_graceful_rebalance_replays_nothing(
@@ -25,18 +31,11 @@ async def test_graceful_rebalance_replays_nothing(
 ) -> None:
     await create_schema(fresh_database)
     await ensure_topics(kafka_bootstrap, [unique_topic], partitions=6)
-    producer = make_producer(kafka_bootstrap)
-    await producer.start()
-    try:
-        acks = []
-        for seq in range(TOTAL):
-            event = make_event(
-                "connection.expired", "/test", None, {"connection_id": f"c{seq}", "market": "UK"}
-            )
-            acks.append(await producer.send(unique_topic, encode(event), key=f"c{seq}".encode()))
-        await asyncio.gather(*acks)
-    finally:
-        await producer.stop()
+    await produce(
+        kafka_bootstrap,
+        unique_topic,
+        ((encode(_expired(seq)), f"c{seq}".encode()) for seq in range(TOTAL)),
+    )
 
     engine = create_engine(fresh_database)
     factory = session_factory(engine)

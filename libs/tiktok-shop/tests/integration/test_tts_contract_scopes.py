@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from tiktok_sandbox.testing import RunningSandbox
-from tiktok_shop import AccessToken, MemoryCallLog, ScopeError, TikTokShopClient
+from tiktok_shop import ScopeError
 from tiktok_shop.errors import CredentialsError
-from tts_client_contract import Connected, OAuthTokens, make_config
+from tts_client_contract import Connected, connect
 from tts_product_factory import product_input
 
 # Enough to bind the shop (authorized shops) and read orders; nothing about products.
@@ -26,30 +26,10 @@ WAREHOUSES = "GET /logistics/202309/warehouses"
 REFRESH = "GET /api/v2/token/refresh"
 
 
-async def connect_scoped(sb: RunningSandbox, region: str, scopes: list[str]) -> Connected:
-    """Like `tts_client_contract.connect`, but the seller grants only `scopes`."""
-    tokens = OAuthTokens()
-    log = MemoryCallLog()
-    client = TikTokShopClient(make_config(sb), tokens, call_log=log)
-    tokens.client = client
-    body = {"region": region, "scopes": scopes}
-    auth = sb.admin("POST", "/sandbox/v1/authorizations", body)
-    assert auth["code"] == 0, auth
-    grant = await client.oauth.get_token(auth["data"]["code"])
-    assert sorted(grant.granted_scopes) == sorted(scopes)
-    key = f"scoped-{region}"
-    tokens.refresh_tokens[key] = grant.refresh_token
-    tokens.set(key, AccessToken(grant.access_token, grant.access_token_expire_in))
-    shops = await client.shop(key).authorization.get_authorized_shops()
-    ciphers = {s.id: s.cipher for s in shops.shops}
-    tokens.set(key, AccessToken(grant.access_token, grant.access_token_expire_in, ciphers))
-    shop_id = sb.shop_id(region)
-    return Connected(sb, client, tokens, log, client.shop(key, shop_id), shop_id, region)
-
-
 @pytest.fixture
 async def orders_only(sandbox: RunningSandbox) -> AsyncIterator[Connected]:
-    conn = await connect_scoped(sandbox, "US", ORDER_SCOPES)
+    # The seller grants only ORDER_SCOPES.
+    conn = await connect(sandbox, "US", scopes=ORDER_SCOPES, key="scoped-US")
     try:
         yield conn
     finally:

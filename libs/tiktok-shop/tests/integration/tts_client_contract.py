@@ -67,15 +67,32 @@ class Connected:
     region: str
 
 
-async def connect(sb: RunningSandbox, region: str = "US", **config_overrides: Any) -> Connected:
-    """Authorize the region's seller through the client's OAuth and bind its shop."""
+async def connect(
+    sb: RunningSandbox,
+    region: str = "US",
+    *,
+    scopes: list[str] | None = None,
+    key: str | None = None,
+    **config_overrides: Any,
+) -> Connected:
+    """Authorize the region's seller through the client's OAuth and bind its shop.
+
+    The seller grants every scope, or only `scopes`; the token key is `key`, by default
+    `conn-<region>`.
+    """
     tokens = OAuthTokens()
     log = MemoryCallLog()
     client = TikTokShopClient(make_config(sb, **config_overrides), tokens, call_log=log)
     tokens.client = client
-    code = sb.admin("POST", "/sandbox/v1/authorizations", {"region": region})["data"]["code"]
-    grant = await client.oauth.get_token(code)
-    key = f"conn-{region}"
+    body: dict[str, Any] = {"region": region}
+    if scopes is not None:
+        body["scopes"] = scopes
+    auth = sb.admin("POST", "/sandbox/v1/authorizations", body)
+    assert auth["code"] == 0, auth
+    grant = await client.oauth.get_token(auth["data"]["code"])
+    if scopes is not None:
+        assert sorted(grant.granted_scopes) == sorted(scopes)
+    key = key or f"conn-{region}"
     tokens.refresh_tokens[key] = grant.refresh_token
     tokens.set(key, AccessToken(grant.access_token, grant.access_token_expire_in))
     shops = await client.shop(key).authorization.get_authorized_shops()

@@ -69,7 +69,13 @@ async def authorize_approve(request: Request, state: StateDep) -> Response:
     return RedirectResponse(target, status_code=302)
 
 
-def _check_app_credentials(state: SandboxState, request: Request, grant_type: str) -> None:
+async def _token_request(
+    request: Request, state: SandboxState, grant_type: str, credential: str
+) -> str:
+    """Checks of the two token endpoints, in order; the value of their `credential` param."""
+    operation = operation_id(request)
+    state.stats.call(operation)
+    await limits_and_faults(request, state, state.settings.app_key, "", operation)
     q = request.query_params
     if q.get("app_key") != state.settings.app_key:
         raise ApiError(36009004, INVALID_APP_KEY)
@@ -77,29 +83,21 @@ def _check_app_credentials(state: SandboxState, request: Request, grant_type: st
         raise ApiError(36009004, INVALID_APP_SECRET)
     if q.get("grant_type") != grant_type:
         raise ApiError(36009004, "param grant_type is invalid")
+    value = q.get(credential, "")
+    if not value:
+        raise ApiError(36009004, f"param {credential} is missing")
+    return value
 
 
 @router.get("/api/v2/token/get")
 async def token_get(request: Request, state: StateDep) -> Response:
-    operation = operation_id(request)
-    state.stats.call(operation)
-    await limits_and_faults(request, state, state.settings.app_key, "", operation)
-    _check_app_credentials(state, request, "authorized_code")
-    code = request.query_params.get("auth_code", "")
-    if not code:
-        raise ApiError(36009004, "param auth_code is missing")
+    code = await _token_request(request, state, "authorized_code", "auth_code")
     return ok(state.auth.exchange_code(code))
 
 
 @router.get("/api/v2/token/refresh")
 async def token_refresh(request: Request, state: StateDep) -> Response:
-    operation = operation_id(request)
-    state.stats.call(operation)
-    await limits_and_faults(request, state, state.settings.app_key, "", operation)
-    _check_app_credentials(state, request, "refresh_token")
-    refresh = request.query_params.get("refresh_token", "")
-    if not refresh:
-        raise ApiError(36009004, "param refresh_token is missing")
+    refresh = await _token_request(request, state, "refresh_token", "refresh_token")
     return ok(state.auth.refresh_grant(refresh))
 
 

@@ -59,6 +59,15 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def _leasable(conn: Connection | None, connection_id: str) -> Connection:
+    """`conn` if it exists and may hand out tokens; otherwise the error the caller gets."""
+    if conn is None:
+        raise NotFound(f"connection {connection_id} does not exist")
+    if conn.status not in LEASABLE:
+        raise NotLeasable(conn.status, conn.status_reason)
+    return conn
+
+
 def _valid_beyond(conn: Connection, moment: datetime) -> bool:
     return (
         conn.access_token_enc is not None
@@ -129,11 +138,7 @@ class TokenLeaser:
             seconds=self.ctx.settings.lease_min_validity_seconds
         )
         async with session_scope(self.ctx.sessions) as session:
-            conn = await repo.get_connection(session, connection_id)
-            if conn is None:
-                raise NotFound(f"connection {connection_id} does not exist")
-            if conn.status not in LEASABLE:
-                raise NotLeasable(conn.status, conn.status_reason)
+            conn = _leasable(await repo.get_connection(session, connection_id), connection_id)
             current = self._lease_of(conn) if conn.access_token_enc is not None else None
             reported_stale = (
                 current is not None
@@ -167,12 +172,9 @@ class TokenLeaser:
         async with self.ctx.sessions() as session:
             async with session.begin():
                 conn = await repo.lock_connection(session, connection_id, skip_locked=skip_locked)
-                if conn is None:
-                    if skip_locked:
-                        return None  # another replica holds the lock: it is refreshing
-                    raise NotFound(f"connection {connection_id} does not exist")
-                if conn.status not in LEASABLE:
-                    raise NotLeasable(conn.status, conn.status_reason)
+                if conn is None and skip_locked:
+                    return None  # another replica holds the lock: it is refreshing
+                conn = _leasable(conn, connection_id)
                 if conn.token_generation != seen_generation or _valid_beyond(conn, need_until):
                     return self._lease_of(conn)  # refreshed by someone else while we waited
                 presented = self._decrypt(conn, "refresh")
@@ -216,11 +218,7 @@ class TokenLeaser:
         reason = f"TikTok refused the token refresh: {refused.error}"
         retry_generation: int | None = None
         async with session_scope(self.ctx.sessions) as session:
-            conn = await repo.lock_connection(session, connection_id)
-            if conn is None:
-                raise NotFound(f"connection {connection_id} does not exist")
-            if conn.status not in LEASABLE:
-                raise NotLeasable(conn.status, conn.status_reason)
+            conn = _leasable(await repo.lock_connection(session, connection_id), connection_id)
             rotated = conn.token_generation != refused.generation or (
                 conn.refresh_token_enc is not None
                 and self._decrypt(conn, "refresh") != refused.presented

@@ -181,18 +181,16 @@ class RunningSandbox:
         result: dict[str, Any] = self.http.request(method, path, json=json).json()
         return result
 
+    def token_call(self, path: str, **params: str) -> dict[str, Any]:
+        """GET a token endpoint (`/api/v2/token/...`) as this app; `params` may override."""
+        query = {"app_key": self.settings.app_key, "app_secret": self.settings.app_secret}
+        result: dict[str, Any] = self.http.get(path, params=query | params).json()
+        return result
+
     def authorize(self, region: str = "US") -> dict[str, Any]:
         """Browserless OAuth: code from `/sandbox/v1/authorizations`, then token get."""
         code = self.admin("POST", "/sandbox/v1/authorizations", {"region": region})["data"]["code"]
-        resp = self.http.get(
-            "/api/v2/token/get",
-            params={
-                "app_key": self.settings.app_key,
-                "app_secret": self.settings.app_secret,
-                "auth_code": code,
-                "grant_type": "authorized_code",
-            },
-        ).json()
+        resp = self.token_call("/api/v2/token/get", auth_code=code, grant_type="authorized_code")
         data: dict[str, Any] = resp["data"]
         return data
 

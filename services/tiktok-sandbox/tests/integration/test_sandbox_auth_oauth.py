@@ -17,24 +17,14 @@ def sb() -> Iterator[RunningSandbox]:
 
 
 def _token_get(sb: RunningSandbox, code: str, **over: str) -> dict:
-    params = {
-        "app_key": sb.settings.app_key,
-        "app_secret": sb.settings.app_secret,
-        "auth_code": code,
-        "grant_type": "authorized_code",
-        **over,
-    }
-    return sb.http.get("/api/v2/token/get", params=params).json()
+    params = {"auth_code": code, "grant_type": "authorized_code", **over}
+    return sb.token_call("/api/v2/token/get", **params)
 
 
 def _refresh(sb: RunningSandbox, refresh_token: str) -> dict:
-    params = {
-        "app_key": sb.settings.app_key,
-        "app_secret": sb.settings.app_secret,
-        "refresh_token": refresh_token,
-        "grant_type": "refresh_token",
-    }
-    return sb.http.get("/api/v2/token/refresh", params=params).json()
+    return sb.token_call(
+        "/api/v2/token/refresh", refresh_token=refresh_token, grant_type="refresh_token"
+    )
 
 
 def _new_code(sb: RunningSandbox, region: str = "US") -> str:

@@ -27,15 +27,9 @@ def _authorize(sb: RunningSandbox, scopes: Any = None, region: str = "US") -> di
     return result
 
 
-def _token_call(sb: RunningSandbox, path: str, **params: str) -> dict[str, Any]:
-    query = {"app_key": sb.settings.app_key, "app_secret": sb.settings.app_secret, **params}
-    result: dict[str, Any] = sb.http.get(path, params=query).json()
-    return result
-
-
 def _grant(sb: RunningSandbox, scopes: list[str] | None = None) -> dict[str, Any]:
     code = _authorize(sb, scopes)["data"]["code"]
-    body = _token_call(sb, "/api/v2/token/get", auth_code=code, grant_type="authorized_code")
+    body = sb.token_call("/api/v2/token/get", auth_code=code, grant_type="authorized_code")
     assert body["code"] == 0, body
     data: dict[str, Any] = body["data"]
     return data
@@ -111,8 +105,7 @@ def _search_orders_raw(client: SignedClient) -> Any:
 
 def test_refresh_keeps_the_granted_scopes(sb: RunningSandbox) -> None:
     grant = _grant(sb, ORDER_ONLY)
-    refreshed = _token_call(
-        sb,
+    refreshed = sb.token_call(
         "/api/v2/token/refresh",
         refresh_token=grant["refresh_token"],
         grant_type="refresh_token",

@@ -6,6 +6,7 @@
 - `settings_env(**values)`: the `TTS_*` environment for a subprocess.
 - `sandbox_settings(sandbox, database_url, kafka_bootstrap, **overrides)`: settings values
   that point every TikTok host of the broker at a running sandbox.
+- `ShiftableClock()`: a broker clock the test moves forward.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urljoin
@@ -37,6 +38,19 @@ from auth_broker.config import Settings
 from auth_broker.context import utcnow
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class ShiftableClock:
+    """A broker clock for tests: real UTC time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
 
 
 def free_port() -> int:

@@ -29,6 +29,7 @@ from auth_broker.leasing import TokenLeaser
 from auth_broker.testing import (
     MIGRATIONS,
     RunningBroker,
+    ShiftableClock,
     approve_in_sandbox,
     free_port,
     run_broker,
@@ -46,19 +47,6 @@ from tts_common.testing.infra import libpq_dsn
 pytestmark = pytest.mark.integration
 
 PG_DUMP = "/usr/lib/postgresql/15/bin/pg_dump"
-
-
-class ShiftableClock:
-    """The broker's clock: real UTC time plus an offset the test moves forward."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
 
 
 @dataclass

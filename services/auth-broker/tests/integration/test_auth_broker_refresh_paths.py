@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -24,7 +24,7 @@ from auth_broker.errors import BadState, NotLeasable
 from auth_broker.leasing import TokenLeaser, token_sha256
 from auth_broker.service import ConnectionService
 from auth_broker.states import StateProblem
-from auth_broker.testing import MIGRATIONS, sandbox_settings
+from auth_broker.testing import MIGRATIONS, ShiftableClock, sandbox_settings
 from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TikTokAuthPort, TokenGrant
 from auth_broker.workers import flag_ending_authorizations, housekeeping
 from sqlalchemy import text
@@ -36,19 +36,11 @@ from tts_common.migrate import migrate_async
 pytestmark = pytest.mark.integration
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-
 @dataclass
 class Env:
     sandbox: RunningSandbox
     settings: Settings
-    clock: Clock
+    clock: ShiftableClock
     port: LibraryTikTokAuth
 
 
@@ -75,7 +67,7 @@ async def env(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[Env]:
         settings = Settings(**sandbox_settings(sb, fresh_database, kafka_bootstrap))
         port = LibraryTikTokAuth(config_from_settings(settings))
         try:
-            yield Env(sb, settings, Clock(), port)
+            yield Env(sb, settings, ShiftableClock(), port)
         finally:
             await port.aclose()
 

@@ -16,23 +16,10 @@ from typing import Any
 import orjson
 import pytest
 from tiktok_sandbox.seed import US_SHOP_ID
-from tiktok_sandbox.testing import RunningSandbox, SignedClient, run_sandbox
+from tiktok_sandbox.testing import RunningSandbox, SignedClient, install_mug_catalog, run_sandbox
 
 WEBHOOKS = "/event/202309/webhooks"
-SKU = {
-    "product_id": "1729592969712207008",
-    "sku_id": "1729592969712207012",
-    "seller_sku": "MUG-RED",
-    "product_name": "Sandbox mug",
-    "sku_name": "Red",
-    "price": "24.00",
-    "currency": "USD",
-    "image_url": "",
-}
-
-
-def fake_get_sku(shop_id: str, sku_id: str) -> dict[str, Any] | None:
-    return SKU if shop_id == US_SHOP_ID and sku_id == SKU["sku_id"] else None
+MUG_RED = "1729592969712207012"  # a US SKU of the stand-in catalogue
 
 
 class Receiver:
@@ -89,8 +76,8 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def sb() -> Iterator[RunningSandbox]:
     with run_sandbox(webhook_retry_delays_seconds=(0.1, 0.2, 0.3)) as sandbox:
-        # The product store is another area's: a one-SKU stand-in keeps these tests focused.
-        sandbox.state.products.get_sku = fake_get_sku  # type: ignore[method-assign]
+        # The product store is another area's: a fixed catalogue keeps these tests focused.
+        install_mug_catalog(sandbox)
         yield sandbox
 
 
@@ -100,7 +87,7 @@ def subscribe(client: SignedClient, event_type: str, address: str) -> dict[str, 
 
 def place(sb: RunningSandbox, **body: Any) -> dict[str, Any]:
     body.setdefault("region", "US")
-    body.setdefault("line_items", [{"sku_id": SKU["sku_id"]}])
+    body.setdefault("line_items", [{"sku_id": MUG_RED}])
     resp = sb.admin("POST", "/sandbox/v1/orders", body)
     assert resp["code"] == 0, resp
     return resp["data"]
@@ -314,7 +301,7 @@ def test_split_shipment_sends_package_update(
     sb: RunningSandbox, us: SignedClient, receiver: Receiver
 ) -> None:
     assert subscribe(us, "PACKAGE_UPDATE", receiver.url)["code"] == 0
-    placed = place(sb, line_items=[{"sku_id": SKU["sku_id"], "quantity": 2}])
+    placed = place(sb, line_items=[{"sku_id": MUG_RED, "quantity": 2}])
     sb.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 3600})
     oid = placed["order"]["id"]
     first_item = placed["order"]["line_items"][0]["id"]

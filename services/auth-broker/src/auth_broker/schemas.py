@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from auth_broker.models import Connection, Market
 
 
 class CreateConnection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Trimmed before the length check, so a blank name is refused rather than stored.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=200)
     market: Market
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        # PostgreSQL text cannot hold NUL (it would be a 500), and control characters in a
+        # name only garble listings and logs.
+        if any(unicodedata.category(ch) == "Cc" for ch in v):
+            raise ValueError("name must not contain control characters (tabs, newlines, NUL)")
+        return v
 
 
 class ShopOut(BaseModel):

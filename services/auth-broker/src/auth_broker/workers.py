@@ -59,17 +59,22 @@ async def housekeeping(ctx: BrokerContext) -> tuple[int, int]:
 
 
 async def run_background(ctx: BrokerContext, leaser: TokenLeaser) -> None:
-    """Refresh due tokens and purge old rows at the configured interval (jittered across replicas)."""
+    """Each pass: refresh due tokens, flag ending authorizations, purge old rows.
+
+    Runs at the configured interval, jittered so replicas do not pass in lockstep.
+    """
     interval = ctx.settings.refresher_interval_seconds
     while True:
         try:
             renewed = await leaser.refresh_due()
+            flagged = await flag_ending_authorizations(ctx)
             states, receipts = await housekeeping(ctx)
-            if renewed or states or receipts:
+            if renewed or flagged or states or receipts:
                 log.info(
                     "background pass",
                     extra={
                         "renewed": renewed,
+                        "flagged_expiring": flagged,
                         "purged_states": states,
                         "purged_receipts": receipts,
                     },

@@ -26,7 +26,7 @@ from auth_broker.service import ConnectionService
 from auth_broker.states import StateProblem
 from auth_broker.testing import MIGRATIONS, ShiftableClock, sandbox_settings
 from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TikTokAuthPort, TokenGrant
-from auth_broker.workers import flag_ending_authorizations, housekeeping
+from auth_broker.workers import flag_ending_authorizations, housekeeping, run_background
 from sqlalchemy import text
 from tiktok_sandbox.testing import RunningSandbox, run_sandbox
 from tts_common.db import create_engine, session_factory
@@ -276,3 +276,21 @@ async def test_ending_authorization_is_flagged_expiring_without_a_webhook(env: E
         assert types == ["connection.authorized", "connection.expiring"]
         # Still leasable: the authorization has not ended yet.
         assert (await TokenLeaser(ctx).lease(conn_id)).connection_id == conn_id
+
+
+async def test_background_pass_flags_ending_authorizations(env: Env) -> None:
+    """The running refresher (not just the function) marks an ending authorization."""
+    async with replica(env) as ctx:
+        conn_id = await connect(ctx, env.sandbox, "US")
+        env.clock.offset = timedelta(days=340)  # the sandbox authorization lasts 365 days
+        ctx.settings = env.settings.model_copy(update={"refresher_interval_seconds": 0.05})
+        task = asyncio.create_task(run_background(ctx, TokenLeaser(ctx)))
+        try:
+            async with asyncio.timeout(10):
+                while (await _status(ctx, conn_id))[0] != "expiring":
+                    assert not task.done(), task
+                    await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

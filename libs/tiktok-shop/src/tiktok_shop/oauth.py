@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import pydantic
+
 from .calllog import CallLogHook
 from .config import ClientConfig
+from .errors import ServerError
 from .models.auth import TokenGrant
 from .sender import RequestSender
 from .tokens import AccessToken
@@ -73,7 +76,17 @@ class OAuthClient:
             "GET", self._config.auth_base_url.rstrip("/") + path, params=params
         )
         data = await self._sender.send(operation, request, False, 1, params)
-        return TokenGrant.model_validate(data)
+        try:
+            return TokenGrant.model_validate(data)
+        except pydantic.ValidationError as exc:
+            # The pydantic error keeps the raw input (the tokens) in `.errors()`: raise a
+            # typed error naming only the fields, and drop the original (`from None`).
+            # Not retriable: TikTok has consumed the code / rotated the refresh token.
+            fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+            raise ServerError(
+                f"{operation}: malformed token grant (fields: {', '.join(fields)})",
+                retriable=False,
+            ) from None
 
 
 def access_token_from_grant(grant: TokenGrant, shop_ciphers: dict[str, str]) -> AccessToken:

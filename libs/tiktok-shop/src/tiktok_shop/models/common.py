@@ -22,7 +22,9 @@ Id = Annotated[str, BeforeValidator(_to_str)]
 class TikTokModel(BaseModel):
     """Base of every request and response model: tolerant of fields TikTok adds later."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # hide_input_in_errors: a validation error must not quote the payload, which can hold
+    # tokens (token grant) or buyer data (order address) -- error texts end up in logs.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, hide_input_in_errors=True)
 
     def to_body(self) -> dict[str, Any]:
         """JSON body as TikTok expects it: no nulls, aliases applied."""

@@ -1,0 +1,64 @@
+"""Response models: secrets and buyer data never reach an error message (reference §2, §4)."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+import pydantic
+import pytest
+from pydantic import SecretStr
+from tiktok_shop import ClientConfig, ServerError, TikTokError, Transport
+from tiktok_shop.models.auth import TokenGrant
+from tiktok_shop.models.orders import Order
+from tiktok_shop.oauth import OAuthClient
+
+ACCESS = "TTP_access_SECRET_value_0123456789"
+REFRESH = "TTP_refresh_SECRET_value_0123456789"
+
+
+def test_model_errors_do_not_echo_the_input() -> None:
+    # A grant whose expiry is garbled: the message must name the field, not the tokens.
+    with pytest.raises(pydantic.ValidationError) as info:
+        TokenGrant.model_validate(
+            {"access_token": ACCESS, "refresh_token": REFRESH, "access_token_expire_in": "x"}
+        )
+    text = str(info.value)
+    assert "access_token_expire_in" in text and "refresh_token_expire_in" in text
+    assert "TTP_" not in text and "SECRET" not in text
+
+
+def test_order_errors_do_not_echo_buyer_data() -> None:
+    with pytest.raises(pydantic.ValidationError) as info:
+        Order.model_validate(
+            {
+                "id": "1",
+                "status": "AWAITING_SHIPMENT",
+                "recipient_address": {"phone_number": 15550100},
+            }
+        )
+    assert "recipient_address.phone_number" in str(info.value)
+    assert "15550100" not in str(info.value)
+
+
+async def test_malformed_token_grant_is_a_typed_error_without_secrets() -> None:
+    body = {
+        "code": 0,
+        "message": "success",
+        "request_id": "RID",
+        "data": {"access_token": ACCESS, "refresh_token": REFRESH},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=orjson.dumps(body))
+
+    cfg = ClientConfig(app_key="k", app_secret=SecretStr("s"), auth_base_url="https://auth.test")
+    transport = Transport(cfg, http=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    async with transport:
+        with pytest.raises(TikTokError) as info:
+            await OAuthClient(cfg, transport).get_token("CODE")
+    err = info.value
+    assert isinstance(err, ServerError) and not err.retriable
+    assert "access_token_expire_in" in err.message
+    # Nothing that holds the grant may travel with the error (message, cause, context).
+    assert err.__cause__ is None and err.__suppress_context__
+    assert ACCESS not in str(err) and REFRESH not in repr(err.args)

@@ -52,7 +52,9 @@ def resolve_category(
     shop: dict[str, Any], category_id: str, version: str | None, p: Problems
 ) -> Category | None:
     market = shop["market"]
-    version = (version or ("v2" if market == "US" else "v1")).lower()
+    # v1 is TikTok's default for every market (reference §3.1): a US body without
+    # `category_version` is a v1 body and fails like an explicit v1 (12052217).
+    version = (str(version) if version else "v1").lower()
     if market == "US" and version != "v2":
         p.add(C.CATEGORY_VERSION_US_V2, "US shops must use category_version v2.")
         return None

@@ -101,8 +101,9 @@ async def recommend_category(ctx: ShopRequest, request: Request) -> Response:
     title = body.get("product_title")
     if not isinstance(title, str) or not title.strip():
         raise ApiError(36009004, "param body.product_title is missing")
-    default_version = "v2" if ctx.shop["market"] == "US" else "v1"
-    tree = tree_for_shop(ctx.shop, body.get("category_version") or default_version)
+    # Omitted = v1, TikTok's default; US shops must send v2 (12052217), as for categories.
+    version = body.get("category_version")
+    tree = tree_for_shop(ctx.shop, str(version) if version else None)
     wanted = _words(title + " " + str(body.get("description") or ""))
     best: tuple[int, int, str] | None = None
     best_leaf: Category | None = None

@@ -124,3 +124,14 @@ def test_recommend_category(us: SignedClient, uk: SignedClient) -> None:
         "POST", "/product/202309/categories/recommend", json={"product_title": "zzzz qqqq"}
     )
     assert none["code"] == 12019064
+
+
+def test_us_recommend_needs_category_version_v2(us: SignedClient) -> None:
+    # v1 is the default everywhere (reference §3.1); US shops must ask for v2.
+    path = "/product/202309/categories/recommend"
+    for body in (
+        {"product_title": "Grey Sofa"},
+        {"product_title": "Grey Sofa", "category_version": "v1"},
+    ):
+        resp = us.call("POST", path, json=body)
+        assert resp["code"] == 12052217 and resp["data"] is None, resp

@@ -53,6 +53,11 @@ CASES: dict[str, tuple[Callable[[Body], Body], int]] = {
     ),
     "UK v1 id in a US v2 listing": (lambda b: {**b, "category_id": "604468"}, 12052230),
     "US without v2": (lambda b: {**b, "category_version": "v1"}, 12052217),
+    # v1 is TikTok's default (reference §3.1), so leaving the version out is v1 too.
+    "US without category_version": (
+        lambda b: {k: v for k, v in b.items() if k != "category_version"},
+        12052217,
+    ),
     "invite-only category": (
         lambda b: {**b, "category_id": next(c.id for c in _us_tree().leaves() if c.invite_only)},
         12052220,

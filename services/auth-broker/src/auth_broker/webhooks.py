@@ -54,7 +54,8 @@ class WebhookHandler:
             raise Unauthorized("webhook signature does not verify", code="bad_signature")
         try:
             hook = parse_webhook(raw_body)
-        except (ValueError, ValidationError):
+        # AttributeError: a JSON array, string or number (parse_webhook expects an object).
+        except (ValueError, ValidationError, AttributeError):
             raise BadRequest(
                 "webhook body is not a TikTok notification", code="bad_webhook"
             ) from None

@@ -65,6 +65,17 @@ async def test_signed_garbage_is_a_bad_request(handler: WebhookHandler) -> None:
         await handler.handle(body, webhook_signature(APP_KEY, APP_SECRET, body))
 
 
+@pytest.mark.parametrize("body", [b"[]", b"null", b'"text"', b"6", b"", b"{"])
+async def test_signed_body_that_is_not_an_object_is_a_bad_request(
+    handler: WebhookHandler, body: bytes
+) -> None:
+    # Signed by the app secret but not a JSON object: 400, not an unhandled 500.
+    from tiktok_shop.webhooks import webhook_signature
+
+    with pytest.raises(BadRequest):
+        await handler.handle(body, webhook_signature(APP_KEY, APP_SECRET, body))
+
+
 def test_expiration_time_parsing() -> None:
     assert parse_expiration("1718305585") is not None
     assert parse_expiration(1718305585) == parse_expiration("1718305585")

@@ -42,10 +42,35 @@ class WebhookEvent(BaseModel):
     data: dict[str, Any] = {}
 
 
+def _is_id_key(key: str) -> bool:
+    return key == "id" or key.endswith(("_id", "_ids", "_id_list"))
+
+
+def _ids_to_str(value: Any, is_id: bool = False) -> Any:
+    """Ids (`*_id`, `*_ids`, `*_id_list`, at any depth) that arrive as JSON numbers -> strings.
+
+    orjson parses integers exactly, so a 19-digit product id keeps every digit; times and
+    counts (`update_time`, ...) are left as numbers.
+    """
+    if isinstance(value, dict):
+        return {k: _ids_to_str(v, _is_id_key(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ids_to_str(v, is_id) for v in value]
+    if is_id and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def parse_webhook(raw_body: bytes) -> WebhookEvent:
-    """Parse a verified payload; ids that TikTok may send as JSON numbers become strings."""
+    """Parse a verified payload; ids that TikTok may send as JSON numbers become strings.
+
+    PRODUCT_STATUS_CHANGE can carry `product_id` as a JSON number (reference §6).
+    """
     payload = orjson.loads(raw_body)
-    for key in ("tts_notification_id", "shop_id"):
-        if isinstance(payload.get(key), int):
-            payload[key] = str(payload[key])
+    if isinstance(payload, dict):
+        for key in ("tts_notification_id", "shop_id"):
+            if isinstance(payload.get(key), int):
+                payload[key] = str(payload[key])
+        if isinstance(payload.get("data"), dict):
+            payload["data"] = _ids_to_str(payload["data"])
     return WebhookEvent.model_validate(payload)

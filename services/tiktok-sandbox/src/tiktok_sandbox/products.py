@@ -120,6 +120,8 @@ class ProductStore:
 
     def _apply(self, product: dict[str, Any], spec: dict[str, Any], now: int) -> None:
         """Store a validated spec: assign SKU ids, refresh indexes, start the audit."""
+        existing = "skus" in product  # a create passes a product with no spec yet
+        before = product["status"]
         self._unindex(product)
         old_by_seller_sku = {s["seller_sku"]: s["id"] for s in product.get("skus", [])}
         skus = []
@@ -134,6 +136,10 @@ class ProductStore:
             product["status"] = "DRAFT"
         else:
             self._start_audit(product, now)
+            # An edit sends a listed product back to audit (reference §3.2): that is a
+            # status change like any other, so the app hears of it (type 5 webhook).
+            if existing and before != "PENDING":
+                self._set_status(product, "PENDING", now)
         self._index(product)
 
     def _start_audit(self, product: dict[str, Any], now: float) -> None:

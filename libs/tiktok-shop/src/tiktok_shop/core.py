@@ -62,6 +62,25 @@ def encode_query(query: Mapping[str, QueryValue]) -> dict[str, str]:
     return out
 
 
+def limiter_key_for(op: Operation, shop: ShopRef, token: AccessToken) -> str:
+    """The limiter's shop key: TikTok limits shop-scoped APIs per shop, the others per app.
+
+    A shop may be named by id, by explicit cipher or (single-shop token) by neither; all
+    three must land on one key, the shop id when the token knows it, or callers naming the
+    shop differently would each get the full budget. Never per token where avoidable: that
+    would grow one limiter entry per connection.
+    """
+    if not op.cipher:
+        return APP_KEY
+    if shop.shop_id:
+        return shop.shop_id
+    cipher = shop.shop_cipher or token.cipher_for(None)
+    for shop_id, known in token.shop_ciphers.items():
+        if known == cipher:
+            return shop_id
+    return cipher or shop.token_key
+
+
 class ApiCaller:
     """The request engine shared by every area API of a client."""
 
@@ -100,10 +119,8 @@ class ApiCaller:
         """Run `op` and return the envelope's `data` (a dict, `{}` when TikTok sends null)."""
         path = op.render(**(path_params or {}))
         raw_body = orjson.dumps(body) if body is not None else None
-        # TikTok limits shop-scoped APIs per shop and the others per app: key accordingly
-        # (and never per token, which would grow one limiter entry per connection).
-        limiter_key = (shop.shop_id or shop.shop_cipher or shop.token_key) if op.cipher else APP_KEY
         token = await self.tokens.get(shop.token_key)
+        limiter_key = limiter_key_for(op, shop, token)
         refreshed = False
         attempt = 0
         while True:

@@ -276,3 +276,22 @@ async def test_call_log_has_one_redacted_record_per_attempt() -> None:
     for secret in (TOKEN, FRESH, SECRET, fake.requests[0].url.params["sign"]):
         assert secret.encode() not in dumped
     assert log.records[0].request_headers is not None
+
+
+async def test_limiter_is_keyed_by_shop_however_the_shop_is_named() -> None:
+    # shop("c1") (single-shop token), shop("c1", "S1") and shop("c1", shop_cipher=...) are
+    # the same TikTok shop: they must share one (shop, operation) schedule, not one each.
+    fake = FakeTikTok(
+        lambda r, n: (
+            envelope(code=36009002, message="Too many", status=429)
+            if n == 1
+            else envelope({"warehouses": []})
+        )
+    )
+    client, _ = make_client(fake)
+    await client.shop("c1").logistics.get_warehouses()
+    slowed = client.limiter.current_qps("S1", "getWarehouseList")
+    assert slowed < CFG.rate_limit.qps
+    await client.shop("c1", shop_cipher="CIPHER1").logistics.get_warehouses()
+    await client.shop("c1", "S1").logistics.get_warehouses()
+    assert set(client.limiter._states) == {("S1", "getWarehouseList")}

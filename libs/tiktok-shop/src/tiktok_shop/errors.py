@@ -216,6 +216,10 @@ def _class_for(http_status: int, code: int | None, message: str) -> type[TikTokE
         return _CODE_MAP[code]
     if code is not None and str(code).startswith(_VALIDATION_PREFIXES):
         return ValidationError
+    # 105xxx is the token/authorization family (105001/105002/105005 above; the PHP SDK
+    # treats the whole range as token errors): an undocumented one is no bad request.
+    if code is not None and str(code).startswith("105"):
+        return CredentialsError
     # Unknown code: fall back on the HTTP status.
     if http_status == 429:
         return RateLimitedError

@@ -95,6 +95,16 @@ from tiktok_shop.errors import (
             False,
         ),
         (200, 12019150, "Product does not exist", NotFoundError, False),
+        (
+            200,
+            21008106,
+            "This interface cannot be used in this region or this business type. "
+            "Please don't use the api.",
+            InvalidRequestError,
+            False,
+        ),
+        (200, 12052048, "Product does not belong to the shop", NotFoundError, False),
+        (200, 12052990, "batch failed", ValidationError, False),
         (200, 12052024, "Category is not final category", ValidationError, False),
         (200, 12052104, "property is required", ValidationError, False),
     ],
@@ -117,6 +127,13 @@ def test_specific_types_are_catchable_by_family() -> None:
     assert isinstance(error_from_response(401, 105002, "x", None), CredentialsError)
     assert isinstance(error_from_response(200, 106013, "x", None), InvalidRequestError)
     assert isinstance(error_from_response(200, 12052024, "x", None), InvalidRequestError)
+
+
+def test_unknown_codes_of_the_105_family_are_credential_errors() -> None:
+    # 105xxx are the access-token/authorization family (105001, 105002, 105005; PHP SDK
+    # groups them as token errors, reference §7): an undocumented one is not a bad request.
+    err = error_from_response(200, 105999, "Access token or authorization problem", None)
+    assert type(err) is CredentialsError and not err.retriable
 
 
 def test_unknown_code_falls_back_on_http_status() -> None:

@@ -30,3 +30,14 @@ class NotLeasable(Conflict):
         super().__init__(detail, code=f"connection_{status}")
         self.status = status
         self.reason = reason
+
+
+class RevokedDuringAuthorization(Conflict):
+    """The connection was revoked while TikTok answered the callback: the grant is dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the connection was revoked while TikTok Shop authorized it; "
+            "ask for a new link (reauthorize) to connect it again",
+            code="connection_revoked",
+        )

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from tts_common.errors import NotFound
 
 from auth_broker.deps import AdminDep, BrokerDep, ServiceDep
-from auth_broker.errors import AuthorizationFailed, BadState
+from auth_broker.errors import AuthorizationFailed, BadState, RevokedDuringAuthorization
 from auth_broker.pages import connected, page
 from auth_broker.schemas import (
     AuthorizeLink,
@@ -68,6 +68,8 @@ async def oauth_callback(
         return page("TikTok Shop did not authorize the connection", exc.detail, 502)
     except NotFound as exc:
         return page("Connection not found", exc.detail, 404)
+    except RevokedDuringAuthorization as exc:
+        return page("Connection revoked", exc.detail, 409)
     conn = result.connection
     return connected(conn.name, [f"{s.name} ({s.region})" for s in conn.shops])
 

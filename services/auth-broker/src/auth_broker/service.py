@@ -19,7 +19,7 @@ from tts_common.logging import register_secret
 
 from auth_broker import repository as repo
 from auth_broker.context import BrokerContext
-from auth_broker.errors import AuthorizationFailed, BadState
+from auth_broker.errors import AuthorizationFailed, BadState, RevokedDuringAuthorization
 from auth_broker.models import Connection, Status
 from auth_broker.notify import emit
 from auth_broker.schemas import AuthorizeLink, ConnectionCreated, ConnectionOut
@@ -55,6 +55,11 @@ def erase_tokens(conn: Connection) -> None:
     conn.access_expires_at = None
     conn.refresh_expires_at = None
     conn.token_generation = (conn.token_generation or 0) + 1
+
+
+def _revoked_since(conn: Connection, was_revoked: bool) -> bool:
+    """Was `conn` revoked after the callback consumed its state?"""
+    return conn.status == Status.REVOKED and not was_revoked
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,8 @@ class ConnectionService:
             conn = await repo.get_connection(session, connection_id)
             assert conn is not None  # states cascade with their connection
             market = conn.market
+            # A revocation that lands while TikTok answers must win (see _store_authorization).
+            was_revoked = conn.status == Status.REVOKED
 
         try:
             grant = await self.ctx.tiktok.exchange_code(code)
@@ -154,7 +161,7 @@ class ConnectionService:
             shops = await self.ctx.tiktok.authorized_shops(grant.access_token)
         except TikTokAuthError as err:
             reason = f"TikTok refused the authorization: {err}"
-            await self._record_failure(connection_id, reason)
+            await self._record_failure(connection_id, reason, was_revoked)
             log.warning(
                 "authorization failed",
                 extra={"connection_id": connection_id, "tiktok_code": err.code},
@@ -167,12 +174,12 @@ class ConnectionService:
                 f"the seller who approved has no {market} shop (shop regions: {found}); "
                 f"re-authorize with the {market} seller account"
             )
-            await self._record_failure(connection_id, reason)
+            await self._record_failure(connection_id, reason, was_revoked)
             log.warning(
                 "authorization for the wrong market", extra={"connection_id": connection_id}
             )
             raise AuthorizationFailed(reason)
-        out = await self._store_authorization(connection_id, grant, shops)
+        out = await self._store_authorization(connection_id, grant, shops, was_revoked)
         await self._subscribe_webhooks(connection_id, grant.access_token, shops)
         return CallbackResult(out)
 
@@ -198,20 +205,32 @@ class ConnectionService:
                         },
                     )
 
-    async def _record_failure(self, connection_id: str, reason: str) -> None:
+    async def _record_failure(self, connection_id: str, reason: str, was_revoked: bool) -> None:
         async with session_scope(self.ctx.sessions) as session:
             conn = await repo.lock_connection(session, connection_id)
-            if conn is not None:
+            if conn is not None and not _revoked_since(conn, was_revoked):
                 conn.status_reason = reason  # status unchanged: pending stays pending
 
     async def _store_authorization(
-        self, connection_id: str, grant: TokenGrant, shops: list[AuthorizedShop]
+        self,
+        connection_id: str,
+        grant: TokenGrant,
+        shops: list[AuthorizedShop],
+        was_revoked: bool,
     ) -> ConnectionOut:
         now = self.ctx.clock()
         async with session_scope(self.ctx.sessions) as session:
             conn = await repo.lock_connection(session, connection_id)
             if conn is None:
                 raise NotFound(f"connection {connection_id} was deleted during authorization")
+            if _revoked_since(conn, was_revoked):
+                # DELETE or SELLER_DEAUTHORIZATION after the state was consumed: storing
+                # this grant would silently undo the revocation (and its event).
+                log.warning(
+                    "authorization dropped: revoked meanwhile",
+                    extra={"connection_id": connection_id},
+                )
+                raise RevokedDuringAuthorization()
             store_grant(self.ctx, conn, grant, now)
             conn.status = Status.ACTIVE
             conn.status_reason = None

@@ -77,8 +77,11 @@ def resolve_category(
     return cat
 
 
-def _check_brand(brand_id: str, p: Problems) -> None:
-    brand = catalog().brands_by_id.get(brand_id)
+BrandLookup = Callable[[str], "dict[str, Any] | None"]
+
+
+def _check_brand(brand_id: str, lookup: BrandLookup, p: Problems) -> None:
+    brand = lookup(brand_id)
     if brand is None or brand["brand_status"] != "AVAILABLE":
         p.add(C.BRAND_NOT_FOUND, f"Brand [{brand_id}] does not exist.")
     elif brand["authorized_status"] != "AUTHORIZED":
@@ -282,8 +285,12 @@ def validate_product(
     image_known: Callable[[str], bool],
     sku_owner: Callable[[str], str | None],
     product_id: str | None = None,
+    brand_lookup: BrandLookup | None = None,
 ) -> tuple[dict[str, Any], list[tuple[int, str]]]:
-    """Normalise and check a create/edit body; `sku_owner(seller_sku)` -> owning product id."""
+    """Normalise and check a create/edit body; `sku_owner(seller_sku)` -> owning product id.
+
+    `brand_lookup(brand_id)` finds a brand the shop may name (default: the catalogue's).
+    """
     p = Problems()
     listing = body.get("save_mode", "LISTING") != "AS_DRAFT"
     title = _str(body.get("title"))
@@ -292,7 +299,7 @@ def validate_product(
     _check_description(_str(body.get("description")), listing, p)
     cat = resolve_category(shop, _str(body.get("category_id")), body.get("category_version"), p)
     if body.get("brand_id"):
-        _check_brand(_str(body["brand_id"]), p)
+        _check_brand(_str(body["brand_id"]), brand_lookup or catalog().brands_by_id.get, p)
     images = _check_images(body.get("main_images"), listing, image_known, p)
     raw_skus = body.get("skus")
     skus_in: list[Any] = raw_skus if isinstance(raw_skus, list) else []

@@ -51,7 +51,7 @@ def product_detail(store: Any, product: dict[str, Any]) -> dict[str, Any]:
     spec = product["spec"]
     shop = store.state.shops[product["shop_id"]]
     tree = catalog().trees[shop["market"]]
-    brand = catalog().brands_by_id.get(spec["brand_id"] or "")
+    brand = store.state.brands.find(shop["seller_id"], spec["brand_id"] or "")
     data: dict[str, Any] = {
         "id": product["id"],
         "status": product["status"],

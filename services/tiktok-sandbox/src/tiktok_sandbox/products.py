@@ -63,15 +63,29 @@ class ProductStore:
         return lambda seller_sku: self.sku_owner.get((shop_id, seller_sku))
 
     # -- create / edit ---------------------------------------------------------------------
+    def _brand_lookup(self, shop: dict[str, Any]) -> Callable[[str], dict[str, Any] | None]:
+        return lambda brand_id: self.state.brands.find(shop["seller_id"], brand_id)
+
     def check(self, shop: dict[str, Any], body: dict[str, Any]) -> list[tuple[int, str]]:
-        _, problems = validate_product(shop, body, self.image_known, self._owner_lookup(shop["id"]))
+        _, problems = validate_product(
+            shop,
+            body,
+            self.image_known,
+            self._owner_lookup(shop["id"]),
+            brand_lookup=self._brand_lookup(shop),
+        )
         return problems
 
     def _validated(
         self, shop: dict[str, Any], body: dict[str, Any], product_id: str | None
     ) -> dict[str, Any]:
         spec, problems = validate_product(
-            shop, body, self.image_known, self._owner_lookup(shop["id"]), product_id
+            shop,
+            body,
+            self.image_known,
+            self._owner_lookup(shop["id"]),
+            product_id,
+            brand_lookup=self._brand_lookup(shop),
         )
         if problems:
             code, message = problems[0]

@@ -11,7 +11,7 @@ from .catalog_seed import Category, CategoryTree, catalog, tree_for_shop
 from .envelope import ok
 from .errors import ApiError
 from .paging import decode_token, encode_token, page_size
-from .security import ShopRequest, json_body
+from .security import AppRequest, ShopRequest, StateDep, json_body
 
 router = APIRouter()
 
@@ -61,7 +61,7 @@ def _flag(raw: str | None) -> bool | None:
 
 
 @router.get("/product/202309/brands")
-async def get_brands(ctx: ShopRequest, request: Request) -> Response:
+async def get_brands(ctx: ShopRequest, request: Request, state: StateDep) -> Response:
     q = request.query_params
     size = page_size(q.get("page_size"))
     offset = decode_token("brands", q.get("page_token"))
@@ -73,7 +73,7 @@ async def get_brands(ctx: ShopRequest, request: Request) -> Response:
     name = (q.get("brand_name") or "").lower()
     brands = [
         b
-        for b in catalog().brands
+        for b in state.brands.for_seller(ctx.seller_id)
         if (authorized is None or (b["authorized_status"] == "AUTHORIZED") == authorized)
         and (not name or name in b["name"].lower())
     ]
@@ -86,6 +86,13 @@ async def get_brands(ctx: ShopRequest, request: Request) -> Response:
             "next_page_token": encode_token("brands", offset + size) if more else "",
         }
     )
+
+
+@router.post("/product/202309/brands")
+async def create_custom_brand(ctx: AppRequest, request: Request, state: StateDep) -> Response:
+    """Create Custom Brands: no shop_cipher (reference §1), `{"name"}` -> `data.id`."""
+    body = await json_body(request)
+    return ok({"id": state.brands.create(ctx.seller_id, body.get("name"))["id"]})
 
 
 def _words(text: str) -> set[str]:

@@ -5,6 +5,7 @@ CONTRACT shared by the sandbox modules:
   `threading.RLock`: take it around every read-modify-write), `stats`,
   `products` (the product store, owned by the products module),
   `orders` (`OrderStore`, orders.py), `webhooks` (`WebhookDispatcher`, webhooks.py),
+  `brands` (`CustomBrands`, brands.py: the catalogue brands plus each seller's own),
   the seeded sellers/shops/apps and the OAuth codes/tokens.
 - `shop(shop_id)` -> the seeded shop dict (id, name, region, seller_type, cipher, code, seller_id).
 - Product store lookups used by orders: `products.get_sku(shop_id, sku_id)` and
@@ -23,6 +24,7 @@ import copy
 import threading
 from typing import Any
 
+from .brands import CustomBrands
 from .clock import Clock
 from .faults import Faults
 from .oauth import AuthStore
@@ -49,6 +51,7 @@ class SandboxState:
         self.auth = AuthStore(self)
         self.ratelimiter = RateLimiter(self.settings.qps)
         self.faults = Faults()
+        self.brands = CustomBrands(self)
         self.products = ProductStore(self)
         self.orders = OrderStore(self)
         self.webhooks = WebhookDispatcher(self)

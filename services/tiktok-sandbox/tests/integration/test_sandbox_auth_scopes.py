@@ -171,6 +171,7 @@ def test_scopes_are_returned_in_canonical_order_without_duplicates(sb: RunningSa
         ("POST /product/202309/products", "seller.product.write"),
         ("PUT /product/202509/products/{product_id}", "seller.product.write"),
         ("POST /product/202309/images/upload", "seller.product.write"),
+        ("POST /product/202309/brands", "seller.product.write"),
         ("POST /product/202309/products/listing_check", "seller.product.write"),
         ("DELETE /product/202309/products", "seller.product.delete"),
         ("POST /order/202309/orders/search", "seller.order.info"),

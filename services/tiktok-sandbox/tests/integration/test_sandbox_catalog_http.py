@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tiktok_sandbox.testing import SignedClient
+from tiktok_sandbox.testing import SignedClient, sample_sofa
 
 
 def test_uk_categories_default_to_v1(uk: SignedClient) -> None:
@@ -135,3 +135,39 @@ def test_us_recommend_needs_category_version_v2(us: SignedClient) -> None:
     ):
         resp = us.call("POST", path, json=body)
         assert resp["code"] == 12052217 and resp["data"] is None, resp
+
+
+BRANDS = "/product/202309/brands"
+
+
+def test_create_custom_brand_is_listed_and_usable(us: SignedClient, uk: SignedClient) -> None:
+    # Create Custom Brands takes no shop_cipher (reference §1, §3.1).
+    with_cipher = us.request("POST", BRANDS, json={"name": "Oakcraft Home"})
+    assert with_cipher.status_code == 400 and with_cipher.json()["code"] == 36009004
+    created = us.call("POST", BRANDS, json={"name": "Oakcraft Home"}, cipher=False)
+    assert created["code"] == 0, created
+    brand_id = created["data"]["id"]
+    assert isinstance(brand_id, str) and brand_id.isdigit()
+
+    listed = us.call("GET", BRANDS, params={"brand_name": "oakcraft"})["data"]["brands"]
+    assert [b["id"] for b in listed] == [brand_id]
+    assert listed[0]["name"] == "Oakcraft Home" and listed[0]["brand_status"] == "AVAILABLE"
+    # Another seller's shop does not see it.
+    assert uk.call("GET", BRANDS, params={"brand_name": "oakcraft"})["data"]["brands"] == []
+
+    product = us.call(
+        "POST", "/product/202309/products", json=sample_sofa(us, "OAK", brand_id=brand_id)
+    )
+    assert product["code"] == 0, product
+    pid = product["data"]["product_id"]
+    detail = us.call("GET", f"/product/202309/products/{pid}")["data"]
+    assert detail["brand"] == {"id": brand_id, "name": "Oakcraft Home"}
+
+
+def test_create_custom_brand_errors(us: SignedClient) -> None:
+    for name in (None, "", "A", "x" * 31, "茶叶 Brand"):
+        body = us.call("POST", BRANDS, json={} if name is None else {"name": name}, cipher=False)
+        assert body["code"] == 36009004 and body["data"] is None, (name, body)
+    assert us.call("POST", BRANDS, json={"name": "Twice Co"}, cipher=False)["code"] == 0
+    again = us.call("POST", BRANDS, json={"name": "twice co"}, cipher=False)
+    assert again["code"] == 12052202 and again["data"] is None

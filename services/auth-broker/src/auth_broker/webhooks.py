@@ -8,7 +8,7 @@ transaction as the status change and the event).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 SELLER_DEAUTHORIZATION = 6
 UPCOMING_AUTHORIZATION_EXPIRATION = 7
 DEAUTHORIZED_REASON = "the seller deauthorized the app in TikTok Shop"
+# TikTok's last retry comes 12 h after the first attempt. An older delivery is a replay:
+# its receipt may already be purged (workers.RECEIPT_RETENTION, which must stay longer
+# than this), so it could not be deduplicated and would revoke a later authorization.
+MAX_DELIVERY_AGE = timedelta(days=2)
 
 
 def parse_expiration(value: object) -> datetime | None:
@@ -61,6 +65,18 @@ class WebhookHandler:
             ) from None
         if hook.type not in (SELLER_DEAUTHORIZATION, UPCOMING_AUTHORIZATION_EXPIRATION):
             return "ignored"
+        sent = datetime.fromtimestamp(hook.timestamp, UTC)
+        if sent < self.ctx.clock() - MAX_DELIVERY_AGE:
+            # Acknowledged (2xx) so a genuine sender stops retrying, but not applied.
+            log.warning(
+                "stale tiktok webhook ignored",
+                extra={
+                    "webhook_type": hook.type,
+                    "shop_id": hook.shop_id,
+                    "sent": sent.isoformat(),
+                },
+            )
+            return "stale"
         async with session_scope(self.ctx.sessions) as session:
             if not await repo.record_webhook(
                 session, hook.tts_notification_id, hook.type, hook.shop_id

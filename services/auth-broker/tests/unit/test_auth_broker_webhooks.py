@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, cast
 
 import pytest
 from auth_broker.config import Settings
 from auth_broker.context import BrokerContext
 from auth_broker.crypto import TokenCipher
-from auth_broker.webhooks import WebhookHandler, parse_expiration
+from auth_broker.webhooks import MAX_DELIVERY_AGE, WebhookHandler, parse_expiration
+from auth_broker.workers import RECEIPT_RETENTION
 from pydantic import SecretStr
 from tts_common.errors import BadRequest, Unauthorized
 
@@ -76,8 +78,40 @@ async def test_signed_body_that_is_not_an_object_is_a_bad_request(
         await handler.handle(body, webhook_signature(APP_KEY, APP_SECRET, body))
 
 
+def _deauthorization(timestamp: int) -> bytes:
+    return (
+        b'{"type":6,"tts_notification_id":"7380066284010030891","shop_id":"7495540735365777507",'
+        b'"timestamp":%d,"data":{"message":"deauthorized"}}' % timestamp
+    )
+
+
+async def test_replayed_old_deauthorization_is_acknowledged_not_applied(
+    handler: WebhookHandler,
+) -> None:
+    # Validly signed, but older than any TikTok retry and than the receipts kept for
+    # deduplication: a replay, which must not revoke a connection authorized since.
+    from tiktok_shop.webhooks import webhook_signature
+
+    body = _deauthorization(int(time.time()) - 4 * 86400)
+    assert await handler.handle(body, webhook_signature(APP_KEY, APP_SECRET, body)) == "stale"
+
+
+async def test_recent_deauthorization_goes_to_the_database(handler: WebhookHandler) -> None:
+    from tiktok_shop.webhooks import webhook_signature
+
+    # TikTok's last retry comes 12 h after the first attempt: still applied.
+    body = _deauthorization(int(time.time()) - 13 * 3600)
+    with pytest.raises(AssertionError, match="the database was used"):
+        await handler.handle(body, webhook_signature(APP_KEY, APP_SECRET, body))
+
+
 def test_expiration_time_parsing() -> None:
     assert parse_expiration("1718305585") is not None
     assert parse_expiration(1718305585) == parse_expiration("1718305585")
     assert parse_expiration("soon") is None
     assert parse_expiration(None) is None
+
+
+def test_receipts_outlive_the_accepted_delivery_age() -> None:
+    # Every delivery still accepted has its receipt, so a replay of it is a duplicate.
+    assert RECEIPT_RETENTION > MAX_DELIVERY_AGE

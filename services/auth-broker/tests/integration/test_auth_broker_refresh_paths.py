@@ -21,12 +21,14 @@ from auth_broker.config import Settings
 from auth_broker.context import BrokerContext
 from auth_broker.crypto import TokenCipher
 from auth_broker.errors import BadState, NotLeasable
+from auth_broker.keys import rotate_keys
 from auth_broker.leasing import TokenLeaser, token_sha256
 from auth_broker.service import ConnectionService
 from auth_broker.states import StateProblem
 from auth_broker.testing import MIGRATIONS, ShiftableClock, sandbox_settings
 from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TikTokAuthPort, TokenGrant
 from auth_broker.workers import flag_ending_authorizations, housekeeping, run_background
+from cryptography.fernet import Fernet
 from sqlalchemy import text
 from tiktok_sandbox.testing import RunningSandbox, run_sandbox
 from tts_common.db import create_engine, session_factory
@@ -294,3 +296,49 @@ async def test_background_pass_flags_ending_authorizations(env: Env) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def test_rotate_keys_then_the_old_key_is_dropped(env: Env) -> None:
+    """After `rotate-keys`, a replica holding only the new key leases and refreshes; a row
+    whose ciphertext is bound to another connection is reported and left as it was."""
+    old_key = env.settings.fernet_keys()[0]
+    new_key = Fernet.generate_key().decode()
+    async with replica(env) as ctx:
+        good = await connect(ctx, env.sandbox, "US")
+        moved = await connect(ctx, env.sandbox, "UK")
+        async with ctx.sessions() as s, s.begin():
+            # Swap a row's access ciphertext for another connection's (binding violation).
+            await s.execute(
+                text(
+                    "UPDATE connections SET access_token_enc = "
+                    "(SELECT access_token_enc FROM connections WHERE id = :good) WHERE id = :moved"
+                ),
+                {"good": good, "moved": moved},
+            )
+            before = (
+                await s.execute(
+                    text("SELECT refresh_token_enc FROM connections WHERE id = :id"), {"id": moved}
+                )
+            ).scalar_one()
+        report = await rotate_keys(ctx.sessions, TokenCipher([new_key, old_key]))
+        assert report.rotated == 1 and report.failed == [moved]
+        async with ctx.sessions() as s:
+            after = (
+                await s.execute(
+                    text("SELECT refresh_token_enc FROM connections WHERE id = :id"), {"id": moved}
+                )
+            ).scalar_one()
+        assert after == before  # the whole row was rolled back, nothing re-blessed
+
+        only_new = BrokerContext(
+            sessions=ctx.sessions,
+            cipher=TokenCipher([new_key]),
+            tiktok=env.port,
+            settings=env.settings,
+            clock=env.clock,
+        )
+        first = await TokenLeaser(only_new).lease(good)
+        # Reporting it stale forces a refresh: the refresh token decrypts under the new key.
+        second = await TokenLeaser(only_new).lease(good, token_sha256(first.access_token))
+        assert second.access_token != first.access_token
+        assert env.sandbox.state.auth.refresh_count == 1

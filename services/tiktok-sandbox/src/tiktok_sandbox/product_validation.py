@@ -179,6 +179,9 @@ def _check_sales_attributes(cat: Category, given: Any, p: Problems) -> list[dict
     by_name = {a["name"].lower(): a for a in sales.values()}
     out = []
     for item in given if isinstance(given, list) else []:
+        if not isinstance(item, dict):
+            p.add(C.SALES_ATTRIBUTE_INVALID, "A sales attribute must be an object.")
+            continue
         aid, name = _str(item.get("id")), _str(item.get("name"))
         attr = sales.get(aid) if aid else by_name.get(name.lower())
         if aid and attr is None:

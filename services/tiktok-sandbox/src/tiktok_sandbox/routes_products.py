@@ -225,10 +225,22 @@ async def update_inventory(
     return ok({"errors": errors} if errors else {})
 
 
+def _id_list(body: dict[str, Any], name: str) -> list[str]:
+    """An optional list of ids (strings or numbers); any other shape is a param error."""
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+        isinstance(i, (str, int)) and not isinstance(i, bool) for i in value
+    ):
+        raise ApiError(C.PARAM_INVALID, f"param body.{name} is invalid: a list of ids")
+    return [str(i) for i in value]
+
+
 @router.post("/product/202309/inventory/search")
 async def inventory_search(ctx: ShopRequest, request: Request, state: StateDep) -> Response:
     body = await json_body(request)
-    product_ids, sku_ids = body.get("product_ids"), body.get("sku_ids")
+    product_ids, sku_ids = _id_list(body, "product_ids"), _id_list(body, "sku_ids")
     if not product_ids and not sku_ids:
         raise ApiError(C.PARAM_INVALID, "param body.product_ids or body.sku_ids is required")
     store = state.products
@@ -240,7 +252,7 @@ async def inventory_search(ctx: ShopRequest, request: Request, state: StateDep) 
                 if product is not None and product["shop_id"] == ctx.shop_id:
                     out.append(inventory_entry(product))
         else:
-            wanted = {str(s) for s in sku_ids or []}
+            wanted = set(sku_ids)
             by_product: dict[str, set[str]] = {}
             for sid in wanted:
                 entry = store.skus.get(sid)

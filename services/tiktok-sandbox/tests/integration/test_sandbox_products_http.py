@@ -311,6 +311,10 @@ def test_inventory_update_and_search(us: SignedClient) -> None:
     by_sku = us.call("POST", "/product/202309/inventory/search", json={"sku_ids": [sku2]})
     assert [s["id"] for s in by_sku["data"]["inventory"][0]["skus"]] == [sku2]
     assert us.call("POST", "/product/202309/inventory/search", json={})["code"] == 36009004
+    # Ids must come as a list: anything else is a param error, never an internal error.
+    for bad in ({"product_ids": 5}, {"sku_ids": True}, {"product_ids": "1,2"}, {"sku_ids": [{}]}):
+        resp = us.request("POST", "/product/202309/inventory/search", json=bad)
+        assert resp.status_code == 200 and resp.json()["code"] == 36009004, (bad, resp.text)
 
 
 def test_lookups_for_orders(sb: RunningSandbox, us: SignedClient) -> None:

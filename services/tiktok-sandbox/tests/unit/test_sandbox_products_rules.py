@@ -137,3 +137,9 @@ def test_description_allows_the_documented_tags_only() -> None:
     assert check(body(description=allowed)) == []
     for tag in ("div", "span", "script", "h1", "a"):
         assert check(body(description=f"<{tag}>x</{tag}>")) == [12052013]
+
+
+def test_malformed_sales_attributes_are_problems_not_crashes() -> None:
+    b = body()
+    b["skus"][0]["sales_attributes"] = ["Color", None, 7]
+    assert check(b) == [12019030, 12019030, 12019030]

@@ -62,3 +62,19 @@ async def test_malformed_token_grant_is_a_typed_error_without_secrets() -> None:
     # Nothing that holds the grant may travel with the error (message, cause, context).
     assert err.__cause__ is None and err.__suppress_context__
     assert ACCESS not in str(err) and REFRESH not in repr(err.args)
+
+
+def test_null_for_a_defaulted_field_reads_as_absent() -> None:
+    # Backends that marshal empty slices as `null` must not break a successful answer.
+    from tiktok_shop.models.catalog import Category
+    from tiktok_shop.models.common import BatchResult
+    from tiktok_shop.models.products import ProductWriteResult
+
+    result = ProductWriteResult.model_validate({"product_id": 7, "skus": None, "warnings": None})
+    assert (result.product_id, result.skus, result.warnings) == ("7", [], [])
+    assert BatchResult.model_validate({"errors": None}).ok
+    category = Category.model_validate({"id": "1", "is_leaf": None, "permission_statuses": None})
+    assert (category.is_leaf, category.permission_statuses) == (False, [])
+    # A required field stays required: null there is a malformed answer.
+    with pytest.raises(pydantic.ValidationError):
+        Order.model_validate({"id": "1", "status": None})

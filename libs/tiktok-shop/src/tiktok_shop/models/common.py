@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from ..errors import ItemError
 
@@ -25,6 +25,26 @@ class TikTokModel(BaseModel):
     # hide_input_in_errors: a validation error must not quote the payload, which can hold
     # tokens (token grant) or buyer data (order address) -- error texts end up in logs.
     model_config = ConfigDict(extra="allow", populate_by_name=True, hide_input_in_errors=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        """`null` for a field with a non-null default (`[]`, `False`...) means "absent".
+
+        Backends often marshal an empty list as `null`; a successful answer must not fail
+        on that. Required fields keep failing on null: that answer is malformed.
+        """
+        if not isinstance(data, dict) or None not in data.values():
+            return data
+        fields = cls.model_fields
+        return {
+            key: value
+            for key, value in data.items()
+            if value is not None
+            or key not in fields
+            or fields[key].is_required()
+            or fields[key].default is None
+        }
 
     def to_body(self) -> dict[str, Any]:
         """JSON body as TikTok expects it: no nulls, aliases applied."""

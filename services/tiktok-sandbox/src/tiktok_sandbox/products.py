@@ -123,7 +123,9 @@ class ProductStore:
                 # Each top-level property sent replaces that whole property.
                 body = {**as_input(product), **body}
             own = {s["id"] for s in product["skus"]}
-            for sku in body.get("skus") or []:
+            sent = body.get("skus")
+            # Not a list: validation below reports the missing SKUs (no crash here).
+            for sku in sent if isinstance(sent, list) else []:
                 if isinstance(sku, dict) and sku.get("id") and str(sku["id"]) not in own:
                     raise ApiError(
                         C.SKU_NOT_FOUND, f"SKU [{sku['id']}] does not belong to the product."

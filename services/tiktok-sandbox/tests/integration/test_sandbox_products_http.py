@@ -416,3 +416,15 @@ def test_edit_of_a_live_product_notifies_the_move_to_pending(
     sb.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 61})
     assert get(us, pid)["status"] == "ACTIVATE"
     assert _status_events(sb, pid, 3) == ["ACTIVATE", "PENDING", "ACTIVATE"]
+
+
+def test_edit_with_skus_not_a_list_is_a_validation_error(us: SignedClient) -> None:
+    pid = create(us, sofa_body(us, "BADSKUS"))["product_id"]
+    for path, method in (
+        (f"/product/202509/products/{pid}/partial_edit", "POST"),
+        (f"/product/202509/products/{pid}", "PUT"),
+    ):
+        body = {"skus": 5} if method == "POST" else {**sofa_body(us, "BADSKUS"), "skus": 5}
+        resp = us.request(method, path, json=body)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["code"] == 12052049 and resp.json()["data"] is None

@@ -10,4 +10,4 @@ from .models.auth import AuthorizedShops
 class AuthorizationApi(AreaApi):
     async def get_authorized_shops(self) -> AuthorizedShops:
         data = await self._caller.call(ops.GET_AUTHORIZED_SHOPS, self._shop)
-        return AuthorizedShops.model_validate(data)
+        return self._parse(ops.GET_AUTHORIZED_SHOPS, AuthorizedShops, data)

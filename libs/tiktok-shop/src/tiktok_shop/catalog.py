@@ -31,7 +31,7 @@ class CatalogApi(AreaApi):
     ) -> CategoryList:
         query = {"keyword": keyword, "category_version": category_version, "locale": locale}
         data = await self._caller.call(ops.GET_CATEGORIES, self._shop, query=query)
-        return CategoryList.model_validate(data)
+        return self._parse(ops.GET_CATEGORIES, CategoryList, data)
 
     async def get_attributes(
         self, category_id: str, *, category_version: str | None = None, locale: str | None = None
@@ -42,7 +42,7 @@ class CatalogApi(AreaApi):
             path_params={"category_id": category_id},
             query={"category_version": category_version, "locale": locale},
         )
-        return AttributeList.model_validate(data)
+        return self._parse(ops.GET_CATEGORY_ATTRIBUTES, AttributeList, data)
 
     async def get_rules(
         self, category_id: str, *, category_version: str | None = None
@@ -53,7 +53,7 @@ class CatalogApi(AreaApi):
             path_params={"category_id": category_id},
             query={"category_version": category_version},
         )
-        return CategoryRules.model_validate(data)
+        return self._parse(ops.GET_CATEGORY_RULES, CategoryRules, data)
 
     async def get_brands(
         self,
@@ -74,7 +74,7 @@ class CatalogApi(AreaApi):
             "category_version": category_version,
         }
         data = await self._caller.call(ops.GET_BRANDS, self._shop, query=query)
-        return BrandsPage.model_validate(data)
+        return self._parse(ops.GET_BRANDS, BrandsPage, data)
 
     def iter_brands(
         self,
@@ -97,4 +97,4 @@ class CatalogApi(AreaApi):
 
     async def recommend_category(self, request: RecommendCategoryRequest) -> RecommendedCategories:
         data = await self._caller.call(ops.RECOMMEND_CATEGORY, self._shop, body=request.to_body())
-        return RecommendedCategories.model_validate(data)
+        return self._parse(ops.RECOMMEND_CATEGORY, RecommendedCategories, data)

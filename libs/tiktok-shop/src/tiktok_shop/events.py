@@ -10,7 +10,7 @@ from .models.events import DeleteWebhookRequest, UpdateWebhookRequest, WebhookLi
 class EventsApi(AreaApi):
     async def list_webhooks(self) -> WebhookList:
         data = await self._caller.call(ops.GET_SHOP_WEBHOOKS, self._shop)
-        return WebhookList.model_validate(data)
+        return self._parse(ops.GET_SHOP_WEBHOOKS, WebhookList, data)
 
     async def update_webhook(self, event_type: str, address: str) -> None:
         """Subscribe (or re-point) `event_type` to `address` (<= 255 chars)."""

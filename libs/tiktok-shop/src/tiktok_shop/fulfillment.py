@@ -39,7 +39,7 @@ class FulfillmentApi(AreaApi):
     async def batch_ship_packages(self, packages: Sequence[BatchShipItem]) -> BatchShipResult:
         body = BatchShipRequest(packages=list(packages)).to_body()
         data = await self._caller.call(ops.BATCH_SHIP_PACKAGES, self._shop, body=body)
-        return BatchShipResult.model_validate(data)
+        return self._parse(ops.BATCH_SHIP_PACKAGES, BatchShipResult, data)
 
     async def mark_package_as_shipped(
         self, order_id: str, request: MarkShippedRequest
@@ -51,7 +51,7 @@ class FulfillmentApi(AreaApi):
             path_params={"order_id": order_id},
             body=request.to_body(),
         )
-        return MarkShippedResult.model_validate(data)
+        return self._parse(ops.MARK_PACKAGE_AS_SHIPPED, MarkShippedResult, data)
 
     async def update_shipping_info(
         self, order_id: str, tracking_number: str, shipping_provider_id: str
@@ -71,13 +71,13 @@ class FulfillmentApi(AreaApi):
         data = await self._caller.call(
             ops.GET_PACKAGE_DETAIL, self._shop, path_params={"package_id": package_id}
         )
-        return PackageDetail.model_validate(data)
+        return self._parse(ops.GET_PACKAGE_DETAIL, PackageDetail, data)
 
     async def get_order_tracking(self, order_id: str) -> OrderTracking:
         data = await self._caller.call(
             ops.GET_ORDER_TRACKING, self._shop, path_params={"order_id": order_id}
         )
-        return OrderTracking.model_validate(data)
+        return self._parse(ops.GET_ORDER_TRACKING, OrderTracking, data)
 
     async def search_packages(
         self,
@@ -92,7 +92,7 @@ class FulfillmentApi(AreaApi):
             query={"page_size": page_size, "page_token": page_token},
             body=(filters or SearchPackagesRequest()).to_body(),
         )
-        return PackagesPage.model_validate(data)
+        return self._parse(ops.SEARCH_PACKAGE, PackagesPage, data)
 
     def iter_packages(
         self, filters: SearchPackagesRequest | None = None, *, page_size: int = 50

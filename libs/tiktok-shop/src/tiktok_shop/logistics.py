@@ -10,7 +10,7 @@ from .models.logistics import DeliveryOptionList, ShippingProviderList, Warehous
 class LogisticsApi(AreaApi):
     async def get_warehouses(self) -> WarehouseList:
         data = await self._caller.call(ops.GET_WAREHOUSE_LIST, self._shop)
-        return WarehouseList.model_validate(data)
+        return self._parse(ops.GET_WAREHOUSE_LIST, WarehouseList, data)
 
     async def get_delivery_options(self, warehouse_id: str) -> DeliveryOptionList:
         data = await self._caller.call(
@@ -18,7 +18,7 @@ class LogisticsApi(AreaApi):
             self._shop,
             path_params={"warehouse_id": warehouse_id},
         )
-        return DeliveryOptionList.model_validate(data)
+        return self._parse(ops.GET_WAREHOUSE_DELIVERY_OPTIONS, DeliveryOptionList, data)
 
     async def get_shipping_providers(self, delivery_option_id: str) -> ShippingProviderList:
         """Use the order's `delivery_option_id`."""
@@ -27,4 +27,4 @@ class LogisticsApi(AreaApi):
             self._shop,
             path_params={"delivery_option_id": delivery_option_id},
         )
-        return ShippingProviderList.model_validate(data)
+        return self._parse(ops.GET_SHIPPING_PROVIDERS, ShippingProviderList, data)

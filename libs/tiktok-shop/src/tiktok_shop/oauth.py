@@ -15,6 +15,7 @@ from .calllog import CallLogHook
 from .config import ClientConfig
 from .errors import ServerError
 from .models.auth import TokenGrant
+from .models.common import invalid_fields
 from .sender import RequestSender
 from .tokens import AccessToken
 from .transport import Transport
@@ -82,9 +83,8 @@ class OAuthClient:
             # The pydantic error keeps the raw input (the tokens) in `.errors()`: raise a
             # typed error naming only the fields, and drop the original (`from None`).
             # Not retriable: TikTok has consumed the code / rotated the refresh token.
-            fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
             raise ServerError(
-                f"{operation}: malformed token grant (fields: {', '.join(fields)})",
+                f"{operation}: malformed token grant ({invalid_fields(exc)})",
                 retriable=False,
             ) from None
 

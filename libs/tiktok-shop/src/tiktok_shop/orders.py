@@ -30,7 +30,7 @@ class OrdersApi(AreaApi):
         }
         body = (filters or SearchOrdersRequest()).to_body()
         data = await self._caller.call(ops.GET_ORDER_LIST, self._shop, query=query, body=body)
-        return OrdersPage.model_validate(data)
+        return self._parse(ops.GET_ORDER_LIST, OrdersPage, data)
 
     def iter_orders(
         self,
@@ -58,4 +58,4 @@ class OrdersApi(AreaApi):
         data = await self._caller.call(
             ops.GET_ORDER_DETAIL, self._shop, query={"ids": list(order_ids)}
         )
-        return OrderDetails.model_validate(data)
+        return self._parse(ops.GET_ORDER_DETAIL, OrderDetails, data)

@@ -39,7 +39,7 @@ IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png"}
 class ProductsApi(AreaApi):
     async def create_product(self, product: ProductInput) -> ProductWriteResult:
         data = await self._caller.call(ops.CREATE_PRODUCT, self._shop, body=product.to_body())
-        return ProductWriteResult.model_validate(data)
+        return self._parse(ops.CREATE_PRODUCT, ProductWriteResult, data)
 
     async def edit_product(self, product_id: str, product: ProductInput) -> ProductWriteResult:
         """Full replace: SKUs left out (by `skus[].id`) are deleted by TikTok."""
@@ -49,7 +49,7 @@ class ProductsApi(AreaApi):
             path_params={"product_id": product_id},
             body=product.to_body(),
         )
-        return ProductWriteResult.model_validate(data)
+        return self._parse(ops.EDIT_PRODUCT, ProductWriteResult, data)
 
     async def partial_edit_product(
         self, product_id: str, fields: ProductFields
@@ -61,7 +61,7 @@ class ProductsApi(AreaApi):
             path_params={"product_id": product_id},
             body=fields.to_body(),
         )
-        return ProductWriteResult.model_validate(data)
+        return self._parse(ops.PARTIAL_EDIT_PRODUCT, ProductWriteResult, data)
 
     async def get_product(
         self, product_id: str, *, return_under_review_version: bool | None = None
@@ -72,7 +72,7 @@ class ProductsApi(AreaApi):
             path_params={"product_id": product_id},
             query={"return_under_review_version": return_under_review_version},
         )
-        return Product.model_validate(data)
+        return self._parse(ops.GET_PRODUCT, Product, data)
 
     async def search_products(
         self,
@@ -87,7 +87,7 @@ class ProductsApi(AreaApi):
             query={"page_size": page_size, "page_token": page_token},
             body=(filters or SearchProductsRequest()).to_body(),
         )
-        return ProductsPage.model_validate(data)
+        return self._parse(ops.SEARCH_PRODUCTS, ProductsPage, data)
 
     def iter_products(
         self, filters: SearchProductsRequest | None = None, *, page_size: int = 50
@@ -114,13 +114,13 @@ class ProductsApi(AreaApi):
             raise ValueError(f"product_ids must hold 1..{MAX_BATCH_IDS} ids")
         body = ProductIds(product_ids=list(product_ids)).to_body()
         data = await self._caller.call(op, self._shop, body=body)
-        return ProductBatchResult.model_validate(data)
+        return self._parse(op, ProductBatchResult, data)
 
     async def check_listing(self, product: ProductInput) -> ListingCheckResult:
         data = await self._caller.call(
             ops.CHECK_PRODUCT_LISTING, self._shop, body=product.to_body()
         )
-        return ListingCheckResult.model_validate(data)
+        return self._parse(ops.CHECK_PRODUCT_LISTING, ListingCheckResult, data)
 
     async def update_price(
         self, product_id: str, skus: Sequence[SkuPriceUpdate]
@@ -131,7 +131,7 @@ class ProductsApi(AreaApi):
             path_params={"product_id": product_id},
             body=UpdatePriceRequest(skus=list(skus)).to_body(),
         )
-        return ProductBatchResult.model_validate(data)
+        return self._parse(ops.UPDATE_PRICE, ProductBatchResult, data)
 
     async def update_inventory(
         self, product_id: str, skus: Sequence[SkuInventoryUpdate]
@@ -142,7 +142,7 @@ class ProductsApi(AreaApi):
             path_params={"product_id": product_id},
             body=UpdateInventoryRequest(skus=list(skus)).to_body(),
         )
-        return ProductBatchResult.model_validate(data)
+        return self._parse(ops.UPDATE_INVENTORY, ProductBatchResult, data)
 
     async def search_inventory(
         self,
@@ -157,7 +157,7 @@ class ProductsApi(AreaApi):
             sku_ids=list(sku_ids) if sku_ids else None,
         ).to_body()
         data = await self._caller.call(ops.INVENTORY_SEARCH, self._shop, body=body)
-        return InventorySearchResult.model_validate(data)
+        return self._parse(ops.INVENTORY_SEARCH, InventorySearchResult, data)
 
     async def upload_image(
         self, content: bytes, *, filename: str = "image.jpg", use_case: str = "MAIN_IMAGE"
@@ -171,4 +171,4 @@ class ProductsApi(AreaApi):
             files={"data": (filename, content, content_type)},
             form={"use_case": use_case},
         )
-        return UploadedImage.model_validate(data)
+        return self._parse(ops.UPLOAD_PRODUCT_IMAGE, UploadedImage, data)

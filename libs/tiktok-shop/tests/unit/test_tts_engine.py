@@ -295,3 +295,23 @@ async def test_limiter_is_keyed_by_shop_however_the_shop_is_named() -> None:
     await client.shop("c1", shop_cipher="CIPHER1").logistics.get_warehouses()
     await client.shop("c1", "S1").logistics.get_warehouses()
     assert set(client.limiter._states) == {("S1", "getWarehouseList")}
+
+
+async def test_unreadable_answer_to_a_create_is_outcome_unknown_not_a_pydantic_crash() -> None:
+    # code 0: the product exists, but the SKU ids cannot be read. The caller must reconcile
+    # (search by seller SKU), which OutcomeUnknownError tells it; a raw pydantic error would not.
+    fake = FakeTikTok(lambda r, n: envelope({"product_id": "P1", "skus": [{"seller_sku": "S"}]}))
+    client, _ = make_client(fake)
+    with pytest.raises(OutcomeUnknownError) as info:
+        await client.shop("c1", "S1").products.create_product(PRODUCT)
+    assert info.value.operation == "createProduct" and "skus.0.id" in info.value.message
+    assert info.value.__cause__ is None and len(fake.requests) == 1
+
+
+async def test_unreadable_answer_to_a_read_is_a_non_retriable_server_error() -> None:
+    fake = FakeTikTok(lambda r, n: envelope({"status": "ACTIVATE"}))
+    client, _ = make_client(fake)
+    with pytest.raises(ServerError) as info:
+        await client.shop("c1", "S1").products.get_product("P1")
+    assert not info.value.retriable and "getProduct" in info.value.message
+    assert len(fake.requests) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from ..errors import ItemError
@@ -17,6 +18,11 @@ def _to_str(value: Any) -> Any:
 
 
 Id = Annotated[str, BeforeValidator(_to_str)]
+
+
+def invalid_fields(exc: pydantic.ValidationError) -> str:
+    """Where a payload failed validation ("fields: skus.0.id, ..."), never the values."""
+    return "fields: " + ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
 
 
 class TikTokModel(BaseModel):

@@ -35,7 +35,7 @@ from auth_broker.models import LEASABLE, Connection, Status
 from auth_broker.notify import emit
 from auth_broker.schemas import LeasedShop, TokenLease
 from auth_broker.service import erase_tokens, store_grant
-from auth_broker.tiktok import TikTokAuthError
+from auth_broker.tiktok import TikTokAuthError, describe
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ class TokenLeaser:
         self, connection_id: str, refused: _Refused, need_until: datetime, may_retry: bool
     ) -> TokenLease:
         """Re-read the stored token; only if nobody rotated it meanwhile is the connection expired."""
-        reason = f"TikTok refused the token refresh: {refused.error}"
+        reason = f"TikTok refused the token refresh: {describe(refused.error, refused.presented)}"
         retry_generation: int | None = None
         async with session_scope(self.ctx.sessions) as session:
             conn = _leasable(await repo.lock_connection(session, connection_id), connection_id)

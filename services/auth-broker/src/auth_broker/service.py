@@ -24,7 +24,7 @@ from auth_broker.models import Connection, Status
 from auth_broker.notify import emit
 from auth_broker.schemas import AuthorizeLink, ConnectionCreated, ConnectionOut
 from auth_broker.states import StateProblem, check_state, hash_state, new_state
-from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TokenGrant
+from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TokenGrant, describe
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class ConnectionService:
             register_secret(grant.refresh_token)
             shops = await self.ctx.tiktok.authorized_shops(grant.access_token)
         except TikTokAuthError as err:
-            reason = f"TikTok refused the authorization: {err}"
+            reason = f"TikTok refused the authorization: {describe(err, code)}"
             await self._record_failure(connection_id, reason, was_revoked)
             log.warning(
                 "authorization failed",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tts_common.logging import REDACTED, redact_text
+
 
 @dataclass(frozen=True)
 class TokenGrant:
@@ -50,6 +52,19 @@ class TikTokAuthError(Exception):
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}" if self.code is not None else self.message
+
+
+def describe(err: TikTokAuthError, *sent: str) -> str:
+    """TikTok's code and message for a stored reason or a page, minus any credential in it.
+
+    The reason is shown by the API and the callback page, which the log scrubber does not
+    cover, and TikTok's message may quote back the code or refresh token it was sent.
+    """
+    text = str(err)
+    for value in sent:
+        if value:
+            text = text.replace(value, REDACTED)
+    return redact_text(text)
 
 
 class TikTokAuthPort(Protocol):

@@ -1,8 +1,10 @@
-"""An OAuth callback in flight while the connection is revoked (real PostgreSQL and sandbox).
+"""OAuth callback and refresh edge cases at the service layer (real PostgreSQL and sandbox).
 
-The callback consumes its `state`, then talks to TikTok without holding a lock. If an
-operator deletes the connection (or the seller deauthorizes it) in that window, the
-revocation must win: the grant that comes back afterwards is dropped, not stored.
+- The callback consumes its `state`, then talks to TikTok without holding a lock. If an
+  operator deletes the connection (or the seller deauthorizes it) in that window, the
+  revocation must win: the grant that comes back afterwards is dropped, not stored.
+- A TikTok error message that echoes the code or refresh token it was sent never reaches
+  the stored reason, the API or the callback page.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from auth_broker.clients.tiktok_client import LibraryTikTokAuth, config_from_set
 from auth_broker.config import Settings
 from auth_broker.context import BrokerContext
 from auth_broker.crypto import TokenCipher
-from auth_broker.errors import AuthorizationFailed, RevokedDuringAuthorization
+from auth_broker.errors import AuthorizationFailed, NotLeasable, RevokedDuringAuthorization
+from auth_broker.leasing import TokenLeaser
 from auth_broker.service import ConnectionService
 from auth_broker.testing import MIGRATIONS, sandbox_settings
-from auth_broker.tiktok import AuthorizedShop, TikTokAuthPort, TokenGrant
+from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TikTokAuthPort, TokenGrant
 from sqlalchemy import text
 from tiktok_sandbox.testing import RunningSandbox, run_sandbox
 from tts_common.db import create_engine, session_factory
@@ -58,6 +61,23 @@ class HeldExchange:
 
     async def aclose(self) -> None:
         return None
+
+
+class EchoingTikTok(HeldExchange):
+    """TikTok refusing a code or refresh token with a message that quotes it back."""
+
+    def __init__(self, inner: TikTokAuthPort, *, refuse_code: bool) -> None:
+        super().__init__(inner)
+        self.release.set()
+        self.refuse_code = refuse_code
+
+    async def exchange_code(self, auth_code: str) -> TokenGrant:
+        if self.refuse_code:
+            raise TikTokAuthError(f"auth_code {auth_code} is invalid", code=36004005)
+        return await super().exchange_code(auth_code)
+
+    async def refresh(self, refresh_token: str) -> TokenGrant:
+        raise TikTokAuthError(f"refresh token {refresh_token} was revoked", code=36004005)
 
 
 @dataclass
@@ -159,3 +179,37 @@ async def test_a_refused_code_after_a_delete_keeps_the_revocation_reason(env: En
         await callback
     conn = await service.get(created.id)
     assert conn.status == "revoked" and conn.status_reason == "deleted by an operator"
+
+
+async def test_tiktok_messages_quoting_the_code_are_scrubbed(env: Env) -> None:
+    env.ctx.tiktok = EchoingTikTok(env.held.inner, refuse_code=True)
+    service = ConnectionService(env.ctx)
+    created = await service.create("shop", "US")
+    code = env.sandbox.admin("POST", "/sandbox/v1/authorizations", {"region": "US"})["data"]
+    state = httpx.URL(created.authorize_url).params["state"]
+    with pytest.raises(AuthorizationFailed) as info:
+        await service.complete_authorization(code["code"], state)
+    assert "36004005" in info.value.detail and code["code"] not in info.value.detail
+    reason = (await service.get(created.id)).status_reason or ""
+    assert "is invalid" in reason and code["code"] not in reason
+
+
+async def test_tiktok_messages_quoting_the_refresh_token_are_scrubbed(env: Env) -> None:
+    env.held.release.set()
+    service = ConnectionService(env.ctx)
+    created = await service.create("shop", "UK")
+    code = env.sandbox.admin("POST", "/sandbox/v1/authorizations", {"region": "UK"})["data"]
+    await service.complete_authorization(
+        code["code"], httpx.URL(created.authorize_url).params["state"]
+    )
+    refresh_tokens = set(env.sandbox.state.auth.refresh)
+    assert refresh_tokens
+    env.ctx.tiktok = EchoingTikTok(env.held.inner, refuse_code=False)
+    env.ctx.settings = env.ctx.settings.model_copy(
+        update={"lease_min_validity_seconds": 365 * 86400}
+    )
+    with pytest.raises(NotLeasable) as info:
+        await TokenLeaser(env.ctx).lease(created.id)
+    shown = [info.value.detail, (await service.get(created.id)).status_reason or ""]
+    assert all("was revoked" in text for text in shown)
+    assert not [t for t in refresh_tokens for text in shown if t in text]

@@ -75,6 +75,20 @@ async def test_detail_withholds_address_during_hold_and_repeats_line_items(
     assert order.status == "AWAITING_SHIPMENT" and order.recipient_address is not None
 
 
+async def test_detail_of_several_orders_signs_the_comma_joined_ids(
+    us: Connected, sku_ids: list[str]
+) -> None:
+    # `ids=a,b` is signed as joined and sent percent-encoded (reference §1): the sandbox
+    # verifies the sign over the decoded query, so a wrong join would be a 106001 here.
+    first = place(us, [sku_ids[0]], release=False)["order"]["id"]
+    second = place(us, [sku_ids[1]], release=False)["order"]["id"]
+    details = await us.shop.orders.get_order_detail([first, second])
+    assert set(details.by_id()) == {first, second}
+    [record] = [r for r in us.log.records if r.operation == "getOrderDetail"][-1:]
+    assert record.code == 0 and record.query is not None
+    assert record.query["ids"] == f"{first},{second}"
+
+
 async def test_detail_limits(us: Connected) -> None:
     with pytest.raises(ValueError):
         await us.shop.orders.get_order_detail([str(i) for i in range(51)])

@@ -9,18 +9,17 @@ Brands for the seller's shops and usable in its product bodies.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from .catalog_seed import catalog
 from .errors import ApiError
+from .product_validation import CHINESE_RE
 from .snowflake import new_id
 
 if TYPE_CHECKING:
     from .state import SandboxState
 
 NAME_MIN, NAME_MAX = 2, 30
-_CHINESE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # [inferred] no public source gives the code for a name that is already taken.
 BRAND_EXISTS = 12052202
 
@@ -38,7 +37,7 @@ class CustomBrands:
             raise ApiError(
                 36009004, f"param body.name is invalid: {NAME_MIN}-{NAME_MAX} characters"
             )
-        if _CHINESE.search(name):
+        if CHINESE_RE.search(name):
             raise ApiError(36009004, "param body.name is invalid: Chinese is not allowed")
         with self.state.lock:
             taken = {b["name"].lower() for b in self.for_seller(seller_id)}

@@ -21,6 +21,8 @@ from .logistics_seed import warehouse_ids
 
 ALLOWED_TAGS = frozenset({"p", "img", "ul", "ol", "li", "br", "strong", "b", "i", "em", "u"})
 TAG_RE = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9]*)")
+# CJK ideographs (unified, extension A, compatibility): "no Chinese" in titles and brand names.
+CHINESE_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 PRICE_LIMITS = {
     "US": ("USD", Decimal("0.01"), Decimal("7600")),
     "UK": ("GBP", Decimal("0.01"), Decimal("5600")),
@@ -299,6 +301,8 @@ def validate_product(
     title = _str(body.get("title"))
     if not 1 <= len(title) <= 255:
         p.add(C.TITLE_LENGTH, "The product title must be 1-255 characters.")
+    elif CHINESE_RE.search(title):
+        p.add(C.TITLE_LENGTH, "Chinese characters are not allowed in the product title.")
     _check_description(_str(body.get("description")), listing, p)
     cat = resolve_category(shop, _str(body.get("category_id")), body.get("category_version"), p)
     if body.get("brand_id"):

@@ -143,3 +143,9 @@ def test_malformed_sales_attributes_are_problems_not_crashes() -> None:
     b = body()
     b["skus"][0]["sales_attributes"] = ["Color", None, 7]
     assert check(b) == [12019030, 12019030, 12019030]
+
+
+def test_title_rejects_chinese_characters() -> None:
+    # Reference §3.2 limits: title 1-255 chars in US/UK, no Chinese (12052051).
+    assert check(body(title="Oak sofa 沙发")) == [12052051]
+    assert check(body(title="Café sofa - ÆØÅ")) == []

@@ -128,6 +128,23 @@ async def test_price_inventory_and_inventory_search(us: Connected) -> None:
     assert by_sku.inventory
 
 
+async def test_inventory_update_reports_per_warehouse_failures_inside_code_0(
+    us: Connected,
+) -> None:
+    # Reference §3.1: data.errors[{code 12052990, detail{sku_id, extra_errors[{warehouse_id}]}}]
+    created = await us.shop.products.create_product(await product_input(us, [sku("IE")]))
+    pid, sku_id = created.product_id or "", created.skus[0].id
+    bad = InventoryInput(warehouse_id="7068517275539799999", quantity=5)
+    res = await us.shop.products.update_inventory(
+        pid, [SkuInventoryUpdate(id=sku_id, inventory=[bad])]
+    )
+    assert not res.ok
+    [item] = res.item_errors
+    assert (item.code, item.item_id) == (12052990, sku_id)
+    [extra] = item.detail["extra_errors"]
+    assert extra["warehouse_id"] == "7068517275539799999" and extra["code"] != 0
+
+
 async def test_batch_state_changes_and_per_item_errors(us: Connected) -> None:
     pid = (
         await us.shop.products.create_product(await product_input(us, [sku("ST")]))

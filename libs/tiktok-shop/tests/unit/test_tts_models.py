@@ -78,3 +78,31 @@ def test_null_for_a_defaulted_field_reads_as_absent() -> None:
     # A required field stays required: null there is a malformed answer.
     with pytest.raises(pydantic.ValidationError):
         Order.model_validate({"id": "1", "status": None})
+
+
+def test_official_misspellings_and_the_net_spelling_are_read() -> None:
+    from tiktok_shop.models.catalog import Attribute, Brand
+
+    official = Attribute.model_validate({"id": 100392, "is_requried": True})
+    net = Attribute.model_validate({"id": "100392", "is_required": True})
+    neither = Attribute.model_validate({"id": "100392", "is_requried": False})
+    assert (official.id, official.required, net.required, neither.required) == (
+        "100392",
+        True,
+        True,
+        False,
+    )
+    brand = Brand.model_validate({"id": 7082427311584347905, "authorized_status": "UNAUTHORIEZD"})
+    assert (brand.id, brand.authorized, brand.authorized_status) == (
+        "7082427311584347905",
+        False,
+        "UNAUTHORIEZD",
+    )
+
+
+def test_money_stays_a_decimal_string() -> None:
+    from tiktok_shop.models.common import Price
+
+    assert Price(amount="1.10", currency="USD").to_body() == {"amount": "1.10", "currency": "USD"}
+    with pytest.raises(pydantic.ValidationError):
+        Price.model_validate({"amount": 1.1, "currency": "USD"})  # a float would lose "1.10"

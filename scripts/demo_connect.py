@@ -61,21 +61,23 @@ def approve_as_seller(http: httpx.Client, authorize_url: str, market: str) -> st
     """Open the authorize page, click approve; return the redirect TikTok sends the browser to."""
     page = http.get(authorize_url).raise_for_status()
     links = {m["region"]: html.unescape(m["href"]) for m in APPROVE.finditer(page.text)}
+    if market not in links:
+        raise RuntimeError(f"the sandbox authorize page offers no {market} seller to approve")
     approve = http.get(urljoin(authorize_url, links[market]), follow_redirects=False)
     if approve.status_code != 302:
         raise RuntimeError(f"sandbox approve answered {approve.status_code}: {approve.text[:200]}")
     return approve.headers["location"]
 
 
-def connect(http: httpx.Client, market: str, name: str) -> bool:
+def connect(http: httpx.Client, browser: httpx.Client, market: str, name: str) -> bool:
     conn = authorize_link(http, market, name)
     url = urlsplit(conn["authorize_url"])
     print(f"  {market}: authorize at {url.scheme}://{url.netloc}{url.path}?service_id=…&state=…")
-    callback = approve_as_seller(http, conn["authorize_url"], market)
+    callback = approve_as_seller(browser, conn["authorize_url"], market)
     print(
         f"  {market}: seller approved; TikTok redirects to {urlsplit(callback).path}?code=…&state=…"
     )
-    page = http.get(callback)
+    page = browser.get(callback)
     title = TITLE.search(page.text)
     print(
         f"  {market}: callback answered {page.status_code}: {title.group(1) if title else page.text[:120]}"
@@ -110,9 +112,14 @@ def lease(http: httpx.Client, connection_id: str) -> bool:
 
 def main() -> int:
     ok = True
-    with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as http:
+    # Two clients: the admin key goes to the broker's API only. The seller's browser (TikTok's
+    # authorize pages and the redirect to the callback) carries no credential of ours.
+    with (
+        httpx.Client(timeout=30, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as http,
+        httpx.Client(timeout=30) as browser,
+    ):
         for market, name in MARKETS:
-            ok = connect(http, market, name) and ok
+            ok = connect(http, browser, market, name) and ok
         show(http)
         print()
         demo = [

@@ -257,6 +257,16 @@ def _check_package(shop: dict[str, Any], body: dict[str, Any], listing: bool, p:
     if not isinstance(weight, dict):
         if listing:
             p.add(C.PACKAGE_WEIGHT_REQUIRED, "package_weight is required.")
+        # No weight to pair with (a draft): the dimension unit alone must still be
+        # a known one, and INCH is US only like POUND.
+        dims_unit = dims.get("unit") if isinstance(dims, dict) else None
+        if dims_unit is not None and (
+            dims_unit not in UNIT_PAIRS.values() or (dims_unit == "INCH" and shop["market"] != "US")
+        ):
+            p.add(
+                C.PACKAGE_UNIT_INVALID,
+                f"package_dimensions.unit [{dims_unit}] is not allowed here.",
+            )
         return
     unit = weight.get("unit")
     if unit not in UNIT_PAIRS or (unit == "POUND" and shop["market"] != "US"):

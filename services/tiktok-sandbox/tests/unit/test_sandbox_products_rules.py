@@ -149,3 +149,25 @@ def test_title_rejects_chinese_characters() -> None:
     # Reference §3.2 limits: title 1-255 chars in US/UK, no Chinese (12052051).
     assert check(body(title="Oak sofa 沙发")) == [12052051]
     assert check(body(title="Café sofa - ÆØÅ")) == []
+
+
+def test_dimension_unit_is_checked_without_a_weight() -> None:
+    # A draft may leave the weight out, but INCH stays US-only and units stay known (§3.2).
+    uk_draft = body(
+        save_mode="AS_DRAFT",
+        category_id="604468",
+        category_version="v1",
+        skus=[{"seller_sku": "A", "price": {"amount": "1", "currency": "GBP"}}],
+    )
+    del uk_draft["package_weight"]
+    assert check(uk_draft, UK) == [12052080]
+    uk_draft["package_dimensions"]["unit"] = "CENTIMETER"
+    assert check(uk_draft, UK) == []
+    us_draft = body(save_mode="AS_DRAFT")
+    del us_draft["package_weight"]
+    assert check(us_draft) == []
+    us_draft["package_dimensions"]["unit"] = "METER"
+    assert check(us_draft) == [12052080]
+    # A listing without a weight reports both problems (listing_check lists them all).
+    del us_draft["save_mode"]
+    assert check(us_draft) == [12052081, 12052080]

@@ -31,6 +31,15 @@ DEAUTHORIZED_REASON = "the seller deauthorized the app in TikTok Shop"
 # its receipt may already be purged (workers.RECEIPT_RETENTION, which must stay longer
 # than this), so it could not be deduplicated and would revoke a later authorization.
 MAX_DELIVERY_AGE = timedelta(days=2)
+# A webhook sent this long before a connection's current authorization is about an older
+# one (the seller re-authorized while TikTok was still retrying it). The slack covers clock
+# skew and TikTok's whole-second timestamps: within it, the event is applied.
+AUTHORIZATION_SLACK = timedelta(seconds=60)
+
+
+def predates(conn: Connection, sent: datetime) -> bool:
+    """Was this webhook sent before `conn`'s current authorization (so it is not about it)?"""
+    return conn.authorized_at is not None and sent < conn.authorized_at - AUTHORIZATION_SLACK
 
 
 def parse_expiration(value: object) -> datetime | None:
@@ -85,6 +94,8 @@ class WebhookHandler:
             conns = await repo.connections_for_shop(session, hook.shop_id)
             changed = 0
             for conn in conns:
+                if predates(conn, sent):
+                    continue
                 if hook.type == SELLER_DEAUTHORIZATION:
                     changed += await self._revoke(session, conn)
                 else:
@@ -100,7 +111,7 @@ class WebhookHandler:
                 "changed": changed,
             },
         )
-        return "applied" if changed else "no matching connection"
+        return "applied" if changed else "nothing to change"
 
     async def _revoke(self, session: AsyncSession, conn: Connection) -> int:
         if conn.status == Status.REVOKED:

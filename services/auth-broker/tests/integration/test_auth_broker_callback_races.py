@@ -3,6 +3,8 @@
 - The callback consumes its `state`, then talks to TikTok without holding a lock. If an
   operator deletes the connection (or the seller deauthorizes it) in that window, the
   revocation must win: the grant that comes back afterwards is dropped, not stored.
+- A webhook about an authorization older than the connection's current one (a delivery
+  retried for hours while the seller re-authorized) does not touch the new authorization.
 - A TikTok error message that echoes the code or refresh token it was sent never reaches
   the stored reason, the API or the callback page.
 """
@@ -24,8 +26,10 @@ from auth_broker.leasing import TokenLeaser
 from auth_broker.service import ConnectionService
 from auth_broker.testing import MIGRATIONS, sandbox_settings
 from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TikTokAuthPort, TokenGrant
+from auth_broker.webhooks import WebhookHandler
 from sqlalchemy import text
 from tiktok_sandbox.testing import RunningSandbox, run_sandbox
+from tiktok_shop.webhooks import webhook_signature
 from tts_common.db import create_engine, session_factory
 from tts_common.migrate import migrate_async
 
@@ -213,3 +217,41 @@ async def test_tiktok_messages_quoting_the_refresh_token_are_scrubbed(env: Env) 
     shown = [info.value.detail, (await service.get(created.id)).status_reason or ""]
     assert all("was revoked" in text for text in shown)
     assert not [t for t in refresh_tokens for text in shown if t in text]
+
+
+def _signed(ctx: BrokerContext, event_type: int, shop_id: str, sent: int) -> tuple[bytes, str]:
+    body = (
+        b'{"type":%d,"tts_notification_id":"%d","shop_id":"%s","timestamp":%d,'
+        b'"data":{"message":"m","expiration_time":"%d"}}'
+        % (event_type, sent * 10 + event_type, shop_id.encode(), sent, sent + 86400)
+    )
+    settings = ctx.settings
+    key, secret = settings.tiktok_app_key, settings.tiktok_app_secret.get_secret_value()
+    return body, webhook_signature(key, secret, body)
+
+
+@pytest.mark.parametrize("event_type", [6, 7])
+async def test_webhook_about_an_older_authorization_leaves_the_new_one(
+    env: Env, event_type: int
+) -> None:
+    env.held.release.set()
+    service = ConnectionService(env.ctx)
+    created = await service.create("shop", "US")
+    code = env.sandbox.admin("POST", "/sandbox/v1/authorizations", {"region": "US"})["data"]
+    result = await service.complete_authorization(
+        code["code"], httpx.URL(created.authorize_url).params["state"]
+    )
+    authorized_at = result.connection.authorized_at
+    assert authorized_at is not None
+    shop_id = result.connection.shops[0].id
+    hooks = WebhookHandler(env.ctx)
+
+    # Sent an hour before this authorization (TikTok retries for up to 12 h).
+    old = int(authorized_at.timestamp()) - 3600
+    assert await hooks.handle(*_signed(env.ctx, event_type, shop_id, old)) == "nothing to change"
+    assert (await service.get(created.id)).status == "active"
+
+    # The same event about the current authorization is applied.
+    now = int(authorized_at.timestamp()) + 1
+    assert await hooks.handle(*_signed(env.ctx, event_type, shop_id, now)) == "applied"
+    assert (await service.get(created.id)).status == ("revoked" if event_type == 6 else "expiring")

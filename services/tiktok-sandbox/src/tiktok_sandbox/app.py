@@ -32,6 +32,7 @@ log = logging.getLogger("tiktok_sandbox")
 # so that webhooks fire even when nobody reads.
 TICK_SECONDS = 1.0
 PATH_NOT_FOUND = "Invalid path. The requested API path does not exist."
+INTERNAL_ERROR = "Internal error. Please try again."
 
 
 async def _ticker(state: SandboxState) -> None:
@@ -78,8 +79,42 @@ def create_app(settings: Settings | None = None, state: SandboxState | None = No
     ):
         app.include_router(router)
     _install_handlers(app, state)
+    # Added first, so it runs inside the fault middleware (which may still drop it).
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(ConnectionFaultMiddleware)
     return app
+
+
+class InternalErrorMiddleware:
+    """A sandbox bug answers HTTP 500 `36009003` and the connection stays open.
+
+    Starlette's handler for bare `Exception` answers but then re-raises, and uvicorn
+    closes the socket: a keep-alive client would then see a reset on its *next* call,
+    a transport fault TikTok does not produce. Catching here ends the request cleanly.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:  # too late for an answer: let the server end the connection
+                raise
+            log.exception("unhandled sandbox error")
+            response = error_response(ApiError(36009003, INTERNAL_ERROR, 500))
+            await response(scope, receive, send)
 
 
 def _install_handlers(app: FastAPI, state: SandboxState) -> None:
@@ -106,12 +141,7 @@ def _install_handlers(app: FastAPI, state: SandboxState) -> None:
         # The middleware swallows this response and aborts the connection.
         return Response(status_code=500)
 
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled sandbox error", exc_info=exc)
-        return error_response(ApiError(36009003, "Internal error. Please try again.", 500))
-
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(DropConnection, on_drop)
-    app.add_exception_handler(Exception, on_unexpected)

@@ -154,6 +154,17 @@ async def test_bad_connection_input_is_a_422_naming_the_field(
     assert "s3cr3t-value-in-body" not in r.text
 
 
+async def test_a_lone_surrogate_in_the_name_is_a_422(web: Web) -> None:
+    # Valid JSON (an escaped half of a UTF-16 pair) that PostgreSQL cannot store as UTF-8.
+    r = await web.http.post(
+        web.url + "/v1/connections",
+        content=b'{"name": "lone \\ud800 half", "market": "US"}',
+        headers={**web.broker.admin, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["fields"][0]["field"] == "body.name"
+
+
 async def test_names_are_stored_trimmed(web: Web) -> None:
     conn = await web.create("UK", "  Main UK shop  ")
     assert conn["name"] == "Main UK shop"

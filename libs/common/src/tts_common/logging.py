@@ -87,8 +87,12 @@ class _SecretRegistry:
     def add(self, value: str | None) -> None:
         if not value or len(value) < 6:  # too short to scrub without mangling normal text
             return
+        if value in self._values:
+            # Known already (e.g. a token registered on every lease): keep the compiled
+            # pattern; recompiling thousands of alternatives per call would be the hot path.
+            self._values.move_to_end(value)
+            return
         self._values[value] = None
-        self._values.move_to_end(value)
         while len(self._values) > self._capacity:
             self._values.popitem(last=False)
         self._pattern = None

@@ -105,3 +105,16 @@ def test_redact_structure() -> None:
         "access_token": REDACTED,
         "nested": [{"client_secret": REDACTED, "ok": "fine"}],
     }
+
+
+def test_registering_a_known_secret_keeps_the_compiled_pattern() -> None:
+    from tts_common.logging import _registry
+
+    register_secret("known-secret-value-1")
+    _registry.scrub("warm up")
+    compiled = _registry._pattern
+    register_secret("known-secret-value-1")
+    assert _registry._pattern is compiled
+    assert _registry.scrub("x known-secret-value-1 y") == f"x {REDACTED} y"
+    register_secret("another-secret-value-2")
+    assert _registry.scrub("another-secret-value-2") == REDACTED

@@ -10,10 +10,9 @@ import asyncio
 import contextlib
 import hashlib
 import io
-import logging
 import secrets
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +39,6 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 from tiktok_sandbox.testing import RunningSandbox, SignedClient, run_sandbox
 from tts_common.db import create_engine, session_factory
-from tts_common.logging import JsonFormatter
 from tts_common.migrate import migrate_async
 from tts_common.testing.infra import libpq_dsn
 
@@ -109,25 +107,8 @@ class Stack:
 
 
 @pytest.fixture
-def capture_logs() -> Iterator[io.StringIO]:
-    """Every log record of this process, formatted (and redacted) exactly as in production."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter("auth-broker"))
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield buffer
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-
-
-@pytest.fixture
 async def stack(
-    fresh_database: str, kafka_bootstrap: str, capture_logs: io.StringIO
+    fresh_database: str, kafka_bootstrap: str, captured_logs: io.StringIO
 ) -> AsyncIterator[Stack]:
     await migrate_async(fresh_database, MIGRATIONS, "auth-broker")
     port = free_port()
@@ -151,7 +132,7 @@ async def stack(
         )
         with run_broker(settings, clock=clock) as broker:
             async with httpx.AsyncClient(timeout=30) as http:
-                yield Stack(sb, broker, clock, fresh_database, kafka_bootstrap, http, capture_logs)
+                yield Stack(sb, broker, clock, fresh_database, kafka_bootstrap, http, captured_logs)
 
 
 async def test_connect_us_and_uk_end_to_end(stack: Stack) -> None:

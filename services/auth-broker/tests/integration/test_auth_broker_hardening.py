@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +29,6 @@ from auth_broker.testing import (
     sandbox_settings,
 )
 from tiktok_sandbox.testing import RunningSandbox, run_sandbox
-from tts_common.logging import JsonFormatter
 from tts_common.migrate import migrate_async
 
 pytestmark = pytest.mark.integration
@@ -49,7 +47,7 @@ class Web:
     sandbox: RunningSandbox
     broker: RunningBroker
     http: httpx.AsyncClient
-    logs: io.StringIO
+    captured_logs: io.StringIO
 
     @property
     def url(self) -> str:
@@ -67,23 +65,9 @@ class Web:
 
 
 @pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter("auth-broker"))
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield buffer
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-
-
-@pytest.fixture
-async def web(fresh_database: str, kafka_bootstrap: str, logs: io.StringIO) -> AsyncIterator[Web]:
+async def web(
+    fresh_database: str, kafka_bootstrap: str, captured_logs: io.StringIO
+) -> AsyncIterator[Web]:
     await migrate_async(fresh_database, MIGRATIONS, "auth-broker")
     port = free_port()
     with run_sandbox(redirect_url=f"http://127.0.0.1:{port}/v1/oauth/callback") as sb:
@@ -94,7 +78,7 @@ async def web(fresh_database: str, kafka_bootstrap: str, logs: io.StringIO) -> A
         )
         with run_broker(settings) as broker:
             async with httpx.AsyncClient(timeout=30) as http:
-                yield Web(sb, broker, http, logs)
+                yield Web(sb, broker, http, captured_logs)
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -209,7 +193,7 @@ async def test_validation_errors_never_echo_a_token_sent_by_mistake(web: Web) ->
     )
     assert r.status_code == 422
     assert secret not in r.text
-    assert secret not in web.logs.getvalue()
+    assert secret not in web.captured_logs.getvalue()
 
 
 async def test_two_callbacks_with_one_state_connect_once(web: Web) -> None:

@@ -9,16 +9,21 @@ the servers are found or started, and docs/local-infra.md for the scripts behind
   databases through it).
 - ``fresh_database`` (function, async): URL of a new, empty database, dropped after the test.
 - ``unique_topic`` (function): a topic name nobody else uses (the broker auto-creates topics).
+- ``captured_logs`` (function): every log record from DEBUG up, as the production JSON formatter
+  (with its redaction) writes it — for tests proving secrets never reach the logs.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
+from tts_common.logging import JsonFormatter
 from tts_common.testing.infra import (
     InfraResolver,
     database_url,
@@ -74,3 +79,20 @@ async def fresh_database(pg_server_url: str, request: pytest.FixtureRequest) -> 
 def unique_topic(request: pytest.FixtureRequest) -> str:
     """A fresh topic name, prefixed by the test's name to make broker logs readable."""
     return new_topic_name(f"test.{request.node.name}")
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Every log record of this process from DEBUG up, formatted (and redacted) as in production."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JsonFormatter("test"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield buffer
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)

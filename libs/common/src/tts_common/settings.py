@@ -9,8 +9,10 @@ from __future__ import annotations
 import sys
 from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tts_common.api_auth import check_api_keys
 
 PLACEHOLDER = "change-me"
 
@@ -26,6 +28,10 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # API clients: comma-separated `client|scope+scope|sha256:<hex>` (hashes only; see
+    # tts_common.api_auth). Unset in dev/test: the published dev key. SecretStr so that a raw
+    # key pasted here by mistake is never echoed.
+    api_keys: SecretStr = SecretStr("")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
     run_workers: bool = True
@@ -48,6 +54,12 @@ class ServiceSettings(BaseSettings):
             host, _, port = part.strip().rpartition(":")
             if not host or not port.isdigit():
                 raise ValueError("must be host:port[,host:port...], e.g. 127.0.0.1:9092")
+        return v
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
+        check_api_keys(v.get_secret_value(), info.data.get("environment"))
         return v
 
     def refuse_placeholder(self, name: str, value: SecretStr | str) -> None:

@@ -8,6 +8,10 @@ Three mechanisms, each catching what the others miss:
 1. sensitive *keys* in structured fields (`access_token`, `*_secret`, ...);
 2. sensitive `key=value` / `"key": "value"` / `Authorization: ...` *patterns* in text;
 3. registered secret *values* (settings secrets, leased tokens) anywhere in the output.
+
+Which keys are sensitive is `tiktok_shop.redaction` (one list, shared with the TikTok client's
+call log, which must not depend on this package). Scrubbing registered values costs
+O(len(text)) however many are registered, so a log line never waits on the registry's size.
 """
 
 from __future__ import annotations
@@ -16,109 +20,255 @@ import contextvars
 import logging
 import re
 import sys
+import threading
 import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-
-REDACTED = "[REDACTED]"
+from tiktok_shop.redaction import REDACTED, SENSITIVE_KEYS, SENSITIVE_SUFFIXES, is_sensitive_key
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
 
-_SENSITIVE_EXACT = {
-    "access_token",
-    "refresh_token",
-    "app_secret",
-    "sign",
-    "code",
-    "auth_code",
-    "authorization",
-    "x-tts-access-token",
-    "password",
-    "secret",
-    "token",
-    "api_key",
-    "x-api-key",
-    "cookie",
-    "set-cookie",
-}
-_SENSITIVE_SUFFIXES = ("_token", "_secret", "-token", "-secret", "_password", "_key")
-# `_key` would hide harmless fields such as `app_key` or `partition_key`; allow those.
-_NOT_SENSITIVE = {"app_key", "partition_key", "key", "idempotency_key", "sort_key", "service_key"}
+__all__ = [
+    "MAX_SECRET_LENGTH",
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "JsonFormatter",
+    "RegistryStats",
+    "TextFormatter",
+    "configure_logging",
+    "correlation",
+    "correlation_id",
+    "is_sensitive_key",
+    "new_correlation_id",
+    "redact",
+    "redact_text",
+    "register_secret",
+    "secret_registry_stats",
+]
 
 
-def is_sensitive_key(key: str) -> bool:
-    k = key.lower()
-    if k in _NOT_SENSITIVE:
-        return False
-    return k in _SENSITIVE_EXACT or k.endswith(_SENSITIVE_SUFFIXES)
+def _key_alternation() -> str:
+    """Candidate key names for the text patterns, built from `tiktok_shop.redaction`.
+
+    The regexes only *find* `key=value` shapes whose key may be sensitive; each match is then
+    decided by `is_sensitive_key`, so exceptions such as `page_token` hold in text too.
+    """
+    exact = "|".join(re.escape(k) for k in sorted(SENSITIVE_KEYS, key=len, reverse=True))
+    tails = "|".join(sorted({re.escape(s[1:]) for s in SENSITIVE_SUFFIXES}))
+    return rf"{exact}|[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*[_-](?:{tails})"
 
 
-_KEY_ALT = (
-    r"access_token|refresh_token|app_secret|sign|code|auth_code|x-tts-access-token|password|"
-    r"[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*[_-](?:token|secret|password)"
-)
+_KEY_ALT = _key_alternation()
 # key=value in URLs / query strings / form bodies.
 _QUERY_RE = re.compile(rf"(?i)(?<![A-Za-z0-9_-])({_KEY_ALT})=([^&\s\"'#,;]+)")
 # "key": "value" (JSON) or 'key': 'value' (Python repr).
-_JSON_RE = re.compile(rf"(?i)([\"'](?:{_KEY_ALT}|authorization)[\"']\s*:\s*)([\"'])(.*?)(?<!\\)\2")
+_JSON_RE = re.compile(rf"(?i)([\"']({_KEY_ALT})[\"']\s*:\s*)([\"'])(.*?)(?<!\\)\3")
 # HTTP header lines: `Authorization: Bearer xyz`, `x-tts-access-token: xyz`.
 _HEADER_RE = re.compile(
     r"(?i)\b(authorization|x-tts-access-token|x-api-key|cookie)(\s*[:=]\s*)([^\s,;'\"}]+(?: [^\s,;'\"}]+)?)"
 )
 _BEARER_RE = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 
+# Shorter values would mangle ordinary text; `auth_broker.tiktok.describe` uses it as well.
+MIN_SECRET_LENGTH = 6
+# A credential is well under 1 KB (TikTok tokens, Fernet keys, API keys). Longer runtime values
+# are not registered: they are no credential, and holding them would cost memory. Text around
+# such a value is still covered by the key and pattern scrubbers above.
+MAX_SECRET_LENGTH = 2048
+# Scrubbing probes one GRAM-character slice of the text every STRIDE characters. Any value of
+# MIN_SECRET_LENGTH or more covers STRIDE consecutive probe positions, so indexing each value
+# under STRIDE of its grams finds every occurrence: cost O(len(text) / STRIDE) lookups.
+_GRAM = 4
+_STRIDE = MIN_SECRET_LENGTH - _GRAM + 1
+# Per added value, at most this many placements are tried to find rarely used grams.
+_PLACEMENT_TRIES = 64
+
+
+@dataclass(frozen=True)
+class RegistryStats:
+    """Size of the registry and the scrubber's cumulative work (for tests and benchmarks)."""
+
+    pinned: int
+    runtime: int
+    probes: int
+    checks: int
+
+    @property
+    def size(self) -> int:
+        return self.pinned + self.runtime
+
 
 class _SecretRegistry:
-    """Known secret values to scrub wherever they appear (bounded, most recent kept)."""
+    """Known secret values to scrub wherever they appear, as substrings of any text.
 
-    def __init__(self, capacity: int = 4096) -> None:
-        self._values: OrderedDict[str, None] = OrderedDict()
+    Two tiers: *pinned* values (settings secrets) are kept forever; *runtime* values (tokens
+    the service decrypted or was granted) are bounded and the least recently registered goes
+    first — a lease registers its token on every call, so live tokens stay.
+
+    Values are indexed, never compiled: `add` touches STRIDE index entries and `scrub` does
+    one dict lookup per STRIDE characters of text plus one comparison per candidate whose
+    gram matched, whatever the number of registered values. (A regex alternation of every
+    value had to be recompiled after each new value, on the event loop, and ran in
+    O(text x values).)
+    """
+
+    def __init__(self, capacity: int = 16384, max_length: int = MAX_SECRET_LENGTH) -> None:
+        self._pinned: set[str] = set()
+        self._runtime: OrderedDict[str, None] = OrderedDict()
         self._capacity = capacity
-        self._pattern: re.Pattern[str] | None = None
+        self._max_length = max_length
+        # gram -> (value, offset of the gram in value); tuples are replaced, never mutated,
+        # so a scrub on another thread always iterates a consistent bucket.
+        self._index: dict[str, tuple[tuple[str, int], ...]] = {}
+        self._placed: dict[str, int] = {}  # value -> offset of its first indexed gram
+        self._lock = threading.Lock()
+        self.probes = 0  # index lookups made by scrub (instrumentation)
+        self.checks = 0  # candidate comparisons made by scrub (instrumentation)
 
-    def add(self, value: str | None) -> None:
-        if not value or len(value) < 6:  # too short to scrub without mangling normal text
-            return
-        if value in self._values:
-            # Known already (e.g. a token registered on every lease): keep the compiled
-            # pattern; recompiling thousands of alternatives per call would be the hot path.
-            self._values.move_to_end(value)
-            return
-        self._values[value] = None
-        while len(self._values) > self._capacity:
-            self._values.popitem(last=False)
-        self._pattern = None
+    def __len__(self) -> int:
+        return len(self._placed)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._placed
+
+    def stats(self) -> RegistryStats:
+        return RegistryStats(len(self._pinned), len(self._runtime), self.probes, self.checks)
+
+    def add(self, value: str | None, *, pinned: bool = False) -> bool:
+        """Register a value; True when it is scrubbed from now on."""
+        if not value or len(value) < MIN_SECRET_LENGTH:
+            return False
+        if not pinned and len(value) > self._max_length:
+            return False
+        with self._lock:
+            if value in self._pinned:
+                return True
+            if pinned:
+                self._runtime.pop(value, None)
+                self._pinned.add(value)
+            elif value in self._runtime:
+                self._runtime.move_to_end(value)
+                return True
+            else:
+                self._runtime[value] = None
+            if value not in self._placed:
+                self._index_add(value)
+            while len(self._runtime) > self._capacity:
+                old, _ = self._runtime.popitem(last=False)
+                self._index_remove(old)
+        return True
+
+    def _index_add(self, value: str) -> None:
+        """Index `value` under the STRIDE grams starting at the least used placement."""
+        index = self._index
+        best, best_load = 0, -1
+        last = len(value) - _GRAM - _STRIDE + 1
+        # From the end: tokens share prefixes (`ROW_`, `eyJhbGci`) more often than endings.
+        for base in range(last, max(-1, last - _PLACEMENT_TRIES), -1):
+            load = sum(
+                len(index.get(value[base + k : base + k + _GRAM], ())) for k in range(_STRIDE)
+            )
+            if best_load < 0 or load < best_load:
+                best, best_load = base, load
+            if load == 0:
+                break
+        self._placed[value] = best
+        for k in range(_STRIDE):
+            off = best + k
+            gram = value[off : off + _GRAM]
+            index[gram] = (*index.get(gram, ()), (value, off))
+
+    def _index_remove(self, value: str) -> None:
+        base = self._placed.pop(value)
+        for k in range(_STRIDE):
+            off = base + k
+            gram = value[off : off + _GRAM]
+            rest = tuple(e for e in self._index.get(gram, ()) if e != (value, off))
+            if rest:
+                self._index[gram] = rest
+            else:
+                self._index.pop(gram, None)
 
     def scrub(self, text: str) -> str:
-        if not self._values:
+        index = self._index
+        n = len(text)
+        if not index or n < MIN_SECRET_LENGTH:
             return text
-        if self._pattern is None:
-            alts = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in alts))
-        return self._pattern.sub(REDACTED, text)
+        hits = [i for i in range(0, n - _GRAM + 1, _STRIDE) if text[i : i + _GRAM] in index]
+        self.probes += (n - _GRAM) // _STRIDE + 1
+        if not hits:
+            return text
+        spans: list[tuple[int, int]] = []
+        for i in hits:
+            bucket = index.get(text[i : i + _GRAM], ())
+            self.checks += len(bucket)
+            for value, off in bucket:
+                start = i - off
+                if start >= 0 and text.startswith(value, start):
+                    spans.append((start, start + len(value)))
+        if not spans:
+            return text
+        spans.sort()
+        out: list[str] = []
+        pos = 0
+        cur_start, cur_end = spans[0]
+        for start, end in spans[1:]:
+            if start < cur_end:  # overlapping occurrences become one redaction
+                cur_end = max(cur_end, end)
+                continue
+            out += (text[pos:cur_start], REDACTED)
+            pos = cur_end
+            cur_start, cur_end = start, end
+        out += (text[pos:cur_start], REDACTED, text[cur_end:])
+        return "".join(out)
 
 
 _registry = _SecretRegistry()
 
 
-def register_secret(value: Any) -> None:
-    """Scrub this value from every log line from now on (SecretStr or str)."""
+def register_secret(value: Any, *, pinned: bool = False) -> None:
+    """Scrub this value (SecretStr or str) from every log line from now on.
+
+    Only for values the service itself holds and trusts: its settings secrets
+    (`pinned=True`, kept forever — `register_settings_secrets`, `create_service_app(secrets=)`),
+    tokens it decrypted or was granted by TikTok (runtime tier, bounded, least recently
+    registered evicted first). Never call it with something an unauthenticated caller sent
+    (a callback's `code` before its state was checked, a header, a body): that would let
+    anyone grow the registry and push real tokens out of the runtime tier. Values shorter than
+    MIN_SECRET_LENGTH are ignored, runtime values longer than MAX_SECRET_LENGTH too.
+    """
     raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
     if isinstance(raw, str):
-        _registry.add(raw)
+        _registry.add(raw, pinned=pinned)
+
+
+def secret_registry_stats() -> RegistryStats:
+    """How many values are registered (per tier) and how much work scrubbing has done."""
+    return _registry.stats()
+
+
+def _query_sub(m: re.Match[str]) -> str:
+    return f"{m.group(1)}={REDACTED}" if is_sensitive_key(m.group(1)) else m.group(0)
+
+
+def _json_sub(m: re.Match[str]) -> str:
+    if not is_sensitive_key(m.group(2)):
+        return m.group(0)
+    return f"{m.group(1)}{m.group(3)}{REDACTED}{m.group(3)}"
 
 
 def redact_text(text: str) -> str:
-    text = _QUERY_RE.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
-    text = _JSON_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(2)}", text)
+    text = _QUERY_RE.sub(_query_sub, text)
+    text = _JSON_RE.sub(_json_sub, text)
     text = _HEADER_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     text = _BEARER_RE.sub(f"Bearer {REDACTED}", text)
     return _registry.scrub(text)

@@ -87,7 +87,10 @@ def load_settings(cls: type[S]) -> S:
 
 
 def register_settings_secrets(settings: BaseSettings) -> None:
-    """Scrub every secret setting from all logs: `SecretStr` fields and the database password."""
+    """Scrub every secret setting from all logs: `SecretStr` fields and the database password.
+
+    Pinned: the scrubber keeps them forever, however many runtime tokens come and go.
+    """
     from sqlalchemy.engine import make_url
 
     from tts_common.logging import register_secret
@@ -95,6 +98,6 @@ def register_settings_secrets(settings: BaseSettings) -> None:
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
-            register_secret(value)
+            register_secret(value, pinned=True)
         elif name == "database_url" and isinstance(value, str):
-            register_secret(make_url(value).password)
+            register_secret(make_url(value).password, pinned=True)

@@ -12,8 +12,11 @@ from tts_common.logging import (
     REDACTED,
     configure_logging,
     correlation,
+    is_sensitive_key,
     redact,
+    redact_text,
     register_secret,
+    secret_registry_stats,
 )
 
 # Unregistered values: only key/pattern redaction can hide these.
@@ -107,14 +110,86 @@ def test_redact_structure() -> None:
     }
 
 
-def test_registering_a_known_secret_keeps_the_compiled_pattern() -> None:
-    from tts_common.logging import _registry
-
+def test_registering_a_known_secret_again_changes_nothing() -> None:
+    # Leases register their token on every call: the registry must not grow or re-index.
     register_secret("known-secret-value-1")
-    _registry.scrub("warm up")
-    compiled = _registry._pattern
+    before = secret_registry_stats()
     register_secret("known-secret-value-1")
-    assert _registry._pattern is compiled
-    assert _registry.scrub("x known-secret-value-1 y") == f"x {REDACTED} y"
+    assert secret_registry_stats().size == before.size
+    assert redact_text("x known-secret-value-1 y") == f"x {REDACTED} y"
     register_secret("another-secret-value-2")
-    assert _registry.scrub("another-secret-value-2") == REDACTED
+    assert redact_text("another-secret-value-2") == REDACTED
+
+
+# Names both redactors must agree on: credentials, look-alikes that are not, and odd cases.
+KEYS = [
+    "access_token",
+    "refresh_token",
+    "Access_Token",
+    "app_secret",
+    "client_secret",
+    "sign",
+    "code",
+    "auth_code",
+    "authorization",
+    "Authorization",
+    "proxy-authorization",
+    "x-tts-access-token",
+    "X-TTS-Access-Token",
+    "x-refresh-token",
+    "cookie",
+    "set-cookie",
+    "password",
+    "db_password",
+    "secret",
+    "token",
+    "api_key",
+    "x-api-key",
+    "webhook_secret",
+    "page_token",
+    "next_page_token",
+    "Next_Page_Token",
+    "app_key",
+    "key",
+    "partition_key",
+    "idempotency_key",
+    "sort_key",
+    "service_key",
+    "page_size",
+    "timestamp",
+    "shop_cipher",
+    "shop_id",
+    "version",
+    "tokens",
+    "signature_version",
+]
+
+
+def test_service_logs_and_tiktok_call_log_classify_every_key_alike() -> None:
+    from tiktok_shop.calllog import is_secret_key
+
+    for key in KEYS:
+        assert is_sensitive_key(key) == is_secret_key(key), key
+    # And the list is not trivially all-or-nothing.
+    assert {is_sensitive_key(k) for k in KEYS} == {True, False}
+    assert not is_sensitive_key("page_token") and not is_sensitive_key("next_page_token")
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_text_patterns_follow_the_same_list(key: str) -> None:
+    value = "v4lue_for_the_test"
+    expected = is_sensitive_key(key)
+    for text in (
+        f"GET /x?{key}={value}&b=1",
+        f'{{"{key}": "{value}", "b": 1}}',
+        f"{{'{key}': '{value}'}}",
+    ):
+        assert (value not in redact_text(text)) == expected, text
+
+
+def test_pagination_cursors_survive_logging(captured: io.StringIO) -> None:
+    logging.getLogger("app").info(
+        "next page_token=cursor_abc123", extra={"next_page_token": "cursor_def456"}
+    )
+    out = captured.getvalue()
+    assert "cursor_abc123" in out and "cursor_def456" in out

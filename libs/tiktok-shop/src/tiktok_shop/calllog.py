@@ -3,7 +3,8 @@
 A record holds method, path, status, business code, request id, latency and attempt;
 request/response headers only when `ClientConfig.log_headers` is on. Tokens, secrets,
 `sign` and auth codes are replaced by `[REDACTED]` here, at the source, so no hook
-(logger, database, feedback file) can ever receive them.
+(logger, database, feedback file) can ever receive them. Which names are secret is decided by
+`tiktok_shop.redaction`, the list the services' log formatter uses too.
 """
 
 from __future__ import annotations
@@ -13,34 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-REDACTED = "[REDACTED]"
-
-# Keys compared lower-case. `code` is the OAuth auth code when it appears as a query param.
-_SECRET_KEYS = frozenset(
-    {
-        "sign",
-        "app_secret",
-        "auth_code",
-        "code",
-        "refresh_token",
-        "access_token",
-        "x-tts-access-token",
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-    }
-)
-# Paging cursors end in `_token` but are not credentials.
-_NOT_SECRET = frozenset({"page_token", "next_page_token"})
+from .redaction import REDACTED, is_sensitive_key
 
 
 def is_secret_key(key: str) -> bool:
-    """True for names whose values must never be logged."""
-    k = key.lower()
-    if k in _NOT_SECRET:
-        return False
-    return k in _SECRET_KEYS or k.endswith(("_token", "-token", "_secret", "-secret"))
+    """True for names whose values must never be logged (the list is `tiktok_shop.redaction`)."""
+    return is_sensitive_key(key)
 
 
 def redact_mapping(values: Mapping[str, Any]) -> dict[str, str]:

@@ -76,3 +76,37 @@ def test_redact_mapping_keeps_non_secrets() -> None:
         "timestamp": "5",
         "refresh_token": REDACTED,
     }
+
+
+def test_call_log_uses_the_shared_list() -> None:
+    # `tiktok_shop.redaction` is the one list; the services' log formatter imports it too
+    # (libs/common's tests check that both classify the same keys alike).
+    from tiktok_shop.redaction import NOT_SENSITIVE, SENSITIVE_KEYS, is_sensitive_key
+
+    for key in [*SENSITIVE_KEYS, *NOT_SENSITIVE, "client_secret", "x-refresh-token", "page_size"]:
+        assert is_secret_key(key) == is_sensitive_key(key), key
+        assert is_secret_key(key.upper()) == is_sensitive_key(key), key
+    assert SENSITIVE_KEYS.isdisjoint(NOT_SENSITIVE)
+
+
+def test_paging_cursors_stay_readable_in_a_record() -> None:
+    record = build_record(
+        operation="searchProducts",
+        method="POST",
+        path="/product/202309/products/search",
+        attempt=1,
+        latency_ms=1.0,
+        query={"page_token": "CURSOR-1", "next_page_token": "CURSOR-2", "access_token": "T-1"},
+        request_headers={"Proxy-Authorization": "Basic abc", "x-tts-access-token": "T-1"},
+        response_headers=None,
+        log_headers=True,
+    )
+    assert record.query == {
+        "page_token": "CURSOR-1",
+        "next_page_token": "CURSOR-2",
+        "access_token": REDACTED,
+    }
+    assert record.request_headers == {
+        "Proxy-Authorization": REDACTED,
+        "x-tts-access-token": REDACTED,
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tts_common.logging import REDACTED, redact_text
+from tts_common.logging import MIN_SECRET_LENGTH, REDACTED, redact_text
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,13 @@ def describe(err: TikTokAuthError, *sent: str) -> str:
     """TikTok's code and message for a stored reason or a page, minus any credential in it.
 
     The reason is shown by the API and the callback page, which the log scrubber does not
-    cover, and TikTok's message may quote back the code or refresh token it was sent.
+    cover, and TikTok's message may quote back the code or refresh token it was sent. Only
+    values long enough to be a credential are cut (the scrubber's own minimum): a caller's
+    `code=0` must not turn TikTok's `[36004004] ...` into `[36[REDACTED][REDACTED]4...]`.
     """
     text = str(err)
     for value in sent:
-        if value:
+        if value and len(value) >= MIN_SECRET_LENGTH:
             text = text.replace(value, REDACTED)
     return redact_text(text)
 

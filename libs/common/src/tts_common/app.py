@@ -3,6 +3,22 @@
 A service calls `create_service_app(...)` from its own `create_app()`; the returned app owns
 the database engine and a Kafka producer (both built in the lifespan, never at import time),
 serves `/healthz`, `/readyz` (database + Kafka), `/metrics` (Prometheus) and `/docs`.
+
+What a service declares, once:
+
+- `routers` (its API, served to API-key holders only: `tts_common.api_auth`) and
+  `public_routers` (endpoints with their own authentication, such as signed webhooks or the
+  OAuth redirect);
+- `consumers`: the `Subscription` table of topic → `on_<event>` handlers
+  (`tts_common.subscriptions`), run by one consumer runner per group that reuses the app's
+  producer for dead letters;
+- `workers`: background loops (`async def worker(rt: Runtime) -> None`).
+
+`TTS_RUN_WORKERS=false` (`<service> serve --no-workers`) serves the API only; `TTS_SERVE_API=false`
+(`<service> consume`) runs only the relay, the consumers and the workers (plus health, readiness
+and metrics), so an operator scales each independently. The transaction rule: handlers,
+services and repositories only `flush()`; the entrypoint commits — `SessionDep` for a request
+(`tts_common.deps`), the consumer runner for an event, the worker's loop body for a pass.
 """
 
 from __future__ import annotations
@@ -27,12 +43,21 @@ from prometheus_client import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tts_common.api_auth import install_api_auth, secure_routers
+from tts_common.consumer import ConsumerRunner
 from tts_common.db import create_engine, ping, session_factory
 from tts_common.errors import install_error_handlers
 from tts_common.kafka import ensure_topics, make_producer
 from tts_common.logging import correlation, register_secret
 from tts_common.outbox import OutboxRelay
 from tts_common.settings import ServiceSettings, register_settings_secrets
+from tts_common.subscriptions import (
+    ConsumerGroup,
+    DispatchStats,
+    Subscription,
+    dispatcher,
+    group_subscriptions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +78,8 @@ class Runtime:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     kafka_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    dispatch: dict[str, DispatchStats] = field(default_factory=dict)
 
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         """Run a background worker for the lifetime of the app."""
@@ -92,6 +119,25 @@ async def _relay(rt: Runtime) -> None:
     await rt.kafka_ready.wait()
     assert rt.producer is not None
     await OutboxRelay(rt.engine, rt.producer, batch_size=500, poll_interval=0.1).run()
+
+
+async def _consume(rt: Runtime, group: ConsumerGroup) -> None:
+    """Run one consumer group once Kafka is connected; dead letters go through the app's producer."""
+    await rt.kafka_ready.wait()
+    assert rt.producer is not None
+    stats = rt.dispatch.setdefault(group.group_id, DispatchStats())
+    runner = ConsumerRunner(
+        rt.settings.kafka_bootstrap,
+        group.group_id,
+        group.topics,
+        rt.sessions,
+        dispatcher(group, stats),
+        dlq_producer=rt.producer,
+        batch_mode=group.batch_mode,
+    )
+    rt.consumers.append(runner)
+    log.info("consumer starting", extra={"group": group.group_id, "topics": group.topics})
+    await runner.run()
 
 
 async def check_kafka(rt: Runtime, limit_s: float = 3.0) -> str | None:
@@ -170,16 +216,24 @@ def create_service_app(
     name: str,
     settings: ServiceSettings,
     routers: Sequence[APIRouter] = (),
+    public_routers: Sequence[APIRouter] = (),
+    consumers: Sequence[Subscription] = (),
+    workers: Sequence[Hook] = (),
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     description: str = "",
     secrets: Sequence[Any] = (),
 ) -> FastAPI:
-    """Build a service app; `on_startup` hooks start workers via `runtime.spawn`."""
+    """Build a service app (see the module docstring for what each argument declares).
+
+    `on_startup` hooks wire the service layer (they run in every mode); `workers` and the
+    consumers run only when `settings.run_workers`, the routers only when `settings.serve_api`.
+    """
     registry = CollectorRegistry()
     register_settings_secrets(settings)
     for secret in secrets:
         register_secret(secret)
+    groups = group_subscriptions(name, consumers)  # a bad table fails at build time
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -198,8 +252,19 @@ def create_service_app(
         try:
             for hook in on_startup:
                 await hook(rt)
+            if settings.run_workers:
+                for group in groups:
+                    rt.spawn(_consume(rt, group), f"consumer:{group.group_id}")
+                for worker in workers:
+                    rt.spawn(worker(rt), getattr(worker, "__name__", "worker"))
             yield
         finally:
+            # Consumers first, gracefully: they finish the round in progress and commit it.
+            for runner in rt.consumers:
+                runner.stop()
+            consuming = [t for t in rt.tasks if t.get_name().startswith("consumer:")]
+            if consuming:
+                await asyncio.wait(consuming, timeout=10)
             for hook in reversed(on_shutdown):
                 try:
                     await hook(rt)
@@ -216,6 +281,10 @@ def create_service_app(
     install_error_handlers(app)
     _install_http_middleware(app, registry)
     app.include_router(_health_router())
-    for router in routers:
-        app.include_router(router)
+    if settings.serve_api:
+        # `routers` answer authenticated callers only (API keys, tts_common.api_auth);
+        # `public_routers` authenticate themselves.
+        install_api_auth(app, settings, required=bool(routers))
+        for router in [*secure_routers(routers), *public_routers]:
+            app.include_router(router)
     return app

@@ -1,4 +1,14 @@
-"""The command line every service shares: `serve`, `migrate`, `relay`."""
+"""The one command line every service shares.
+
+    <service> serve [--no-workers]   the HTTP API (+ outbox relay, consumers, workers)
+    <service> consume                relay, consumers and workers only (health/metrics served)
+    <service> relay                  the outbox relay only, no HTTP at all
+    <service> migrate                create the database if needed, apply every migration
+    <service> <command>              a service's own commands (e.g. auth-broker rotate-keys)
+
+`serve --no-workers` and `consume` split one service into an API tier and a worker tier that
+an operator scales independently (docs/architecture.md, "Running a service").
+"""
 
 from __future__ import annotations
 
@@ -6,8 +16,10 @@ import argparse
 import asyncio
 import gc
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -17,6 +29,16 @@ from tts_common.migrate import migrate
 from tts_common.settings import ServiceSettings, load_settings, register_settings_secrets
 
 log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+@dataclass(frozen=True)
+class Command(Generic[S]):
+    """A service-specific subcommand: `run(settings)` returns the process exit code."""
+
+    help: str
+    run: Callable[[S], int]
 
 
 def _migrate_or_exit(name: str, settings: ServiceSettings, migrations_dir: Path) -> None:
@@ -31,21 +53,51 @@ def _migrate_or_exit(name: str, settings: ServiceSettings, migrations_dir: Path)
         raise SystemExit(1) from None
 
 
+def _serve(app: FastAPI, host: str, port: int) -> None:
+    # Long-lived start-up objects need no more GC scans: ~20% less consumer CPU (bench/README.md).
+    gc.freeze()
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    asyncio.run(uvicorn.Server(config).serve())
+
+
+def _relay(settings: ServiceSettings) -> int:
+    from tts_common.outbox import run_relay
+
+    gc.freeze()
+    published = asyncio.run(run_relay(settings.database_url, settings.kafka_bootstrap))
+    log.info("outbox relay stopped", extra={"published": published})
+    return 0
+
+
 def run_cli(
     *,
     name: str,
-    settings_cls: type[ServiceSettings],
-    create_app: Callable[[ServiceSettings], FastAPI],
+    settings_cls: type[S],
+    create_app: Callable[[S], FastAPI],
     migrations_dir: Path,
     argv: Sequence[str] | None = None,
+    commands: Mapping[str, Command[S]] | None = None,
 ) -> None:
+    commands = dict(commands or {})
     parser = argparse.ArgumentParser(prog=name, description=f"{name} service")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP API and its background workers")
-    serve.add_argument("--host", default=None)
-    serve.add_argument("--port", type=int, default=None)
-    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
+    serve = sub.add_parser("serve", help="run the HTTP API and (by default) its background work")
+    consume = sub.add_parser(
+        "consume", help="run only the outbox relay, event consumers and workers (no API routes)"
+    )
+    for p in (serve, consume):
+        p.add_argument("--host", default=None)
+        p.add_argument("--port", type=int, default=None)
+        p.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
+    serve.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="API only: no outbox relay, consumers or workers (run `consume` elsewhere)",
+    )
+    sub.add_parser("relay", help="run only the outbox relay (publish committed events to Kafka)")
     sub.add_parser("migrate", help="create the database if needed and apply all migrations")
+    for command_name, command in commands.items():
+        sub.add_parser(command_name, help=command.help)
     args = parser.parse_args(argv)
 
     settings = load_settings(settings_cls)
@@ -56,17 +108,14 @@ def run_cli(
         _migrate_or_exit(name, settings, migrations_dir)
         print(f"{name}: database migrated")
         return
-    if args.command == "serve":
-        if not args.no_migrate:
-            _migrate_or_exit(name, settings, migrations_dir)
-        app = create_app(settings)
-        # Long-lived start-up objects need no more GC scans: ~20% less consumer CPU (bench/README.md).
-        gc.freeze()
-        config = uvicorn.Config(
-            app,
-            host=args.host or settings.http_host,
-            port=args.port or settings.http_port,
-            log_config=None,
-            access_log=False,
-        )
-        asyncio.run(uvicorn.Server(config).serve())
+    if args.command == "relay":
+        raise SystemExit(_relay(settings))
+    if args.command in commands:
+        raise SystemExit(commands[args.command].run(settings))
+    if not args.no_migrate:
+        _migrate_or_exit(name, settings, migrations_dir)
+    if args.command == "serve" and args.no_workers:
+        settings = settings.model_copy(update={"run_workers": False})
+    elif args.command == "consume":
+        settings = settings.model_copy(update={"serve_api": False, "run_workers": True})
+    _serve(create_app(settings), args.host or settings.http_host, args.port or settings.http_port)

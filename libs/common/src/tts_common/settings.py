@@ -25,6 +25,13 @@ class ServiceSettings(BaseSettings):
     environment: Literal["dev", "test", "prod"] = "dev"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8100, ge=1, le=65535)
+    # HTTP limits (tts_common.http; docs/architecture.md, "HTTP limits and headers"). A route
+    # that needs a larger body gets it with `tts_common.http.allow_body(app, prefix, bytes)`.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    body_timeout_seconds: float = Field(default=15.0, gt=0)
+    request_timeout_seconds: float = Field(default=60.0, ge=0)  # 0: no request timeout
+    http_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -34,7 +41,10 @@ class ServiceSettings(BaseSettings):
     api_keys: SecretStr = SecretStr("")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
+    # `serve --no-workers` sets run_workers=false (API only); `consume` sets serve_api=false
+    # (relay, consumers and workers, with health/readiness/metrics only).
     run_workers: bool = True
+    serve_api: bool = True
 
     @field_validator("database_url")
     @classmethod

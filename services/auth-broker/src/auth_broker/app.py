@@ -51,15 +51,17 @@ def create_app(
             clock=clock,
             metrics=metrics[0],
         )
-        leaser = TokenLeaser(ctx)
         rt.extras["broker"] = Broker(
             settings=settings,
             connections=ConnectionService(ctx),
-            leaser=leaser,
+            leaser=TokenLeaser(ctx),
             webhooks=WebhookHandler(ctx),
         )
-        if settings.run_workers and settings.refresher_enabled:
-            rt.spawn(run_background(ctx, leaser), "token-refresher")
+
+    async def token_refresher(rt: Runtime) -> None:
+        broker: Broker = rt.extras["broker"]
+        if settings.refresher_enabled:
+            await run_background(broker.connections.ctx, broker.leaser)
 
     async def stop(rt: Runtime) -> None:
         broker: Broker | None = rt.extras.get("broker")
@@ -69,7 +71,10 @@ def create_app(
     return create_service_app(
         name=NAME,
         settings=settings,
-        routers=[admin, public, internal],
+        # Every router authenticates itself: admin keys, service credentials, TikTok's
+        # webhook signature, the OAuth state (docs/auth-broker.md).
+        public_routers=[admin, public, internal],
+        workers=[token_refresher],
         on_startup=[start],
         on_shutdown=[stop],
         description="TikTok Shop OAuth connections and token leases",

@@ -1,16 +1,14 @@
-"""`auth-broker` command: serve | migrate | rotate-keys."""
+"""`auth-broker` command: serve | consume | relay | migrate | rotate-keys."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tts_common.cli import run_cli
+from tts_common.cli import Command, run_cli
 from tts_common.db import create_engine, session_factory
-from tts_common.logging import configure_logging, register_secret
-from tts_common.settings import load_settings
+from tts_common.logging import register_secret
 
 from auth_broker.app import NAME, create_app
 from auth_broker.config import Settings
@@ -28,9 +26,7 @@ async def _rotate(settings: Settings) -> RotationReport:
         await engine.dispose()
 
 
-def rotate_keys_command() -> int:
-    settings = load_settings(Settings)
-    configure_logging(NAME, settings.log_level, settings.log_json)
+def rotate_keys_command(settings: Settings) -> int:
     for secret in settings.secret_values():
         register_secret(secret)
     report = asyncio.run(_rotate(settings))
@@ -43,22 +39,23 @@ def rotate_keys_command() -> int:
     return 0
 
 
+COMMANDS = {
+    "rotate-keys": Command[Settings](
+        help="re-encrypt every stored token under the first key of TTS_TOKEN_ENCRYPTION_KEYS",
+        run=rotate_keys_command,
+    )
+}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["rotate-keys"]:
-        if len(args) > 1 and args[1] in ("-h", "--help"):
-            print(
-                "usage: auth-broker rotate-keys\n\nre-encrypt every stored token under the first key of TTS_TOKEN_ENCRYPTION_KEYS"
-            )
-            return
-        raise SystemExit(rotate_keys_command())
     run_cli(
         name=NAME,
         settings_cls=Settings,
         create_app=create_app,
         migrations_dir=MIGRATIONS,
-        argv=args,
-    )  # type: ignore[arg-type]
+        argv=argv,
+        commands=COMMANDS,
+    )
 
 
 if __name__ == "__main__":

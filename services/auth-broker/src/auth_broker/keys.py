@@ -25,33 +25,43 @@ class RotationReport:
     failed: list[str] = field(default_factory=list)
 
 
+async def rotate_one(session: AsyncSession, cipher: TokenCipher, connection_id: str) -> bool:
+    """Re-encrypt one connection's tokens under its row lock (flush only); False if gone.
+
+    Raises `TokenDecryptionError` for a row no configured key opens, or one holding a
+    ciphertext bound to another connection (decrypt-and-check, not a blind
+    `MultiFernet.rotate`, so such a row is reported, never re-blessed).
+    """
+    conn = await repo.lock_connection(session, connection_id)
+    if conn is None:
+        return False
+    if conn.access_token_enc is not None:
+        token = cipher.decrypt(conn.id, "access", conn.access_token_enc)
+        conn.access_token_enc = cipher.encrypt(conn.id, "access", token)
+    if conn.refresh_token_enc is not None:
+        token = cipher.decrypt(conn.id, "refresh", conn.refresh_token_enc)
+        conn.refresh_token_enc = cipher.encrypt(conn.id, "refresh", token)
+    await session.flush()
+    return True
+
+
 async def rotate_keys(
     sessions: async_sessionmaker[AsyncSession], cipher: TokenCipher
 ) -> RotationReport:
+    """The `rotate-keys` entrypoint: one transaction per connection, committed here."""
     report = RotationReport()
     async with session_scope(sessions) as session:
         ids = await repo.connection_ids_with_tokens(session)
     for connection_id in ids:
-        async with session_scope(sessions) as session:
-            conn = await repo.lock_connection(session, connection_id)
-            if conn is None:
-                continue
-            try:
-                # Decrypt-and-check (not a blind MultiFernet.rotate): a row holding a
-                # ciphertext bound to another connection is reported, never re-blessed.
-                if conn.access_token_enc is not None:
-                    token = cipher.decrypt(conn.id, "access", conn.access_token_enc)
-                    conn.access_token_enc = cipher.encrypt(conn.id, "access", token)
-                if conn.refresh_token_enc is not None:
-                    token = cipher.decrypt(conn.id, "refresh", conn.refresh_token_enc)
-                    conn.refresh_token_enc = cipher.encrypt(conn.id, "refresh", token)
-            except TokenDecryptionError as exc:
-                log.error(
-                    "cannot rotate connection tokens",
-                    extra={"connection_id": connection_id, "error": str(exc)},
-                )
-                report.failed.append(connection_id)
-                await session.rollback()
-                continue
-            report.rotated += 1
+        try:
+            async with session_scope(sessions) as session:
+                rotated = await rotate_one(session, cipher, connection_id)
+        except TokenDecryptionError as exc:  # rolled back by session_scope
+            log.error(
+                "cannot rotate connection tokens",
+                extra={"connection_id": connection_id, "error": str(exc)},
+            )
+            report.failed.append(connection_id)
+            continue
+        report.rotated += rotated
     return report

@@ -12,6 +12,11 @@ same refresh token and one of them would lose the connection. So every refresh:
 
 A refused refresh re-reads the stored row before declaring the connection expired:
 the refresh token it presented may simply have been rotated by someone else.
+
+Transactions: the leaser is one of the two places that own their transactions instead of
+taking the entrypoint's session (docs/architecture.md, "The transaction rule"): the rotated
+refresh token must be committed, under the row lock, before the new access token leaves
+this module, whoever called it (a lease request or the background refresher).
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ from tts_common.errors import AppError, NotFound, Unavailable
 from tts_common.logging import register_secret
 
 from auth_broker import repository as repo
+from auth_broker import transitions
 from auth_broker.context import BrokerContext
 from auth_broker.crypto import TokenDecryptionError, TokenKind
 from auth_broker.errors import NotLeasable
 from auth_broker.models import LEASABLE, Connection, Status
-from auth_broker.notify import emit
+from auth_broker.notify import queue
 from auth_broker.schemas import LeasedShop, TokenLease
-from auth_broker.service import erase_tokens, store_grant
+from auth_broker.service import store_grant
 from auth_broker.tiktok import TikTokAuthError, describe
 
 log = logging.getLogger(__name__)
@@ -228,10 +234,7 @@ class TokenLeaser:
                     return self._lease_of(conn)
                 retry_generation = conn.token_generation
             if retry_generation is None or not may_retry:
-                erase_tokens(conn)
-                conn.status = Status.EXPIRED
-                conn.status_reason = reason
-                await emit(session, conn, "connection.expired", reason)
+                await queue(session, transitions.expire(conn, reason))
         if retry_generation is not None and may_retry:
             lease = await self.refresh(
                 connection_id,

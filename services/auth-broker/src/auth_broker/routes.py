@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse
+from tts_common.deps import SessionDep
 from tts_common.errors import NotFound
 
 from auth_broker.deps import AdminDep, BrokerDep, ServiceDep
@@ -30,28 +31,36 @@ internal = APIRouter(prefix="/internal/v1", tags=["internal"])
 
 
 @admin.post("", status_code=201, summary="Create a connection and its authorize URL")
-async def create_connection(body: CreateConnection, broker: BrokerDep) -> ConnectionCreated:
-    return await broker.connections.create(body.name, body.market.value)
+async def create_connection(
+    body: CreateConnection, broker: BrokerDep, session: SessionDep
+) -> ConnectionCreated:
+    return await broker.connections.create(session, body.name, body.market.value)
 
 
 @admin.get("", summary="List connections (never tokens)")
-async def list_connections(broker: BrokerDep) -> list[ConnectionOut]:
-    return await broker.connections.list_all()
+async def list_connections(broker: BrokerDep, session: SessionDep) -> list[ConnectionOut]:
+    return await broker.connections.list_all(session)
 
 
 @admin.get("/{connection_id}", summary="One connection (never tokens)")
-async def get_connection(connection_id: uuid.UUID, broker: BrokerDep) -> ConnectionOut:
-    return await broker.connections.get(str(connection_id))
+async def get_connection(
+    connection_id: uuid.UUID, broker: BrokerDep, session: SessionDep
+) -> ConnectionOut:
+    return await broker.connections.get(session, str(connection_id))
 
 
 @admin.post("/{connection_id}/reauthorize", summary="A new authorize URL for the connection")
-async def reauthorize(connection_id: uuid.UUID, broker: BrokerDep) -> AuthorizeLink:
-    return await broker.connections.reauthorize(str(connection_id))
+async def reauthorize(
+    connection_id: uuid.UUID, broker: BrokerDep, session: SessionDep
+) -> AuthorizeLink:
+    return await broker.connections.reauthorize(session, str(connection_id))
 
 
 @admin.delete("/{connection_id}", summary="Revoke: erase tokens, emit connection.revoked")
-async def delete_connection(connection_id: uuid.UUID, broker: BrokerDep) -> ConnectionOut:
-    return await broker.connections.delete(str(connection_id))
+async def delete_connection(
+    connection_id: uuid.UUID, broker: BrokerDep, session: SessionDep
+) -> ConnectionOut:
+    return await broker.connections.delete(session, str(connection_id))
 
 
 @public.get("/v1/oauth/callback", response_class=HTMLResponse, summary="TikTok's OAuth redirect")
@@ -76,10 +85,13 @@ async def oauth_callback(
 
 @public.post("/v1/webhooks/tiktok", summary="TikTok webhooks (signature verified)")
 async def tiktok_webhook(
-    request: Request, broker: BrokerDep, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    broker: BrokerDep,
+    session: SessionDep,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> dict[str, str]:
     raw = await request.body()
-    return {"result": await broker.webhooks.handle(raw, authorization)}
+    return {"result": await broker.webhooks.handle(session, raw, authorization)}
 
 
 @internal.post(

@@ -1,8 +1,10 @@
 """Connection lifecycle: create, authorize (OAuth callback), list, reauthorize, delete.
 
-Each public method is one unit of work and owns its transaction(s): the OAuth callback
-needs two (consume the state, then store the grant) with the TikTok calls between them,
-so no row lock is held while TikTok answers.
+The transaction rule (docs/architecture.md): these methods take the entrypoint's session and
+only `flush()`; the route's `SessionDep` commits. One exception, the OAuth callback
+(`complete_authorization`), owns its transactions: it needs two (consume the state, then
+store the grant) with the TikTok code exchange between them, so no row lock is held while
+TikTok answers and a consumed state stays consumed even when the exchange fails.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from tts_common.errors import NotFound
 from tts_common.logging import register_secret
 
 from auth_broker import repository as repo
+from auth_broker import transitions
 from auth_broker.context import BrokerContext
 from auth_broker.errors import AuthorizationFailed, BadState, RevokedDuringAuthorization
 from auth_broker.models import Connection, Status
-from auth_broker.notify import emit
+from auth_broker.notify import queue
 from auth_broker.schemas import AuthorizeLink, ConnectionCreated, ConnectionOut
 from auth_broker.states import StateProblem, check_state, hash_state, new_state
 from auth_broker.tiktok import AuthorizedShop, TikTokAuthError, TokenGrant, describe
@@ -49,14 +52,6 @@ def store_grant(ctx: BrokerContext, conn: Connection, grant: TokenGrant, now: da
     conn.last_refreshed_at = now
 
 
-def erase_tokens(conn: Connection) -> None:
-    conn.access_token_enc = None
-    conn.refresh_token_enc = None
-    conn.access_expires_at = None
-    conn.refresh_expires_at = None
-    conn.token_generation = (conn.token_generation or 0) + 1
-
-
 def _revoked_since(conn: Connection, was_revoked: bool) -> bool:
     """Was `conn` revoked after the callback consumed its state?"""
     return conn.status == Status.REVOKED and not was_revoked
@@ -78,64 +73,58 @@ class ConnectionService:
         await repo.add_state(session, hash_state(state), conn.id, expires)
         return self.ctx.tiktok.authorize_url(conn.market, state), expires
 
-    async def create(self, name: str, market: str) -> ConnectionCreated:
-        async with session_scope(self.ctx.sessions) as session:
-            conn = await repo.add_connection(session, str(uuid.uuid4()), name, market)
-            url, expires = await self._new_link(session, conn)
-            fresh = await repo.get_connection(session, conn.id)
-            assert fresh is not None
-            out = ConnectionOut.of(fresh)
+    async def create(self, session: AsyncSession, name: str, market: str) -> ConnectionCreated:
+        conn = await repo.add_connection(session, str(uuid.uuid4()), name, market)
+        url, expires = await self._new_link(session, conn)
+        fresh = await repo.get_connection(session, conn.id)
+        assert fresh is not None
+        out = ConnectionOut.of(fresh)
         log.info("connection created", extra={"connection_id": out.id, "market": market})
         return ConnectionCreated(
             **out.model_dump(), authorize_url=url, authorize_url_expires_at=expires
         )
 
-    async def reauthorize(self, connection_id: str) -> AuthorizeLink:
-        async with session_scope(self.ctx.sessions) as session:
-            conn = await repo.lock_connection(session, connection_id)
-            if conn is None:
-                raise NotFound(f"connection {connection_id} does not exist")
-            url, expires = await self._new_link(session, conn)
+    async def reauthorize(self, session: AsyncSession, connection_id: str) -> AuthorizeLink:
+        conn = await repo.lock_connection(session, connection_id)
+        if conn is None:
+            raise NotFound(f"connection {connection_id} does not exist")
+        url, expires = await self._new_link(session, conn)
         return AuthorizeLink(
             connection_id=connection_id, authorize_url=url, authorize_url_expires_at=expires
         )
 
-    async def list_all(self) -> list[ConnectionOut]:
-        async with session_scope(self.ctx.sessions) as session:
-            return [ConnectionOut.of(c) for c in await repo.list_connections(session)]
+    async def list_all(self, session: AsyncSession) -> list[ConnectionOut]:
+        return [ConnectionOut.of(c) for c in await repo.list_connections(session)]
 
-    async def get(self, connection_id: str) -> ConnectionOut:
-        async with session_scope(self.ctx.sessions) as session:
-            conn = await repo.get_connection(session, connection_id)
-            if conn is None:
-                raise NotFound(f"connection {connection_id} does not exist")
-            return ConnectionOut.of(conn)
+    async def get(self, session: AsyncSession, connection_id: str) -> ConnectionOut:
+        conn = await repo.get_connection(session, connection_id)
+        if conn is None:
+            raise NotFound(f"connection {connection_id} does not exist")
+        return ConnectionOut.of(conn)
 
-    async def delete(self, connection_id: str) -> ConnectionOut:
+    async def delete(self, session: AsyncSession, connection_id: str) -> ConnectionOut:
         """Revoke: erase the tokens, invalidate open links, emit `connection.revoked` once."""
-        async with session_scope(self.ctx.sessions) as session:
-            conn = await repo.lock_connection(session, connection_id)
-            if conn is None:
-                raise NotFound(f"connection {connection_id} does not exist")
-            await repo.drop_unused_states(session, conn.id)
-            if conn.status != Status.REVOKED:
-                reason = "deleted by an operator"
-                erase_tokens(conn)
-                conn.status = Status.REVOKED
-                conn.status_reason = reason
-                await emit(session, conn, "connection.revoked", reason)
-            await session.flush()
-            fresh = await repo.get_connection(session, connection_id)
-            assert fresh is not None
-            out = ConnectionOut.of(fresh)
-        log.info("connection revoked", extra={"connection_id": connection_id})
-        return out
+        conn = await repo.lock_connection(session, connection_id)
+        if conn is None:
+            raise NotFound(f"connection {connection_id} does not exist")
+        await repo.drop_unused_states(session, conn.id)
+        event = transitions.revoke(conn, transitions.OPERATOR_DELETED)
+        await queue(session, event)
+        await session.flush()
+        fresh = await repo.get_connection(session, connection_id)
+        assert fresh is not None
+        if event is not None:  # a repeated DELETE changes nothing and logs nothing
+            log.info("connection revoked", extra={"connection_id": connection_id})
+        return ConnectionOut.of(fresh)
 
     async def complete_authorization(self, code: str | None, state: str | None) -> CallbackResult:
-        """The OAuth callback: consume the state, exchange the code, fetch shops, store."""
+        """The OAuth callback: consume the state, exchange the code, fetch shops, store.
+
+        Owns its transactions (the one exception to the rule in the module docstring):
+        consume-the-state commits before TikTok is called, the grant is stored after.
+        """
         if not code or not state:
             raise BadState(StateProblem.MISSING)
-        register_secret(code)  # single use, but never worth a log line
         now = self.ctx.clock()
         async with session_scope(self.ctx.sessions) as session:
             row = await repo.lock_state(session, hash_state(state))
@@ -144,6 +133,9 @@ class ConnectionService:
                 log.info("oauth callback refused", extra={"problem": problem.value})
                 raise BadState(problem)
             assert row is not None
+            # Registered only once the state is valid: a caller without a live state link
+            # must not grow the scrubber's registry (the code is single use anyway).
+            register_secret(code)
             # Consumed before TikTok is called: TikTok codes are single-use too, and a
             # concurrent replay of the same redirect must fail here, not at TikTok.
             row.used_at = now
@@ -209,7 +201,7 @@ class ConnectionService:
         async with session_scope(self.ctx.sessions) as session:
             conn = await repo.lock_connection(session, connection_id)
             if conn is not None and not _revoked_since(conn, was_revoked):
-                conn.status_reason = reason  # status unchanged: pending stays pending
+                transitions.authorization_failed(conn, reason)
 
     async def _store_authorization(
         self,
@@ -232,21 +224,16 @@ class ConnectionService:
                 )
                 raise RevokedDuringAuthorization()
             store_grant(self.ctx, conn, grant, now)
-            conn.status = Status.ACTIVE
-            conn.status_reason = None
-            conn.seller_name = grant.seller_name or None
-            conn.seller_base_region = grant.seller_base_region or None
-            conn.open_id = grant.open_id or None
-            conn.granted_scopes = list(grant.granted_scopes)
-            conn.authorized_at = now
-            conn.authorization_expires_at = None
-            await repo.replace_shops(session, conn, shops)
-            await emit(
-                session,
+            await repo.replace_shops(session, conn, shops)  # refreshes conn.shops
+            event = transitions.authorize(
                 conn,
-                "connection.authorized",
-                access_token_expires_at=conn.access_expires_at,
+                now=now,
+                seller_name=grant.seller_name,
+                seller_base_region=grant.seller_base_region,
+                open_id=grant.open_id,
+                granted_scopes=list(grant.granted_scopes),
             )
+            await queue(session, event)
             await session.flush()
             out = ConnectionOut.of(conn)
         log.info(

@@ -2,7 +2,8 @@
 
 The signature is checked over the raw body before anything is parsed. TikTok retries
 deliveries, so each `tts_notification_id` is applied once (receipt row in the same
-transaction as the status change and the event).
+transaction as the status change and the event). `handle` takes the request's session and
+only flushes; the route's `SessionDep` commits (docs/architecture.md, "The transaction rule").
 """
 
 from __future__ import annotations
@@ -12,21 +13,20 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from tiktok_shop.webhooks import parse_webhook, verify_webhook
-from tts_common.db import session_scope
+from tiktok_shop.webhooks import WebhookEvent, parse_webhook, verify_webhook
 from tts_common.errors import BadRequest, Unauthorized
 
 from auth_broker import repository as repo
+from auth_broker import transitions
 from auth_broker.context import BrokerContext
-from auth_broker.models import Connection, Status
-from auth_broker.notify import emit
-from auth_broker.service import erase_tokens
+from auth_broker.models import Connection
+from auth_broker.notify import queue
 
 log = logging.getLogger(__name__)
 
 SELLER_DEAUTHORIZATION = 6
 UPCOMING_AUTHORIZATION_EXPIRATION = 7
-DEAUTHORIZED_REASON = "the seller deauthorized the app in TikTok Shop"
+DEAUTHORIZED_REASON = transitions.SELLER_DEAUTHORIZED
 # TikTok's last retry comes 12 h after the first attempt. An older delivery is a replay:
 # its receipt may already be purged (workers.RECEIPT_RETENTION, which must stay longer
 # than this), so it could not be deduplicated and would revoke a later authorization.
@@ -55,8 +55,20 @@ class WebhookHandler:
     def __init__(self, ctx: BrokerContext) -> None:
         self.ctx = ctx
 
-    async def handle(self, raw_body: bytes, authorization: str | None) -> str:
-        """Apply one delivery; returns what happened (for the 2xx reply and the log)."""
+    async def handle(
+        self, session: AsyncSession, raw_body: bytes, authorization: str | None
+    ) -> str:
+        """Verify and apply one delivery; returns what happened (for the 2xx reply and the log)."""
+        checked = self.verify(raw_body, authorization)
+        if isinstance(checked, str):
+            return checked
+        return await self.apply(session, checked)
+
+    def verify(self, raw_body: bytes, authorization: str | None) -> WebhookEvent | str:
+        """The signed notification to apply, or why there is nothing to apply (no database).
+
+        Raises 401 for a bad signature, 400 for a body that is not a TikTok notification.
+        """
         settings = self.ctx.settings
         if not verify_webhook(
             settings.tiktok_app_key,
@@ -86,22 +98,27 @@ class WebhookHandler:
                 },
             )
             return "stale"
-        async with session_scope(self.ctx.sessions) as session:
-            if not await repo.record_webhook(
-                session, hook.tts_notification_id, hook.type, hook.shop_id
-            ):
-                return "duplicate"
-            conns = await repo.connections_for_shop(session, hook.shop_id)
-            changed = 0
-            for conn in conns:
-                if predates(conn, sent):
-                    continue
-                if hook.type == SELLER_DEAUTHORIZATION:
-                    changed += await self._revoke(session, conn)
-                else:
-                    changed += await self._expiring(
-                        session, conn, parse_expiration(hook.data.get("expiration_time"))
-                    )
+        return hook
+
+    async def apply(self, session: AsyncSession, hook: WebhookEvent) -> str:
+        """Apply a verified delivery once per `tts_notification_id` (flush only)."""
+        sent = datetime.fromtimestamp(hook.timestamp, UTC)
+        if not await repo.record_webhook(
+            session, hook.tts_notification_id, hook.type, hook.shop_id
+        ):
+            return "duplicate"
+        conns = await repo.connections_for_shop(session, hook.shop_id)
+        changed = 0
+        for conn in conns:
+            if predates(conn, sent):
+                continue
+            if hook.type == SELLER_DEAUTHORIZATION:
+                changed += await self._revoke(session, conn)
+            else:
+                changed += await self._expiring(
+                    session, conn, parse_expiration(hook.data.get("expiration_time"))
+                )
+        await session.flush()
         log.info(
             "tiktok webhook applied",
             extra={
@@ -114,27 +131,20 @@ class WebhookHandler:
         return "applied" if changed else "nothing to change"
 
     async def _revoke(self, session: AsyncSession, conn: Connection) -> int:
-        if conn.status == Status.REVOKED:
+        event = transitions.revoke(conn, DEAUTHORIZED_REASON)
+        if event is None:
             return 0
-        erase_tokens(conn)
-        conn.status = Status.REVOKED
-        conn.status_reason = DEAUTHORIZED_REASON
         await repo.drop_unused_states(session, conn.id)
-        await emit(session, conn, "connection.revoked", DEAUTHORIZED_REASON)
+        await queue(session, event)
         return 1
 
     async def _expiring(
         self, session: AsyncSession, conn: Connection, expires_at: datetime | None
     ) -> int:
-        if conn.status not in (Status.ACTIVE, Status.EXPIRING):
-            return 0
-        # TikTok repeats this daily for 30 days: emit only when something changed.
-        if conn.status == Status.EXPIRING and conn.authorization_expires_at == expires_at:
-            return 0
         when = expires_at.isoformat() if expires_at else "soon"
         reason = f"the seller's authorization expires {when}; the seller must re-authorize"
-        conn.status = Status.EXPIRING
-        conn.status_reason = reason
-        conn.authorization_expires_at = expires_at
-        await emit(session, conn, "connection.expiring", reason, expires_at=expires_at)
+        event = transitions.flag_expiring(conn, reason, expires_at)
+        if event is None:  # TikTok repeats this daily for 30 days: emit only on a change
+            return 0
+        await queue(session, event)
         return 1

@@ -1,19 +1,27 @@
-"""Background work of each replica: token refresher, ending-authorization watch, housekeeping."""
+"""Background work of each replica: token refresher, ending-authorization watch, housekeeping.
+
+The transaction rule's worker form: each step takes a session and only flushes; the loop
+body in `run_background` owns the commits (one transaction per connection flagged, so one
+busy row never holds back the others). The refresher (`TokenLeaser.refresh_due`) owns its
+transactions, as every refresh does (leasing.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from tts_common.db import session_scope
 
 from auth_broker import repository as repo
+from auth_broker import transitions
 from auth_broker.context import BrokerContext
 from auth_broker.leasing import TokenLeaser
 from auth_broker.models import Status
-from auth_broker.notify import emit
+from auth_broker.notify import queue
 
 log = logging.getLogger(__name__)
 
@@ -28,27 +36,32 @@ RECEIPT_RETENTION = timedelta(days=3)
 EXPIRY_WARNING = timedelta(days=30)
 
 
+async def flag_if_ending(session: AsyncSession, connection_id: str, now: datetime) -> bool:
+    """Mark one active connection whose authorization ends within 30 days `expiring` (+ event).
+
+    Skips a row another replica holds (it is flagging or refreshing it).
+    """
+    conn = await repo.lock_connection(session, connection_id, skip_locked=True)
+    if conn is None or conn.status != Status.ACTIVE or conn.refresh_expires_at is None:
+        return False
+    ends = conn.refresh_expires_at
+    if ends >= now + EXPIRY_WARNING:
+        return False
+    reason = f"the seller's authorization ends {ends.isoformat()}; the seller must re-authorize"
+    await queue(session, transitions.flag_expiring(conn, reason, ends))
+    await session.flush()
+    return True
+
+
 async def flag_ending_authorizations(ctx: BrokerContext) -> int:
-    """Mark active connections whose authorization ends within 30 days `expiring` (+ event)."""
+    """One pass of the ending-authorization watch; one transaction per connection."""
     now = ctx.clock()
     async with session_scope(ctx.sessions) as session:
         ids = await repo.authorizations_ending(session, now + EXPIRY_WARNING)
     flagged = 0
     for connection_id in ids:
         async with session_scope(ctx.sessions) as session:
-            conn = await repo.lock_connection(session, connection_id, skip_locked=True)
-            if conn is None or conn.status != Status.ACTIVE or conn.refresh_expires_at is None:
-                continue
-            ends = conn.refresh_expires_at
-            if ends >= now + EXPIRY_WARNING:
-                continue
-            conn.status = Status.EXPIRING
-            conn.status_reason = (
-                f"the seller's authorization ends {ends.isoformat()}; the seller must re-authorize"
-            )
-            conn.authorization_expires_at = ends
-            await emit(session, conn, "connection.expiring", conn.status_reason, expires_at=ends)
-            flagged += 1
+            flagged += await flag_if_ending(session, connection_id, now)
     return flagged
 
 

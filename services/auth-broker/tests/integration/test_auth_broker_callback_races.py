@@ -32,6 +32,7 @@ from tiktok_sandbox.testing import RunningSandbox, run_sandbox
 from tiktok_shop.webhooks import webhook_signature
 from tts_common.db import create_engine, session_factory
 from tts_common.migrate import migrate_async
+from tts_common.testing.uow import committed
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +132,7 @@ async def _row(ctx: BrokerContext, conn_id: str) -> tuple[str, object, list[str]
 
 @pytest.mark.parametrize("reauthorizing", [False, True])
 async def test_delete_during_the_callback_wins(env: Env, reauthorizing: bool) -> None:
-    service = ConnectionService(env.ctx)
+    service = committed(ConnectionService(env.ctx), env.ctx.sessions)
     created = await service.create("shop", "US")
     link = created.authorize_url
     if reauthorizing:
@@ -158,7 +159,7 @@ async def test_delete_during_the_callback_wins(env: Env, reauthorizing: bool) ->
 
 
 async def test_reauthorizing_a_revoked_connection_still_connects(env: Env) -> None:
-    service = ConnectionService(env.ctx)
+    service = committed(ConnectionService(env.ctx), env.ctx.sessions)
     created = await service.create("shop", "UK")
     await service.delete(created.id)
     link = (await service.reauthorize(created.id)).authorize_url
@@ -172,7 +173,7 @@ async def test_reauthorizing_a_revoked_connection_still_connects(env: Env) -> No
 
 
 async def test_a_refused_code_after_a_delete_keeps_the_revocation_reason(env: Env) -> None:
-    service = ConnectionService(env.ctx)
+    service = committed(ConnectionService(env.ctx), env.ctx.sessions)
     created = await service.create("shop", "US")
     state = httpx.URL(created.authorize_url).params["state"]
     callback = asyncio.create_task(service.complete_authorization("US_not-a-real-code", state))
@@ -187,7 +188,7 @@ async def test_a_refused_code_after_a_delete_keeps_the_revocation_reason(env: En
 
 async def test_tiktok_messages_quoting_the_code_are_scrubbed(env: Env) -> None:
     env.ctx.tiktok = EchoingTikTok(env.held.inner, refuse_code=True)
-    service = ConnectionService(env.ctx)
+    service = committed(ConnectionService(env.ctx), env.ctx.sessions)
     created = await service.create("shop", "US")
     code = env.sandbox.admin("POST", "/sandbox/v1/authorizations", {"region": "US"})["data"]
     state = httpx.URL(created.authorize_url).params["state"]
@@ -200,7 +201,7 @@ async def test_tiktok_messages_quoting_the_code_are_scrubbed(env: Env) -> None:
 
 async def test_tiktok_messages_quoting_the_refresh_token_are_scrubbed(env: Env) -> None:
     env.held.release.set()
-    service = ConnectionService(env.ctx)
+    service = committed(ConnectionService(env.ctx), env.ctx.sessions)
     created = await service.create("shop", "UK")
     code = env.sandbox.admin("POST", "/sandbox/v1/authorizations", {"region": "UK"})["data"]
     await service.complete_authorization(
@@ -235,7 +236,7 @@ async def test_webhook_about_an_older_authorization_leaves_the_new_one(
     env: Env, event_type: int
 ) -> None:
     env.held.release.set()
-    service = ConnectionService(env.ctx)
+    service = committed(ConnectionService(env.ctx), env.ctx.sessions)
     created = await service.create("shop", "US")
     code = env.sandbox.admin("POST", "/sandbox/v1/authorizations", {"region": "US"})["data"]
     result = await service.complete_authorization(
@@ -244,7 +245,7 @@ async def test_webhook_about_an_older_authorization_leaves_the_new_one(
     authorized_at = result.connection.authorized_at
     assert authorized_at is not None
     shop_id = result.connection.shops[0].id
-    hooks = WebhookHandler(env.ctx)
+    hooks = committed(WebhookHandler(env.ctx), env.ctx.sessions)
 
     # Sent an hour before this authorization (TikTok retries for up to 12 h).
     old = int(authorized_at.timestamp()) - 3600

@@ -34,6 +34,7 @@ from tiktok_sandbox.testing import RunningSandbox, run_sandbox
 from tts_common.db import create_engine, session_factory
 from tts_common.errors import Unavailable
 from tts_common.migrate import migrate_async
+from tts_common.testing.uow import committed
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,7 @@ async def env(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[Env]:
 async def connect(
     ctx: BrokerContext, sb: RunningSandbox, market: str = "US", conn_id: str | None = None
 ) -> str:
-    service = ConnectionService(ctx)
+    service = committed(ConnectionService(ctx), ctx.sessions)
     if conn_id is None:
         link = (await service.create("shop", market)).authorize_url
         conn_id_out = None
@@ -145,7 +146,9 @@ async def test_refused_refresh_rereads_and_uses_a_concurrent_reauthorization(env
         conn_id = await connect(other, env.sandbox)
         _, generation = await _status(other, conn_id)
         # The seller has a fresh authorize link and TikTok has just redirected with a code.
-        link = (await ConnectionService(other).reauthorize(conn_id)).authorize_url
+        link = (
+            await committed(ConnectionService(other), other.sessions).reauthorize(conn_id)
+        ).authorize_url
         state = httpx.URL(link).params["state"]
         code = env.sandbox.admin("POST", "/sandbox/v1/authorizations", {"region": "US"})["data"][
             "code"
@@ -220,7 +223,7 @@ async def test_refused_refresh_without_any_rotation_expires(env: Env) -> None:
 
 async def test_housekeeping_purges_old_states_and_receipts(env: Env) -> None:
     async with replica(env) as ctx:
-        service = ConnectionService(ctx)
+        service = committed(ConnectionService(ctx), ctx.sessions)
         created = await service.create("shop", "US")
         state = httpx.URL(created.authorize_url).params["state"]
         async with ctx.sessions() as s:

@@ -25,10 +25,16 @@ SIGNATURE = "5dec0f11ec2f6783b8deee53c9ffbf8d024302f7c7e7fa55a35d17629031ac05"
 
 
 class NoDatabase:
-    """Any use of the session factory fails the test: these paths must not touch the DB."""
+    """Any use of the session (or factory) fails the test: these paths must not touch the DB."""
 
     def __call__(self) -> Any:
         raise AssertionError("the database was used")
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError("the database was used")
+
+
+NO_DB = cast(Any, NoDatabase())
 
 
 @pytest.fixture
@@ -46,17 +52,17 @@ def handler() -> WebhookHandler:
 async def test_official_vector_verifies_and_order_events_are_ignored(
     handler: WebhookHandler,
 ) -> None:
-    assert await handler.handle(BODY, SIGNATURE) == "ignored"
+    assert await handler.handle(NO_DB, BODY, SIGNATURE) == "ignored"
 
 
 async def test_signature_over_other_bytes_is_refused(handler: WebhookHandler) -> None:
     with pytest.raises(Unauthorized):
-        await handler.handle(BODY.replace(b"UNPAID", b"PAID"), SIGNATURE)
+        await handler.handle(NO_DB, BODY.replace(b"UNPAID", b"PAID"), SIGNATURE)
 
 
 async def test_missing_signature_is_refused(handler: WebhookHandler) -> None:
     with pytest.raises(Unauthorized):
-        await handler.handle(BODY, None)
+        await handler.handle(NO_DB, BODY, None)
 
 
 async def test_signed_garbage_is_a_bad_request(handler: WebhookHandler) -> None:
@@ -64,7 +70,7 @@ async def test_signed_garbage_is_a_bad_request(handler: WebhookHandler) -> None:
 
     body = b'{"not": "a notification"}'
     with pytest.raises(BadRequest):
-        await handler.handle(body, webhook_signature(APP_KEY, APP_SECRET, body))
+        await handler.handle(NO_DB, body, webhook_signature(APP_KEY, APP_SECRET, body))
 
 
 @pytest.mark.parametrize("body", [b"[]", b"null", b'"text"', b"6", b"", b"{"])
@@ -75,7 +81,7 @@ async def test_signed_body_that_is_not_an_object_is_a_bad_request(
     from tiktok_shop.webhooks import webhook_signature
 
     with pytest.raises(BadRequest):
-        await handler.handle(body, webhook_signature(APP_KEY, APP_SECRET, body))
+        await handler.handle(NO_DB, body, webhook_signature(APP_KEY, APP_SECRET, body))
 
 
 def _deauthorization(timestamp: int) -> bytes:
@@ -93,7 +99,9 @@ async def test_replayed_old_deauthorization_is_acknowledged_not_applied(
     from tiktok_shop.webhooks import webhook_signature
 
     body = _deauthorization(int(time.time()) - 4 * 86400)
-    assert await handler.handle(body, webhook_signature(APP_KEY, APP_SECRET, body)) == "stale"
+    assert (
+        await handler.handle(NO_DB, body, webhook_signature(APP_KEY, APP_SECRET, body)) == "stale"
+    )
 
 
 async def test_recent_deauthorization_goes_to_the_database(handler: WebhookHandler) -> None:
@@ -102,7 +110,7 @@ async def test_recent_deauthorization_goes_to_the_database(handler: WebhookHandl
     # TikTok's last retry comes 12 h after the first attempt: still applied.
     body = _deauthorization(int(time.time()) - 13 * 3600)
     with pytest.raises(AssertionError, match="the database was used"):
-        await handler.handle(body, webhook_signature(APP_KEY, APP_SECRET, body))
+        await handler.handle(NO_DB, body, webhook_signature(APP_KEY, APP_SECRET, body))
 
 
 def test_expiration_time_parsing() -> None:

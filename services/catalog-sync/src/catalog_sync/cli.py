@@ -1,4 +1,4 @@
-"""`catalog-sync` command: serve | migrate."""
+"""`catalog-sync` command: serve | consume | relay | migrate."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def main() -> None:
-    run_cli(name=NAME, settings_cls=Settings, create_app=create_app, migrations_dir=MIGRATIONS)  # type: ignore[arg-type]
+    run_cli(name=NAME, settings_cls=Settings, create_app=create_app, migrations_dir=MIGRATIONS)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Client configuration: hosts, app credentials, timeouts, pool limits, limiter and retry knobs.
 
 The hosts are configurable so the project's sandbox and the real TikTok hosts are
-interchangeable; the defaults are the real production hosts from the reference (§1, §2).
+interchangeable; the defaults are the real production hosts: open-api.tiktokglobalshop.com
+("Sign your API request") and auth.tiktok-shops.com for tokens ("Authorization overview").
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class RateLimitConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    # TikTok publishes no number; 50 QPS per app per API is the one public figure (§7).
+    # TikTok publishes no number ("Rate limits": QPS is dynamic); 50 QPS per app per API is
+    # the one public figure.
     qps: float = Field(default=50.0, gt=0)
     min_qps: float = Field(default=1.0, gt=0)
     # Additive recovery: QPS regained per second without a 429.

@@ -3,7 +3,8 @@
 Every error carries `code`, `message`, `request_id`, `http_status` and `retriable`.
 `retriable` answers "may the *same* request be sent again as is?"; the client still
 never repeats a non-idempotent write on its own after an ambiguous failure.
-Codes and messages: reference §7 (common errors) and §3 (product validation).
+Codes and messages: TikTok's "Common errors" page (docv2/page/common-errors) and the
+product validation codes of "Create Product 202309".
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class OutcomeUnknownError(TikTokError):
         self.operation = operation
 
 
-# Common codes, reference §7.
+# Common codes, from TikTok's "Common errors" page (docv2/page/common-errors).
 _CODE_MAP: dict[int, type[TikTokError]] = {
     106001: SignatureError,
     105002: TokenExpiredError,
@@ -166,7 +167,8 @@ _CODE_MAP: dict[int, type[TikTokError]] = {
     12052048: NotFoundError,
 }
 
-# 36009004 is overloaded: branch on the message (reference §7).
+# 36009004 is overloaded: branch on the message ("Common errors": bad app_key, missing sign,
+# timestamp out of window, bad x-tts-access-token, unexpected shop_cipher).
 _36009004_BRANCHES: tuple[tuple[str, type[TikTokError]], ...] = (
     ("app_key", CredentialsError),
     ("signature", SignatureError),
@@ -175,7 +177,7 @@ _36009004_BRANCHES: tuple[tuple[str, type[TikTokError]], ...] = (
     ("shop_cipher", ShopCipherError),
 )
 
-# Product validation codes live in the 12052xxx / 12019xxx ranges (reference §3).
+# Product validation codes live in the 12052xxx / 12019xxx ranges ("Create Product 202309").
 _VALIDATION_PREFIXES = ("12052", "12019")
 
 

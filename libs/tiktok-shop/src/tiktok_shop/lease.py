@@ -1,4 +1,4 @@
-"""`TokenProvider` backed by the auth-broker's internal lease API (issue #5).
+"""`TokenProvider` backed by the auth-broker's internal lease API (docs/auth-broker.md).
 
 `POST {broker}/internal/v1/connections/{connection_id}/token` with
 `Authorization: Bearer <service credential>` answers

@@ -1,4 +1,4 @@
-"""OAuth: authorize links and token get/refresh (reference §2).
+"""OAuth: authorize links and token get/refresh ("Authorization overview", docs/auth-broker.md).
 
 Token calls are UNSIGNED GETs without a token header on the auth host (the same host for
 every market). Neither is ever retried after the request may have reached TikTok: auth

@@ -1,7 +1,8 @@
-"""Every operation the client calls, at its NEWEST version (reference: version table).
+"""Every operation the client calls, at its NEWEST version (docs/tiktok-client.md lists them).
 
-`cipher`: the operation needs `shop_cipher` (reference §1: none on /authorization/*,
-image upload, ...). `idempotent=False` marks writes that must never be repeated blindly.
+`cipher`: the operation needs `shop_cipher` (each operation's TikTok doc page says so; none on
+/authorization/*, image upload, ...). `idempotent=False` marks writes that must never be
+repeated blindly.
 """
 
 from __future__ import annotations

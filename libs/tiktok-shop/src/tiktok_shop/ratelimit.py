@@ -4,7 +4,8 @@ Each key paces its calls at `rate` QPS (a virtual schedule: call n may start at
 `next_slot`, then `next_slot += 1/rate`). The rate starts at the configured QPS,
 halves on a 429 / 36009002 (multiplicative decrease) and climbs back additively
 while calls succeed, never above the configured QPS -- TikTok's limits are
-"dynamic" (reference §7), so we converge on whatever the server grants.
+"dynamic" (TikTok's "Rate limits" page, docv2/page/rate-limits), so we converge on
+whatever the server grants.
 
 The arithmetic (`RateState`) is pure and takes the time as an argument, so it is
 unit-tested without sleeping; `AdaptiveRateLimiter` adds the asyncio waiting.

@@ -1,4 +1,4 @@
-"""Request signing, exactly as documented (reference §1; PHP/NET/RB/GO SDKs agree).
+"""Request signing, exactly as TikTok's "Sign your API request" documents it (SDKs agree).
 
 sign = hex(HMAC-SHA256(app_secret, app_secret + path + sorted(k+v) + [body] + app_secret)),
 over all query params except `sign` and `access_token`; the body is appended only for

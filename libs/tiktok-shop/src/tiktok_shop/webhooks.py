@@ -1,4 +1,4 @@
-"""TikTok webhook verification (reference §6).
+"""TikTok webhook verification ("TikTok Shop webhooks overview", docv2/page/tts-webhooks-overview).
 
 `Authorization` header = lowercase hex(HMAC-SHA256(key=app_secret, msg=app_key + raw_body)),
 no "Bearer" prefix. Always hash the raw body bytes as received: re-serialising parsed
@@ -64,7 +64,7 @@ def _ids_to_str(value: Any, is_id: bool = False) -> Any:
 def parse_webhook(raw_body: bytes) -> WebhookEvent:
     """Parse a verified payload; ids that TikTok may send as JSON numbers become strings.
 
-    PRODUCT_STATUS_CHANGE can carry `product_id` as a JSON number (reference §6).
+    PRODUCT_STATUS_CHANGE can carry `product_id` as a JSON number (seen in TikTok's samples).
     """
     payload = orjson.loads(raw_body)
     if isinstance(payload, dict):

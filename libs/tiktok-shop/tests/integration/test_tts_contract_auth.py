@@ -1,4 +1,5 @@
-"""Contract: OAuth, authorized shops and the credential error paths (reference §1, §2, §7)."""
+"""Contract: OAuth, authorized shops and the credential error paths
+("Authorization overview", "Sign your API request", "Common errors")."""
 
 from __future__ import annotations
 

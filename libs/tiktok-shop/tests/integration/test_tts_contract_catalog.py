@@ -1,4 +1,5 @@
-"""Contract: categories, attributes, rules, brands (paging), recommend category (§3.3)."""
+"""Contract: categories, attributes, rules, brands (paging), recommend category
+("Get Categories 202309", "Get Brands 202309", "Recommend Category 202309" & co)."""
 
 from __future__ import annotations
 

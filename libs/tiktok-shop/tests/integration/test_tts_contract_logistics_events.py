@@ -47,7 +47,7 @@ async def test_webhook_subscribe_list_delete(us: Connected) -> None:
     await us.shop.events.delete_webhook("ORDER_STATUS_CHANGE")
     hooks = (await us.shop.events.list_webhooks()).webhooks
     assert all(h.event_type != "ORDER_STATUS_CHANGE" for h in hooks)
-    # Deleting again always succeeds (reference §6).
+    # Deleting again always succeeds ("Delete Shop Webhook 202309").
     await us.shop.events.delete_webhook("ORDER_STATUS_CHANGE")
 
 

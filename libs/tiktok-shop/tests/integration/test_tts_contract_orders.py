@@ -1,5 +1,5 @@
-"""Contract: order search/detail and every fulfilment operation (§4, §5), on orders placed
-through the sandbox admin API for products created through the client."""
+"""Contract: order search/detail and every fulfilment operation (docs/sandbox-orders.md), on
+orders placed through the sandbox admin API for products created through the client."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ async def test_detail_withholds_address_during_hold_and_repeats_line_items(
 async def test_detail_of_several_orders_signs_the_comma_joined_ids(
     us: Connected, sku_ids: list[str]
 ) -> None:
-    # `ids=a,b` is signed as joined and sent percent-encoded (reference §1): the sandbox
+    # `ids=a,b` is signed as joined and sent percent-encoded ("Sign your API request"): the sandbox
     # verifies the sign over the decoded query, so a wrong join would be a 106001 here.
     first = place(us, [sku_ids[0]], release=False)["order"]["id"]
     second = place(us, [sku_ids[1]], release=False)["order"]["id"]
@@ -179,7 +179,8 @@ async def test_shipping_during_the_hold_is_refused(us: Connected, sku_ids: list[
                 self_shipment=SelfShipment(tracking_number=tracking(), shipping_provider_id=usps)
             ),
         )
-    # HTTP 200 with a non-zero business code and a clear message (reference §5).
+    # HTTP 200 with a non-zero business code and a clear message: TikTok documents no code for
+    # this ("Not allow seller fulfill order under ON_HOLD status"); docs/sandbox-orders.md.
     assert info.value.http_status == 200 and "ON_HOLD" in info.value.message
 
 

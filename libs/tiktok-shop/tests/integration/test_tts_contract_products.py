@@ -1,4 +1,5 @@
-"""Contract: every product operation, its errors, and the commit-then-drop fault (§3)."""
+"""Contract: every product operation, its errors, and the commit-then-drop fault
+("Create Product 202309" & co; the fault: docs/tiktok-client.md, "Retries")."""
 
 from __future__ import annotations
 
@@ -131,7 +132,8 @@ async def test_price_inventory_and_inventory_search(us: Connected) -> None:
 async def test_inventory_update_reports_per_warehouse_failures_inside_code_0(
     us: Connected,
 ) -> None:
-    # Reference §3.1: data.errors[{code 12052990, detail{sku_id, extra_errors[{warehouse_id}]}}]
+    # Update Inventory 202309 answers code 0 with
+    # data.errors[{code 12052990, detail{sku_id, extra_errors[{warehouse_id}]}}]
     created = await us.shop.products.create_product(await product_input(us, [sku("IE")]))
     pid, sku_id = created.product_id or "", created.skus[0].id
     bad = InventoryInput(warehouse_id="7068517275539799999", quantity=5)

@@ -1,4 +1,4 @@
-"""Contract: a token without the operation's scope (105005, reference §7) -> `ScopeError`.
+"""Contract: a token without the operation's scope (105005, "Common errors") -> `ScopeError`.
 
 The sandbox grants only the scopes asked for in `POST /sandbox/v1/authorizations`.
 The client must surface 105005 as a non-retriable `ScopeError` and must neither repeat

@@ -1,4 +1,4 @@
-"""Envelope codes -> typed exceptions (reference §7 and §3)."""
+"""Envelope codes -> typed exceptions ("Common errors" and "Create Product 202309" codes)."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def test_specific_types_are_catchable_by_family() -> None:
 
 def test_unknown_codes_of_the_105_family_are_credential_errors() -> None:
     # 105xxx are the access-token/authorization family (105001, 105002, 105005; PHP SDK
-    # groups them as token errors, reference §7): an undocumented one is not a bad request.
+    # groups them as token errors): an undocumented one is not a bad request.
     err = error_from_response(200, 105999, "Access token or authorization problem", None)
     assert type(err) is CredentialsError and not err.retriable
 

@@ -1,4 +1,5 @@
-"""Response models: secrets and buyer data never reach an error message (reference §2, §4)."""
+"""Response models: secrets and buyer data never reach an error message
+(token grants of "Authorization overview", buyer data of "Get Order Detail 202309")."""
 
 from __future__ import annotations
 

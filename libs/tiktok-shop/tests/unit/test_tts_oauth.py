@@ -1,4 +1,4 @@
-"""Token get/refresh request shape (reference §2): unsigned GETs on the auth host."""
+"""Token get/refresh request shape ("Authorization overview"): unsigned GETs on the auth host."""
 
 from __future__ import annotations
 

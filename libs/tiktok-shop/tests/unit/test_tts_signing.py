@@ -1,4 +1,4 @@
-"""The four documented signing vectors (reference §1) plus the rules around them."""
+"""The four documented signing vectors ("Sign your API request" and SDK tests) and their rules."""
 
 from __future__ import annotations
 

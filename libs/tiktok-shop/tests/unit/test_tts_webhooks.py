@@ -1,4 +1,4 @@
-"""Webhook signature: the official vector (reference §6) and tamper checks."""
+"""Webhook signature: the official vector ("TikTok Shop webhooks overview") and tamper checks."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_parse_keeps_unknown_fields_and_stringifies_ids() -> None:
 
 
 def test_ids_in_data_sent_as_json_numbers_become_exact_strings() -> None:
-    # PRODUCT_STATUS_CHANGE may carry product_id as a JSON number (reference §6); 19 digits
+    # PRODUCT_STATUS_CHANGE may carry product_id as a JSON number (TikTok's samples); 19 digits
     # exceed a double, so the string must come from the exact integer, not a float.
     product = parse_webhook(
         b'{"type":5,"tts_notification_id":"1","shop_id":"2","timestamp":1718305585,'

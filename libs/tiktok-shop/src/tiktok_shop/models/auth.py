@@ -1,4 +1,4 @@
-"""OAuth token grant and authorized shops (reference §2)."""
+"""OAuth token grant ("Authorization overview") and authorized shops ("Get Authorized Shops")."""
 
 from __future__ import annotations
 

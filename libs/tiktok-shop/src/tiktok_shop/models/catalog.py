@@ -1,4 +1,4 @@
-"""Categories, attributes, rules, brands, category recommendation (reference §3.3)."""
+"""Categories, attributes, rules, brands, category recommendation ("Get Categories 202309" & co)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webhook subscription management (reference §6)."""
+"""Webhook subscription management ("Get Shop Webhooks 202309", "Update Shop Webhook 202309")."""
 
 from __future__ import annotations
 

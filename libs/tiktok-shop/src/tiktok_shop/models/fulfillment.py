@@ -1,4 +1,4 @@
-"""Shipping seller-fulfilled packages (reference §5)."""
+"""Shipping seller-fulfilled packages ("Ship Package 202309", "Mark Package As Shipped 202309")."""
 
 from __future__ import annotations
 

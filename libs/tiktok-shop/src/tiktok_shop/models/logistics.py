@@ -1,4 +1,4 @@
-"""Warehouses, delivery options and shipping providers (reference §5)."""
+"""Warehouses, delivery options, shipping providers ("Get Warehouse List 202309" and siblings)."""
 
 from __future__ import annotations
 

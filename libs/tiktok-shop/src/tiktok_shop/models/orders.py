@@ -1,4 +1,7 @@
-"""Order search and detail (reference §4). Ids and money are strings; times Unix seconds."""
+"""Order search and detail ("Get Order List 202309", "Get Order Detail 202309").
+
+Ids and money are strings; times Unix seconds.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Product write and read models (reference §3.1, §3.2, §3.3 "Get product")."""
+"""Product write and read models.
+
+Shapes from TikTok's "Create Product 202309", "Edit Product 202509", "Get Product 202309" and
+"Search Products 202502" pages.
+"""
 
 from __future__ import annotations
 

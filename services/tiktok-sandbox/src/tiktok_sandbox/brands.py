@@ -1,4 +1,4 @@
-"""Custom brands a seller creates (`POST /product/202309/brands`, reference §3.1).
+"""Custom brands a seller creates ("Create Custom Brands 202309", `POST /product/202309/brands`).
 
 The seeded catalogue brands are read-only and shared (`catalog_seed.py`); the brands a
 seller creates live here, per seller, so one test server never sees another's. Rules

@@ -1,6 +1,6 @@
 """Deterministic category attributes, keyed by the leaf's top-level group.
 
-Shapes follow reference §3.3, including the official misspelling `is_requried`.
+Shapes follow "Get Attributes 202309", including the official misspelling `is_requried`.
 Ids reuse the official samples where known (Color 100089, Occasion 100392 with
 Birthday 1001533); the rest are hand-made and stable.
 """

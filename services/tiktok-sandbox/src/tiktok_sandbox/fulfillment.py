@@ -1,4 +1,4 @@
-"""Fulfilment of seller-shipped orders (reference §5) and the carrier side of the flow.
+"""Fulfilment of seller-shipped orders and the carrier side of the flow (docs/sandbox-orders.md).
 
 Seller writes: Ship Package (self_shipment), batch ship, Mark Package As Shipped and
 update shipping info (72 h window). Reads are in package_reads.py, the carrier side
@@ -32,7 +32,9 @@ UPDATE_WINDOW_PASSED = 21011010
 NOT_SELF_SHIPPED = 21011011
 INVALID_LINE_ITEMS = 21011012
 INVALID_TRACKING = 21011013
-REGION_NOT_SUPPORTED = 21008106  # documented (EcomPHP issue #26)
+# Documented: Mark Package As Shipped is US/UK/ES/IE/IT/DE/FR/JP only; the code and message are
+# quoted in github.com/EcomPHP/tiktokshop-php/issues/26.
+REGION_NOT_SUPPORTED = 21008106
 PARAM_ERROR = 36009004
 
 UPDATE_WINDOW_SECONDS = 72 * 3600

@@ -1,7 +1,7 @@
 """Deterministic logistics seed: warehouses, delivery options, shipping providers per market.
 
 Keyed by the shop's `region` ("US" or "GB"), so it does not depend on the shop ids the
-core seed picks. Official sample ids are used where the reference gives them:
+core seed picks. Official sample ids are used where TikTok's doc samples give them:
 warehouse 7068517275539719942 and USPS 7117858858072016686; the rest are stable,
 hand-picked 19-digit ids. The seed is immutable: callers get copies.
 """

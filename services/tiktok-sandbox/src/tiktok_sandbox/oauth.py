@@ -18,7 +18,8 @@ from .scopes import ALL_SCOPES
 if TYPE_CHECKING:
     from .state import SandboxState
 
-# Observed auth-host codes (EcomPHP PR #15); the sandbox uses them for every failed grant.
+# Observed auth-host codes (github.com/EcomPHP/tiktokshop-php/pull/15); the sandbox uses them
+# for every failed grant.
 AUTH_RECORD_NOT_FOUND = (36004005, "can not find related auth record")
 REFRESH_TOKEN_EXPIRED = (36004001, "rt has expired")
 NOTICE_WINDOW_SECONDS = 30 * 86400

@@ -1,4 +1,6 @@
-"""Building a new order from the admin `POST /sandbox/v1/orders` body (reference §4 shape).
+"""Building a new order from the admin `POST /sandbox/v1/orders` body.
+
+The order's shape is that of "Get Order Detail 202309".
 
 Only the shape and the money live here; the status machine is in orders.py. Money is
 computed with `Decimal` and rendered as 2-decimal strings so the documented identities
@@ -82,7 +84,7 @@ def fmt(amount: Decimal) -> str:
 
 @dataclass
 class LineSpec:
-    """One unit of one SKU (quantity is expressed by repeating line items, reference §4)."""
+    """One unit of one SKU: TikTok's line items have no quantity, so a quantity repeats the item."""
 
     sku: dict[str, Any]
     seller_discount: Decimal = field(default_factory=lambda: Decimal("0.00"))

@@ -96,7 +96,7 @@ def paginate(items: list[dict[str, Any]], paging: Paging) -> tuple[list[dict[str
 
 
 def encode_cursor(sort_value: int, item_id: int) -> str:
-    # Standard base64 on purpose: real page tokens contain '+' and '/' (reference §1),
+    # Standard base64 on purpose: real page tokens contain '+' and '/' ("Sign your API request"),
     # so clients must sign them decoded and send them percent-encoded.
     return base64.b64encode(_CURSOR.pack(sort_value, item_id)).decode()
 

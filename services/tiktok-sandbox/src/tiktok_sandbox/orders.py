@@ -25,7 +25,8 @@ from .snowflake import new_id
 
 HOLD_SECONDS = 3600
 
-# Order status -> statuses it may move to (reference §4 flow; CANCELLED only before shipping).
+# Order status -> statuses it may move to (TikTok's order flow, docs/sandbox-orders.md;
+# CANCELLED only before shipping).
 TRANSITIONS: dict[str, frozenset[str]] = {
     "UNPAID": frozenset({"ON_HOLD", "CANCELLED"}),
     "ON_HOLD": frozenset({"AWAITING_SHIPMENT", "CANCELLED"}),
@@ -40,7 +41,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "CANCELLED": frozenset(),
 }
 STATUSES = tuple(TRANSITIONS)
-# The address and buyer details are withheld during these statuses (reference §4).
+# The address and buyer details are withheld during these statuses ("Get Order Detail 202309").
 ADDRESS_WITHHELD = frozenset({"UNPAID", "ON_HOLD"})
 CANCELLATION_INITIATORS = ("BUYER", "SELLER", "SYSTEM")
 

@@ -1,4 +1,5 @@
-"""Seller reads of packages: package detail, package search, order tracking (reference §5)."""
+"""Seller reads of packages: package detail, package search, order tracking
+("Get Package Detail 202309", "Search Package 202309", "Get Tracking 202309")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Product error codes and messages in one place.
 
-Documented codes (reference §3.2/§7) are used where they exist; the ones marked
-"inferred" have no public source, are stable here, and are listed in docs/sandbox.md.
+Documented codes ("Create Product 202309", "Common errors") are used where they exist; the
+ones marked "inferred" have no public source, are stable here, and are listed in
+docs/sandbox.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Create/edit product validation (issue #3 rules, reference §3.2 limits).
+"""Create/edit product validation: the rules of docs/sandbox.md ("Validation").
+
+Limits (title, SKUs, images, stock...) are those of TikTok's "Create Product 202309".
 
 `validate_product` returns the normalised spec the store keeps, plus every problem
 found as `(code, message)`: create/edit fail on the first, listing_check reports all.
@@ -54,7 +56,7 @@ def resolve_category(
     shop: dict[str, Any], category_id: str, version: str | None, p: Problems
 ) -> Category | None:
     market = shop["market"]
-    # v1 is TikTok's default for every market (reference §3.1): a US body without
+    # v1 is TikTok's default for every market ("Get Categories 202309"): a US body without
     # `category_version` is a v1 body and fails like an explicit v1 (12052217).
     version = (str(version) if version else "v1").lower()
     if market == "US" and version != "v2":

@@ -1,4 +1,7 @@
-"""Stored products rendered in the API's response shapes (reference §3.2, §3.3)."""
+"""Stored products rendered in the API's response shapes.
+
+Shapes from TikTok's "Create Product 202309" and "Get Product 202309" pages.
+"""
 
 from __future__ import annotations
 

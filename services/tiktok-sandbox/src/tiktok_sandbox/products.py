@@ -152,7 +152,7 @@ class ProductStore:
             product["status"] = "DRAFT"
         else:
             self._start_audit(product, now)
-            # An edit sends a listed product back to audit (reference §3.2): that is a
+            # An edit sends a listed product back to audit (every write is audited): that is a
             # status change like any other, so the app hears of it (type 5 webhook).
             if existing and before != "PENDING":
                 self._set_status(product, "PENDING", now)

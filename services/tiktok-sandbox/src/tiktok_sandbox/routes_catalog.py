@@ -90,7 +90,7 @@ async def get_brands(ctx: ShopRequest, request: Request, state: StateDep) -> Res
 
 @router.post("/product/202309/brands")
 async def create_custom_brand(ctx: AppRequest, request: Request, state: StateDep) -> Response:
-    """Create Custom Brands: no shop_cipher (reference §1), `{"name"}` -> `data.id`."""
+    """Create Custom Brands 202309: no shop_cipher, `{"name"}` -> `data.id`."""
     body = await json_body(request)
     return ok({"id": state.brands.create(ctx.seller_id, body.get("name"))["id"]})
 

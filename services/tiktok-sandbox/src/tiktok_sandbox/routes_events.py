@@ -1,4 +1,7 @@
-"""Routes: webhook subscriptions (reference §6) and the delivery log (sandbox admin)."""
+"""Routes: webhook subscriptions ("Update Shop Webhook 202309" & co) and the delivery log.
+
+The delivery log is sandbox admin (docs/sandbox-orders.md).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routes: fulfilment of seller-shipped orders (reference §5); logic in fulfillment.py."""
+"""Routes: fulfilment of seller-shipped orders (docs/sandbox-orders.md); logic in fulfillment.py."""
 
 from __future__ import annotations
 

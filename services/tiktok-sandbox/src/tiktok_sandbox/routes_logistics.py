@@ -1,4 +1,8 @@
-"""Routes: warehouses, delivery options per warehouse, shipping providers per option (§5)."""
+"""Routes: warehouses, delivery options per warehouse, shipping providers per option.
+
+TikTok's "Get Warehouse List 202309", "Get Warehouse Delivery Options 202309" and
+"Get Shipping Providers 202309".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routes: orders search and detail (reference §4), and the admin order controls.
+"""Routes: orders search and detail ("Get Order List", "Get Order Detail"), and admin controls.
 
 TikTok API: `POST /order/202309/orders/search`, `GET /order/{202309,202507}/orders?ids=`.
 Admin (unsigned, `/sandbox/v1/orders`): place an order, then drive it through the

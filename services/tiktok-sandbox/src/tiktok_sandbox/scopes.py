@@ -1,9 +1,9 @@
 """Access scopes: the names the sandbox grants and the one scope each Open API operation needs.
 
-Reference §2 confirms only `seller.order.info`, `seller.product.write` and
-`seller.fulfillment.basic` (token `granted_scopes`); the other names and the whole
-operation → scope mapping are [inferred]. A token lacking the operation's scope gets
-105005 (reference §7) right after the token check (`security.py`).
+TikTok's token samples ("Authorization overview") confirm only `seller.order.info`,
+`seller.product.write` and `seller.fulfillment.basic` (token `granted_scopes`); the other
+names and the whole operation → scope mapping are [inferred]. A token lacking the operation's
+scope gets 105005 ("Common errors") right after the token check (`security.py`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ ALL_SCOPES: tuple[str, ...] = (
     WEBHOOK,
 )
 
-# Verbatim from the partner docs' "Common errors" page; reference §7 quotes it abridged.
+# Verbatim from the partner docs' "Common errors" page (docv2/page/common-errors).
 ACCESS_DENIED_CODE = 105005
 ACCESS_DENIED = (
     "Access denied. The app is not authorized to access the endpoint because the access "

@@ -1,7 +1,7 @@
 """The request check pipeline as FastAPI dependencies.
 
-Order (reference §9): path (routing, 404/36009009) → app_key → timestamp window →
-sign → access token → access scope (105005, `scopes.py`) → shop_cipher
+Order (docs/sandbox.md, "Request checks"): path (routing, 404/36009009) → app_key →
+timestamp window → sign → access token → access scope (105005, `scopes.py`) → shop_cipher
 required/forbidden → rate limit → faults.
 Handlers declare `ctx: ShopRequest` or `ctx: AppRequest` and only raise business errors.
 """
@@ -129,7 +129,7 @@ async def _verify_signed(request: Request, state: SandboxState, operation: str) 
 
 def _check_scope(record: AccessToken, operation: str) -> None:
     # HTTP 200 [inferred]: no source gives the status of 105005, and business errors
-    # default to 200 (reference §7). Checked after the token (a scope is a property of a
+    # default to 200 ("Common errors"). Checked after the token (a scope is a property of a
     # valid token) and before the cipher, like the other authorization checks.
     if required_scope(operation) not in record.scopes:
         raise ApiError(ACCESS_DENIED_CODE, ACCESS_DENIED)

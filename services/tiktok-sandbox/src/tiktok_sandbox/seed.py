@@ -1,6 +1,6 @@
 """Deterministic seed: the one app, one US seller/shop and one UK seller/shop.
 
-Ids and ciphers reuse the official sample values where the reference gives them
+Ids and ciphers reuse the official sample values where TikTok's doc samples give them
 (webhook sample shop id, sample ciphers), so fixtures copied from the docs line up.
 """
 

@@ -1,4 +1,5 @@
-"""Webhook payloads and their signature, exactly as TikTok Shop sends them (reference §6).
+"""Webhook payloads and their signature, exactly as TikTok Shop sends them
+("TikTok Shop webhooks overview", docv2/page/tts-webhooks-overview).
 
 The `Authorization` header (no "Bearer") carries
 `lowercase hex(HMAC-SHA256(key=app_secret, msg=app_key + raw_body))`. The body is
@@ -14,7 +15,7 @@ from typing import Any
 
 import orjson
 
-# Official `type` numbers of the webhook payload (reference §6).
+# Official `type` numbers of the webhook payload ("TikTok Shop webhooks overview").
 EVENT_TYPES: dict[str, int] = {
     "ORDER_STATUS_CHANGE": 1,
     "REVERSE_STATUS_UPDATE": 2,

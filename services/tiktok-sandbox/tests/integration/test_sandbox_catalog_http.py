@@ -127,7 +127,7 @@ def test_recommend_category(us: SignedClient, uk: SignedClient) -> None:
 
 
 def test_us_recommend_needs_category_version_v2(us: SignedClient) -> None:
-    # v1 is the default everywhere (reference §3.1); US shops must ask for v2.
+    # v1 is the default everywhere ("Get Categories 202309"); US shops must ask for v2 (12052217).
     path = "/product/202309/categories/recommend"
     for body in (
         {"product_title": "Grey Sofa"},
@@ -141,7 +141,7 @@ BRANDS = "/product/202309/brands"
 
 
 def test_create_custom_brand_is_listed_and_usable(us: SignedClient, uk: SignedClient) -> None:
-    # Create Custom Brands takes no shop_cipher (reference §1, §3.1).
+    # Create Custom Brands 202309 takes no shop_cipher: sending one is 36009004.
     with_cipher = us.request("POST", BRANDS, json={"name": "Oakcraft Home"})
     assert with_cipher.status_code == 400 and with_cipher.json()["code"] == 36009004
     created = us.call("POST", BRANDS, json={"name": "Oakcraft Home"}, cipher=False)

@@ -1,4 +1,4 @@
-"""Logistics and fulfilment over real HTTP (reference §5): each operation and error path."""
+"""Logistics and fulfilment over real HTTP (docs/sandbox-orders.md): each operation, each error."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Orders over real HTTP: admin placement and flow, signed search and detail (reference §4)."""
+"""Orders over real HTTP: admin placement and flow, signed search and detail
+("Get Order List 202309", "Get Order Detail 202309")."""
 
 from __future__ import annotations
 

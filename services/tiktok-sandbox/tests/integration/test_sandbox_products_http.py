@@ -409,7 +409,7 @@ def test_edit_of_a_live_product_notifies_the_move_to_pending(
     pid = create(us, sofa_body(us, "REAUDIT"))["product_id"]
     sb.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 61})
     assert get(us, pid)["status"] == "ACTIVATE"
-    # Every write is audited again (reference §3.2): ACTIVATE -> PENDING is a status change.
+    # Every write is audited again ("Edit Product"): ACTIVATE -> PENDING is a status change.
     path = f"/product/202509/products/{pid}/partial_edit"
     assert us.call("POST", path, json={"title": "Grey Sofa v2"})["code"] == 0
     assert get(us, pid)["status"] == "PENDING"

@@ -1,4 +1,4 @@
-"""Every product validation rule of issue #3, over HTTP, with its code."""
+"""Every product validation rule of docs/sandbox.md ("Validation"), over HTTP, with its code."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ CASES: dict[str, tuple[Callable[[Body], Body], int]] = {
     ),
     "UK v1 id in a US v2 listing": (lambda b: {**b, "category_id": "604468"}, 12052230),
     "US without v2": (lambda b: {**b, "category_version": "v1"}, 12052217),
-    # v1 is TikTok's default (reference §3.1), so leaving the version out is v1 too.
+    # v1 is TikTok's default ("Get Categories 202309"), so leaving the version out is v1 too.
     "US without category_version": (
         lambda b: {k: v for k, v in b.items() if k != "category_version"},
         12052217,

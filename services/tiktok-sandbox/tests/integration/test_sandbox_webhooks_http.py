@@ -1,4 +1,5 @@
-"""Webhooks over real HTTP: subscription API (reference §6) and signed deliveries with retries.
+"""Webhooks over real HTTP: subscription API ("Update Shop Webhook 202309" & co)
+and signed deliveries with retries ("TikTok Shop webhooks overview").
 
 A tiny `http.server` receiver on 127.0.0.1 plays the app's webhook endpoint.
 """

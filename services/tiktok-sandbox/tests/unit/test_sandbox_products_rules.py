@@ -146,13 +146,14 @@ def test_malformed_sales_attributes_are_problems_not_crashes() -> None:
 
 
 def test_title_rejects_chinese_characters() -> None:
-    # Reference §3.2 limits: title 1-255 chars in US/UK, no Chinese (12052051).
+    # "Create Product 202309" limits: title 1-255 chars in US/UK, no Chinese (12052051).
     assert check(body(title="Oak sofa 沙发")) == [12052051]
     assert check(body(title="Café sofa - ÆØÅ")) == []
 
 
 def test_dimension_unit_is_checked_without_a_weight() -> None:
-    # A draft may leave the weight out, but INCH stays US-only and units stay known (§3.2).
+    # A draft may leave the weight out, but INCH stays US-only and units stay known
+    # ("Create Product 202309").
     uk_draft = body(
         save_mode="AS_DRAFT",
         category_id="604468",

@@ -1,4 +1,4 @@
-"""Webhook signature: the official vector from the TikTok docs (reference §6)."""
+"""Webhook signature: the official vector from "TikTok Shop webhooks overview"."""
 
 from __future__ import annotations
 

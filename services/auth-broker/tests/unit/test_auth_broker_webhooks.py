@@ -14,7 +14,7 @@ from auth_broker.workers import RECEIPT_RETENTION
 from pydantic import SecretStr
 from tts_common.errors import BadRequest, Unauthorized
 
-# Reference §6, official vector (docv2/page/tts-webhooks-overview).
+# Official vector of "TikTok Shop webhooks overview" (docv2/page/tts-webhooks-overview).
 APP_KEY, APP_SECRET = "abcdef", "123"
 BODY = (
     b'{"type":1,"tts_notification_id":"7380066284010030890","shop_id":"7495540735365777507",'

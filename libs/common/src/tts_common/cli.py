@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Generic, TypeVar
 import uvicorn
 from fastapi import FastAPI
 
+from tts_common.api_auth import ApiKeyConfigError
 from tts_common.logging import configure_logging
 from tts_common.migrate import migrate
 from tts_common.settings import ServiceSettings, load_settings, register_settings_secrets
@@ -118,4 +120,9 @@ def run_cli(
         settings = settings.model_copy(update={"run_workers": False})
     elif args.command == "consume":
         settings = settings.model_copy(update={"serve_api": False, "run_workers": True})
-    _serve(create_app(settings), args.host or settings.http_host, args.port or settings.http_port)
+    try:
+        app = create_app(settings)
+    except ApiKeyConfigError as exc:  # e.g. prod without TTS_API_KEYS: as load_settings does
+        sys.stderr.write(f"invalid settings, refusing to start:\n  {exc}\n")
+        raise SystemExit(2) from None
+    _serve(app, args.host or settings.http_host, args.port or settings.http_port)

@@ -4,10 +4,11 @@ Stages, all against the real Kafka and PostgreSQL of ``deploy/local/infra.sh``:
 
 1. write   — N events (≈1 KB each) inserted into the outbox in business
              transactions of ``--tx-size`` events (each with a business row);
-2. e2e     — the relay (``python -m tts_common.outbox relay``, its own process,
-             as deployed) and a ``ConsumerRunner`` (inbox + one effect row per
-             event, batch mode) run at the same time; measured from the relay's
-             start until the consumer committed the last effect. Per-stage
+2. e2e     — the relay (``tts_common.outbox.run_relay``, the body of
+             ``<service> relay``, in its own process) and a
+             ``ConsumerRunner`` (inbox + one effect row per event, batch mode)
+             run at the same time; measured from the relay's start until the
+             consumer committed the last effect. Per-stage
              rates: relay = time until the outbox is empty, consume = time
              until the last effect;
 3. kafka   — ``org.apache.kafka.tools.ProducerPerformance`` with the same record
@@ -56,6 +57,13 @@ KAFKA_LIBS = ROOT / ".local" / "kafka" / "libs"
 DEFAULT_DB = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
 DEFAULT_KAFKA = "127.0.0.1:9092"
 PARTITIONS = 6
+# The standalone relay, as ``<service> relay`` runs it: argv = database URL, bootstrap.
+RELAY_SCRIPT = """
+import asyncio, logging, sys
+from tts_common.outbox import run_relay
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+asyncio.run(run_relay(sys.argv[1], sys.argv[2], batch_size=2000, pipeline=3, poll_interval=0.05))
+"""
 
 BUSINESS_DDL = """
 CREATE TABLE widgets (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL);
@@ -145,9 +153,7 @@ async def e2e_stage(
     log_path = Path(tempfile.gettempdir()) / f"tts-events-bench-relay-{uuid.uuid4().hex[:6]}.log"
     with log_path.open("wb") as log:
         relay = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tts_common.outbox", "relay", "--database-url", db_url,
-            "--bootstrap", bootstrap, "--batch-size", "2000", "--pipeline", "3",
-            "--poll-interval", "0.05",
+            sys.executable, "-c", RELAY_SCRIPT, db_url, bootstrap,
             stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
     # The clock starts when the relay process is up (a deployed relay is long

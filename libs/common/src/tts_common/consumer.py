@@ -20,9 +20,11 @@ Failure policy (one branch per kind):
   serialization failures); the bounded retries keep a real bug from blocking
   the partition — it ends in the DLQ like the rest;
 - except an outage (:func:`is_outage`: the database or network is unreachable):
-  after the bounded retries the record is NOT dead-lettered — the runner backs
-  off and re-reads from the first unfinished record, for as long as it takes.
-  No record is at fault, and the partition cannot progress without a database.
+  after the bounded retries the record is NOT dead-lettered — the runner logs a
+  WARNING, rewinds every partition of the round to its first unfinished record
+  and pauses (a backoff that grows while the outage lasts, capped at
+  ``outage_backoff_cap``, reset by the first success), for as long as it takes.
+  No record is at fault, and no partition can progress without a database.
 
 Batch mode (default) applies all decodable records of a poll round (every
 partition) in one transaction with one bulk inbox insert. If that batch fails,
@@ -30,6 +32,11 @@ it is rolled back and its records are processed one by one, so one bad record
 cannot sink its neighbours. A handler may therefore run twice for a record
 whose batch failed; handlers with effects outside the database should be
 idempotent or run with ``batch_mode=False``.
+
+Rebalances: the runner commits the offsets of revoked partitions once the
+round in progress is done, so the next owner replays nothing that was applied.
+``rebalance_listener`` lets a service (metrics, logs, tests) watch rebalances;
+see :class:`ConsumerRunner`.
 
 Throughput: a worker process should call ``gc.freeze()`` once start-up is done;
 otherwise the cyclic GC re-walks every start-up object while collecting the
@@ -39,6 +46,7 @@ per-record garbage (≈20% of the consumer's CPU in ``bench/events_bench.py``).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -48,22 +56,16 @@ from typing import Any, TypeAlias
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tts_common.db import session_scope
 from tts_common.events import CloudEvent, decode, dlq_topic
 from tts_common.fabric_errors import PoisonEvent, is_outage, is_retriable
+from tts_common.inbox import mark_seen
 from tts_common.kafka import make_consumer, make_producer
 from tts_common.logging import correlation, redact_text
 
 log = logging.getLogger(__name__)
-
-_INBOX_INSERT = text(
-    "INSERT INTO inbox (consumer_group, event_id)"
-    " SELECT :group, unnest(CAST(:ids AS text[]))"
-    " ON CONFLICT DO NOTHING RETURNING event_id"
-)
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 Handler = Callable[[AsyncSession, CloudEvent, Record], Awaitable[None]]
@@ -90,10 +92,15 @@ class _Interrupted(Exception):
 
 
 class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, runner: ConsumerRunner) -> None:
+    def __init__(self, runner: ConsumerRunner, user: ConsumerRebalanceListener | None) -> None:
         self._runner = runner
+        self._user = user
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        # The user's listener first: the lock below is held while a round (and so
+        # a handler) runs, and a listener may be what that handler waits for.
+        if self._user is not None:
+            await self._tell("on_partitions_revoked", revoked)
         # Wait for the batch in progress, then commit what was done with the
         # revoked partitions before another member takes them over.
         async with self._runner._lock:
@@ -104,10 +111,42 @@ class _Rebalance(ConsumerRebalanceListener):
             "partitions assigned",
             extra={"group": self._runner.group_id, "partitions": sorted(map(str, assigned))},
         )
+        if self._user is not None:
+            await self._tell("on_partitions_assigned", assigned)
+
+    async def _tell(self, method: str, partitions: Any) -> None:
+        try:
+            result = getattr(self._user, method)(partitions)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            # An observer's bug must not stop the commit on revoke.
+            log.error(
+                "rebalance listener failed",
+                extra={
+                    "group": self._runner.group_id,
+                    "callback": method,
+                    "error_class": type(exc).__name__,
+                },
+            )
 
 
 class ConsumerRunner:
-    """Runs ``handler`` for every event of ``topics`` as member ``group_id``."""
+    """Runs ``handler`` for every event of ``topics`` as member ``group_id``.
+
+    ``rebalance_listener`` (an aiokafka ``ConsumerRebalanceListener``, methods
+    plain or async) is told of every rebalance of this member, e.g. for metrics
+    or logs. Its ``on_partitions_revoked(revoked)`` runs as the rebalance begins,
+    BEFORE the runner waits for the round in progress to finish and commits the
+    revoked partitions: it sees the rebalance while a handler may still be
+    running, and must not wait for that handler itself. Its
+    ``on_partitions_assigned(assigned)`` runs after the new assignment is in
+    place. Both are also called on the first join (``revoked`` empty). An
+    exception in them is logged and does not stop the rebalance.
+
+    ``outage_backoff_cap`` caps the pause between re-reads during an outage
+    (see the module docstring); the first pause is ``backoff_cap``.
+    """
 
     def __init__(
         self,
@@ -125,6 +164,8 @@ class ConsumerRunner:
         batch_mode: bool = True,
         max_records: int = 1000,
         consumer_options: dict[str, Any] | None = None,
+        rebalance_listener: ConsumerRebalanceListener | None = None,
+        outage_backoff_cap: float = 30.0,
     ) -> None:
         self.bootstrap = bootstrap
         self.group_id = group_id
@@ -142,6 +183,10 @@ class ConsumerRunner:
         self._batch_mode = batch_mode
         self._max_records = max_records
         self._consumer_options = consumer_options or {}
+        self._listener = rebalance_listener
+        self._outage_backoff_cap = max(outage_backoff_cap, backoff_cap)
+        self._outage_streak = 0  # consecutive rounds stopped by an outage
+        self._pause = 0.0  # seconds to wait, outside the lock, before the next poll
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()
@@ -159,7 +204,7 @@ class ConsumerRunner:
             self._dlq = make_producer(self.bootstrap)
             await self._dlq.start()
         consumer = make_consumer(self.bootstrap, self.group_id, **self._consumer_options)
-        consumer.subscribe(self.topics, listener=_Rebalance(self))
+        consumer.subscribe(self.topics, listener=_Rebalance(self, self._listener))
         await consumer.start()
         self._consumer = consumer
         self._started.set()
@@ -178,6 +223,10 @@ class ConsumerRunner:
                 async with self._lock:
                     await self._round(batches)
                     await self._commit()
+                if self._pause:
+                    # Outside the lock: a rebalance need not wait for the pause.
+                    pause, self._pause = self._pause, 0.0
+                    await self._sleep(pause)
         finally:
             await self._shutdown()
 
@@ -269,17 +318,25 @@ class ConsumerRunner:
                     tp: [(r, x) for r, x in pairs if isinstance(x, PoisonEvent)]
                     for tp, pairs in items.items()
                 }
+        outage = False
         for tp, pairs in items.items():
             if self._stopping.is_set():
                 break  # not committed: redelivered, and the inbox skips what was applied
-            await self._one_by_one(tp, pairs, batches[tp])
+            if outage:
+                # One database for every partition: do not knock on it once per
+                # partition; re-read them all after the pause.
+                assert self._consumer is not None
+                self._consumer.seek(tp, batches[tp][0].offset)
+                continue
+            outage = await self._one_by_one(tp, pairs, batches[tp])
 
     async def _one_by_one(
         self,
         tp: TopicPartition,
         pairs: list[tuple[Record, CloudEvent | PoisonEvent]],
         records: list[Record],
-    ) -> None:
+    ) -> bool:
+        """Apply a partition's records in order; True if an outage stopped it."""
         assert self._consumer is not None
         try:
             for record, item in pairs:
@@ -291,6 +348,29 @@ class ConsumerRunner:
             self._pending[tp] = records[-1].offset + 1
         except _Interrupted:
             self._consumer.seek(tp, self._pending.get(tp, records[0].offset))
+        except _Outage as exc:
+            # Nothing is wrong with the record: wait for the database, then re-read.
+            offset = self._pending.get(tp, records[0].offset)
+            self._consumer.seek(tp, offset)
+            self._outage_streak += 1
+            growth = 2 ** min(self._outage_streak - 1, 16)
+            self._pause = min(self._outage_backoff_cap, self._backoff_cap * growth)
+            log.warning(
+                "database unreachable (%s); partition %s paused, will re-read from offset %d",
+                exc,
+                f"{tp.topic}-{tp.partition}",
+                offset,
+                extra={
+                    "group": self.group_id,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "offset": offset,
+                    "error_class": str(exc),
+                    "outage_rounds": self._outage_streak,
+                    "retry_in_s": round(self._pause, 3),
+                },
+            )
+            return True
         except Exception as exc:
             # Infrastructure trouble (DLQ unreachable, database down during a
             # dead-letter): re-read from the first unfinished record later.
@@ -299,24 +379,29 @@ class ConsumerRunner:
                 extra={"group": self.group_id, "error_class": type(exc).__name__},
             )
             self._consumer.seek(tp, self._pending.get(tp, records[0].offset))
-            await self._sleep(self._backoff_cap)
+            self._pause = max(self._pause, self._backoff_cap)
+        return False
 
-    def _inbox_insert(self, event_ids: list[str]) -> tuple[Any, dict[str, Any]]:
-        # One array parameter instead of a multi-row VALUES list: the statement
-        # text stays constant (prepared once) and costs nothing to compile.
-        return _INBOX_INSERT, {"group": self.group_id, "ids": event_ids}
+    def _recovered(self) -> None:
+        """A transaction went through: an outage in progress is over."""
+        if self._outage_streak:
+            log.info(
+                "database reachable again; resuming",
+                extra={"group": self.group_id, "outage_rounds": self._outage_streak},
+            )
+            self._outage_streak = 0
 
     async def _apply_batch(self, segment: list[tuple[Record, CloudEvent]]) -> None:
         """One transaction, one bulk inbox insert, for a whole poll round."""
         async with session_scope(self._factory) as session:
-            result = await session.execute(*self._inbox_insert([e.id for _, e in segment]))
-            fresh = set(result.scalars())
+            fresh = await mark_seen(session, self.group_id, [e.id for _, e in segment])
             todo: list[tuple[CloudEvent, Record]] = []
             for record, event in segment:
                 if event.id in fresh:  # else seen before, or twice in this batch
                     fresh.discard(event.id)
                     todo.append((event, record))
             await self._call(session, todo)
+        self._recovered()
         self.stats.processed += len(todo)
         self.stats.duplicates += len(segment) - len(todo)
 
@@ -335,13 +420,9 @@ class ConsumerRunner:
         while True:
             try:
                 async with session_scope(self._factory) as session:
-                    result = await session.execute(*self._inbox_insert([event.id]))
-                    if result.first() is None:
-                        self.stats.duplicates += 1
-                        return
-                    await self._call(session, [(event, record)])
-                self.stats.processed += 1
-                return
+                    fresh = await mark_seen(session, self.group_id, [event.id])
+                    if fresh:
+                        await self._call(session, [(event, record)])
             except Exception as exc:
                 if attempt >= self._max_retries and is_outage(exc):
                     raise _Outage(type(exc).__name__) from exc
@@ -365,6 +446,13 @@ class ConsumerRunner:
                 )
                 if await self._sleep(delay):
                     raise _Interrupted from exc
+                continue
+            self._recovered()
+            if fresh:
+                self.stats.processed += 1
+            else:
+                self.stats.duplicates += 1
+            return
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless stopped; True if stop() was called."""

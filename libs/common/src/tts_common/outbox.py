@@ -2,54 +2,46 @@
 
 A service calls :func:`add_event` inside the transaction that changes its state;
 :class:`OutboxRelay` publishes committed rows with an idempotent producer; its
-delete of those rows commits only after the broker acknowledged all of them. A crash anywhere loses
-nothing; it can only cause a re-send, which the consumers' inbox absorbs.
+delete of those rows commits only after the broker acknowledged all of them. A
+crash anywhere loses nothing; it can only cause a re-send, which the consumers'
+inbox (``tts_common.inbox``) absorbs.
 
 Ordering: rows are claimed and handed to the producer in ``id`` order, so events
 with the same key keep their order on the normal path. After a failed send the
 rows are re-sent later and may land after newer ones — consumers must be
 version-aware (they are: orders carry ``update_time``, products a hash).
 
-Run the relay on its own: ``python -m tts_common.outbox relay --database-url …
---bootstrap …`` (SIGTERM/SIGINT stop it gracefully).
+The relay runs inside every service (the ``outbox-relay`` task of
+``tts_common.app``), or standalone through :func:`run_relay`, which is the
+``<service> relay`` command (SIGTERM/SIGINT stop it gracefully). Since it claims
+rows with ``FOR UPDATE SKIP LOCKED``, several relays on one database are safe.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import contextlib
 import gc
 import logging
-import os
 import signal
+import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    LargeBinary,
-    MetaData,
-    Table,
-    Text,
-    func,
-    insert,
-    text,
-)
+from sqlalchemy import LargeBinary, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tts_common.events import STRUCTURED_CONTENT_TYPE, CloudEvent, encode
+from tts_common.inbox import INBOX_DDL, INBOX_DROP_DDL
 
 log = logging.getLogger(__name__)
 
-OUTBOX_INBOX_DDL = """
+OUTBOX_DDL = """
 CREATE TABLE IF NOT EXISTS outbox (
     id          BIGSERIAL PRIMARY KEY,
     event_id    UUID NOT NULL UNIQUE,
@@ -59,39 +51,19 @@ CREATE TABLE IF NOT EXISTS outbox (
     headers     JSONB,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
-CREATE TABLE IF NOT EXISTS inbox (
-    consumer_group  TEXT NOT NULL,
-    event_id        TEXT NOT NULL,
-    processed_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (consumer_group, event_id)
-);
-"""
-# inbox.event_id is TEXT, not UUID: CloudEvents ids are arbitrary strings and
-# outside producers (PIM, OMS) choose their own.
-
-OUTBOX_INBOX_DROP_DDL = """
-DROP TABLE IF EXISTS inbox;
-DROP TABLE IF EXISTS outbox;
 """
 
-_metadata = MetaData()
-outbox_table = Table(
-    "outbox",
-    _metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
-    Column("topic", Text, nullable=False),
-    Column("key", Text),
-    Column("value", LargeBinary, nullable=False),
-    Column("headers", JSONB),
-    Column("created_at", DateTime(timezone=True), server_default=func.now()),
-)
-inbox_table = Table(
-    "inbox",
-    _metadata,
-    Column("consumer_group", Text, primary_key=True),
-    Column("event_id", Text, primary_key=True),
-    Column("processed_at", DateTime(timezone=True), server_default=func.now()),
+# Every service's first migration creates both tables (tts_common.migrate).
+OUTBOX_INBOX_DDL = OUTBOX_DDL + INBOX_DDL
+OUTBOX_INBOX_DROP_DDL = "\n" + INBOX_DROP_DDL + "DROP TABLE IF EXISTS outbox;\n"
+
+_INSERT = text(
+    "INSERT INTO outbox (event_id, topic, key, value, headers)"
+    " VALUES (:event_id, :topic, :key, :value, :headers)"
+).bindparams(
+    bindparam("event_id", type_=UUID(as_uuid=True)),
+    bindparam("value", type_=LargeBinary),
+    bindparam("headers", type_=JSONB),
 )
 
 
@@ -121,7 +93,7 @@ async def add_event(
 
     ``event.id`` must be a UUID (``make_event`` makes one).
     """
-    await session.execute(insert(outbox_table).values(**_row(topic, key, event, headers)))
+    await session.execute(_INSERT, _row(topic, key, event, headers))
 
 
 _COPY_THRESHOLD = 64
@@ -140,7 +112,7 @@ async def add_events(
     if not rows:
         return
     if len(rows) < _COPY_THRESHOLD:
-        await session.execute(insert(outbox_table), rows)
+        await session.execute(_INSERT, rows)
         return
     conn = await session.connection()
     # The asyncpg adapter opens its transaction lazily on the first statement;
@@ -290,69 +262,78 @@ async def outbox_size(engine: AsyncEngine) -> int:
         return int((await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one())
 
 
-async def prune_inbox(engine: AsyncEngine, older_than: timedelta) -> int:
-    """Forget inbox entries older than ``older_than``; return how many.
+# --- standalone relay -----------------------------------------------------
 
-    Safe once Kafka can no longer redeliver them: keep ``older_than`` above the
-    topics' retention (7 days by default) plus the longest consumer outage.
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM/SIGINT call ``stop`` while the block runs (main thread's loop only)."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, stop)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # a loop without signal support (e.g. Windows' proactor)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def run_relay(
+    database_url: str,
+    bootstrap: str,
+    *,
+    batch_size: int = 1000,
+    poll_interval: float = 0.2,
+    pipeline: int = 2,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Publish the outbox of ``database_url`` until stopped; return how many rows were sent.
+
+    Stops when ``stop`` is set or, when called from the main thread's event loop,
+    on SIGTERM/SIGINT; the batches in flight finish first. For a process that
+    does nothing else (``<service> relay``); ``serve`` runs an :class:`OutboxRelay`
+    of its own.
     """
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            text("DELETE FROM inbox WHERE processed_at < now() - CAST(:age AS interval)"),
-            {"age": older_than},
-        )
-    return int(result.rowcount or 0)
-
-
-# --- command line ---------------------------------------------------------
-
-
-async def _run_relay(args: argparse.Namespace) -> None:
     from tts_common.db import create_engine
     from tts_common.kafka import make_producer
 
-    engine = create_engine(args.database_url, pool_size=args.pipeline + 1, max_overflow=0)
-    producer = make_producer(args.bootstrap)
-    await producer.start()
-    relay = OutboxRelay(
-        engine,
-        producer,
-        batch_size=args.batch_size,
-        poll_interval=args.poll_interval,
-        pipeline=args.pipeline,
-    )
-    # Start-up objects (modules, metadata) never die: keep the cyclic GC from
-    # re-walking them on every collection of the steady state's garbage.
-    gc.freeze()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, relay.stop)
-    log.info("outbox relay started", extra={"batch_size": args.batch_size})
-    try:
-        await relay.run()
-    finally:
-        await producer.stop()
-        await engine.dispose()
-        log.info("outbox relay stopped", extra={"published": relay.published})
+    stopping = stop if stop is not None else asyncio.Event()
+    with _stop_on_signals(stopping.set):
+        engine = create_engine(database_url, pool_size=pipeline + 1, max_overflow=0)
+        producer = make_producer(bootstrap)
+        try:
+            await producer.start()
+            relay = OutboxRelay(
+                engine,
+                producer,
+                batch_size=batch_size,
+                poll_interval=poll_interval,
+                pipeline=pipeline,
+            )
+            # Start-up objects (modules, metadata) never die: keep the cyclic GC from
+            # re-walking them on every collection of the steady state's garbage.
+            gc.freeze()
 
+            async def stop_when_asked() -> None:
+                await stopping.wait()
+                relay.stop()
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tts_common.outbox")
-    sub = parser.add_subparsers(dest="command", required=True)
-    relay = sub.add_parser("relay", help="publish outbox rows to Kafka until stopped")
-    relay.add_argument("--database-url", default=os.environ.get("TTS_DATABASE_URL"))
-    relay.add_argument("--bootstrap", default=os.environ.get("TTS_KAFKA_BOOTSTRAP"))
-    relay.add_argument("--batch-size", type=int, default=1000)
-    relay.add_argument("--poll-interval", type=float, default=0.2)
-    relay.add_argument("--pipeline", type=int, default=2)
-    args = parser.parse_args(argv)
-    if not args.database_url:
-        parser.error("--database-url (or TTS_DATABASE_URL) is required")
-    if not args.bootstrap:
-        parser.error("--bootstrap (or TTS_KAFKA_BOOTSTRAP) is required")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(_run_relay(args))
-
-
-if __name__ == "__main__":
-    main()
+            log.info("outbox relay started", extra={"batch_size": batch_size})
+            watcher = asyncio.create_task(stop_when_asked())
+            try:
+                await relay.run()
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+                log.info("outbox relay stopped", extra={"published": relay.published})
+            return relay.published
+        finally:
+            await producer.stop()
+            await engine.dispose()

@@ -1,4 +1,11 @@
-"""Outbox → relay (killed hard, restarted) → Kafka → inbox consumer: exactly 10,000 effects."""
+"""Outbox → relay (killed hard, restarted) → Kafka → inbox consumer: exactly 10,000 effects.
+
+The moment of the kill is arranged, not hoped for: the first relay
+(``events_relay.py --hold-after``) publishes part of the outbox, then sends one
+more batch, has it acknowledged and waits before committing its delete. Killed
+there, that batch is both on Kafka and back in the outbox: the second relay sends
+it again and the consumer's inbox must absorb the copies.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -24,28 +30,29 @@ pytestmark = pytest.mark.integration
 
 TOTAL = 10_000
 PER_TRANSACTION = 100
+BATCH = 25
+RELAY = Path(__file__).with_name("events_relay.py")
 
 
-def _start_relay(db_url: str, bootstrap: str, log: Path) -> subprocess.Popen[bytes]:
-    # Small batches, one in flight: slow enough to be caught part way. The child
-    # keeps its own copy of the log's file descriptor.
+def _start_relay(db_url: str, bootstrap: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    # Small batches, one in flight. The child keeps its own copy of the log's
+    # file descriptor.
     with log.open("ab") as err:
         return subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "tts_common.outbox",
-                "relay",
+                str(RELAY),
                 "--database-url",
                 db_url,
                 "--bootstrap",
                 bootstrap,
                 "--batch-size",
-                "25",
+                str(BATCH),
                 "--pipeline",
                 "1",
                 "--poll-interval",
                 "0.05",
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -92,21 +99,24 @@ async def test_relay_killed_partway_loses_nothing_and_effects_are_exactly_once(
             raise RuntimeError("business rule failed")
     assert await fetchval(fresh_database, "SELECT count(*) FROM outbox") == TOTAL
 
-    # First relay: SIGKILL once some, but not all, rows are published.
-    relay = _start_relay(fresh_database, kafka_bootstrap, tmp_path / "relay.log")
+    # First relay: SIGKILL while a sent and acknowledged batch is not yet deleted.
+    held = tmp_path / "relay.held"
+    hold = ("--hold-after", "2000", "--hold-file", str(held))
+    relay = _start_relay(fresh_database, kafka_bootstrap, tmp_path / "relay.log", *hold)
     try:
-        remaining = TOTAL
-        deadline = time.monotonic() + 60
-        while remaining == TOTAL and time.monotonic() < deadline and relay.poll() is None:
-            await asyncio.sleep(0.005)
-            remaining = await fetchval(fresh_database, "SELECT count(*) FROM outbox")
+
+        async def holding() -> bool:
+            return held.exists() or relay.poll() is not None
+
+        assert await wait_for(holding, within=90)
+        assert held.exists(), (tmp_path / "relay.log").read_text()[-2000:]
         relay.send_signal(signal.SIGKILL)
         relay.wait(10)
     finally:
         if relay.poll() is None:
             relay.kill()
     left = await fetchval(fresh_database, "SELECT count(*) FROM outbox")
-    assert 0 < left < TOTAL, f"relay was not caught part way ({left} rows left)"
+    assert 0 < left <= TOTAL - 2000, f"{left} rows left"
 
     # Second relay drains the rest and stops cleanly on SIGTERM.
     relay = _start_relay(fresh_database, kafka_bootstrap, tmp_path / "relay.log")
@@ -125,7 +135,8 @@ async def test_relay_killed_partway_loses_nothing_and_effects_are_exactly_once(
     published = await read_topic(kafka_bootstrap, unique_topic, within=60)
     types_on_kafka = {r.headers and dict(r.headers).get("ce_type") for r in published}
     assert types_on_kafka == {b"product.deleted"}
-    assert len(published) >= TOTAL  # at-least-once: the kill may cause re-sends
+    # At-least-once: the held batch reached Kafka before the kill and again after it.
+    assert len(published) >= TOTAL + BATCH
 
     runner = ConsumerRunner(
         kafka_bootstrap, f"g-{uuid.uuid4().hex[:8]}", [unique_topic], factory, record_effect

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from datetime import timedelta
 
 import pytest
-from events_testkit import create_schema, fetchval, read_topic
+from events_testkit import create_schema, fetchval, read_topic, wait_for
 from sqlalchemy import text
 from tts_common.db import create_engine, session_factory, session_scope
 from tts_common.events import CloudEvent, decode, make_event
+from tts_common.inbox import mark_seen, prune_inbox
 from tts_common.kafka import ensure_topics, make_producer
-from tts_common.outbox import OutboxRelay, add_event, add_events, prune_inbox
+from tts_common.outbox import OutboxRelay, add_event, add_events, run_relay
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +124,50 @@ async def test_prune_inbox_forgets_only_old_entries(fresh_database: str) -> None
         assert left == ["new"]
     finally:
         await engine.dispose()
+
+
+async def test_mark_seen_returns_each_id_once_per_group(fresh_database: str) -> None:
+    await create_schema(fresh_database)
+    engine = create_engine(fresh_database)
+    factory = session_factory(engine)
+    try:
+        async with session_scope(factory) as session:
+            assert await mark_seen(session, "g", ["a", "b", "a"]) == {"a", "b"}
+        with pytest.raises(RuntimeError):
+            async with session_scope(factory) as session:
+                assert await mark_seen(session, "g", ["b", "c"]) == {"c"}
+                raise RuntimeError("handler failed")  # "c" is not marked after all
+        async with session_scope(factory) as session:
+            assert await mark_seen(session, "g", ["a", "c"]) == {"c"}
+            assert await mark_seen(session, "other", ["a"]) == {"a"}  # groups are apart
+    finally:
+        await engine.dispose()
+
+
+async def test_run_relay_publishes_until_stopped(
+    kafka_bootstrap: str, fresh_database: str, unique_topic: str
+) -> None:
+    await create_schema(fresh_database)
+    await ensure_topics(kafka_bootstrap, [unique_topic])
+    engine = create_engine(fresh_database)
+    try:
+        async with session_scope(session_factory(engine)) as session:
+            await add_events(session, [(unique_topic, f"o{i}", _event(i)) for i in range(30)])
+    finally:
+        await engine.dispose()
+    stop = asyncio.Event()
+    relay = asyncio.create_task(
+        run_relay(fresh_database, kafka_bootstrap, batch_size=7, poll_interval=0.05, stop=stop)
+    )
+
+    async def empty() -> bool:
+        return await fetchval(fresh_database, "SELECT count(*) FROM outbox") == 0
+
+    try:
+        assert await wait_for(empty, within=60)
+    finally:
+        stop.set()
+        published = await asyncio.wait_for(relay, 30)
+        gc.unfreeze()  # run_relay froze the objects of this (test) process
+    assert published == 30
+    assert len(await read_topic(kafka_bootstrap, unique_topic)) == 30

@@ -14,13 +14,14 @@ pytestmark = pytest.mark.integration
 SERVICES = ["auth_broker", "catalog_sync", "order_ingest", "shipment_notifier"]
 
 
-async def _ready(client: httpx.AsyncClient, tries: int = 60) -> httpx.Response:
+async def _ready(client: httpx.AsyncClient, within: float = 90.0) -> httpx.Response:
+    """Poll /readyz until 200; `within` bounds a hang, it is not a speed requirement
+    (the kafka-connect task creates every topic first, slow on a loaded machine)."""
     import asyncio
 
     r = await client.get("/readyz")
-    for _ in range(tries):
-        if r.status_code == 200:
-            break
+    deadline = asyncio.get_running_loop().time() + within
+    while r.status_code != 200 and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.25)
         r = await client.get("/readyz")
     return r

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from types import SimpleNamespace
 
 import pytest
+from tiktok_shop import ratelimit
 from tiktok_shop.config import RateLimitConfig
 from tiktok_shop.ratelimit import AdaptiveRateLimiter, RateState
 
@@ -66,21 +67,45 @@ def test_429_pushes_the_schedule_out() -> None:
     assert st.reserve(1.0) == pytest.approx(0.2)
 
 
-async def test_async_limiter_keeps_rate_under_concurrency() -> None:
-    limiter = AdaptiveRateLimiter(RateLimitConfig(qps=50.0))
-    started = time.monotonic()
-    await asyncio.gather(*(limiter.acquire("shop", "op") for _ in range(26)))
-    elapsed = time.monotonic() - started
-    # 26 calls at 50 QPS: the 26th may start 25 intervals after the first.
-    assert 0.45 <= elapsed < 1.5
+class FakeTime:
+    """The limiter's clock and sleep: sleeping moves the clock, nothing waits for real."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)  # still a suspension point, as the real one is
 
 
-async def test_keys_are_independent() -> None:
-    limiter = AdaptiveRateLimiter(RateLimitConfig(qps=5.0))
-    started = time.monotonic()
+@pytest.fixture
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    fake = FakeTime()
+    # Only the limiter module's view of asyncio: the event loop keeps the real one.
+    monkeypatch.setattr(ratelimit, "asyncio", SimpleNamespace(sleep=fake.sleep, Lock=asyncio.Lock))
+    return fake
+
+
+async def test_async_limiter_keeps_rate_under_concurrency(fake_time: FakeTime) -> None:
+    limiter = AdaptiveRateLimiter(RateLimitConfig(qps=50.0), clock=fake_time.clock)
+    permits = await asyncio.gather(*(limiter.acquire("shop", "op") for _ in range(26)))
+    # 26 calls at 50 QPS: each starts one interval after the previous one.
+    issued = sorted(p.issued_at - 1000.0 for p in permits)
+    assert issued == pytest.approx([i * 0.02 for i in range(26)])
+
+
+async def test_keys_are_independent(fake_time: FakeTime) -> None:
+    limiter = AdaptiveRateLimiter(RateLimitConfig(qps=5.0), clock=fake_time.clock)
     await asyncio.gather(*(limiter.acquire(f"shop{i}", "op") for i in range(5)))
     # One key would need 4 intervals (0.8 s); separate keys need none.
-    assert time.monotonic() - started < 0.4
+    assert fake_time.sleeps == []
+    await limiter.acquire("shop0", "op")  # ... while one key does pace
+    assert fake_time.sleeps == [pytest.approx(0.2)]
 
 
 def test_operation_override() -> None:

@@ -91,11 +91,29 @@ async def connect(
     return conn_id_out or result.connection.id
 
 
+async def _until_a_lock_is_awaited(database_url: str) -> None:
+    """Return once some session of the database waits for a lock (e.g. our row lock)."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    try:
+        async with asyncio.timeout(60), engine.connect() as conn:  # a bound, not a speed
+            while True:
+                if (await conn.execute(waiting)).scalar_one():
+                    return
+                await asyncio.sleep(0.02)
+    finally:
+        await engine.dispose()
+
+
 class RefusedWhileReauthorized:
     """TikTok port whose refresh is refused while the seller re-authorizes (other replica)."""
 
-    def __init__(self, inner: TikTokAuthPort) -> None:
+    def __init__(self, inner: TikTokAuthPort, database_url: str) -> None:
         self.inner = inner
+        self.database_url = database_url
         self.start_reauthorization: asyncio.Event = asyncio.Event()
         self.refresh_calls = 0
 
@@ -108,8 +126,8 @@ class RefusedWhileReauthorized:
     async def refresh(self, refresh_token: str) -> TokenGrant:
         self.refresh_calls += 1
         self.start_reauthorization.set()
-        # Give the re-authorization time to queue up behind our row lock.
-        await asyncio.sleep(0.3)
+        # Answer once the re-authorization has queued up behind our row lock.
+        await _until_a_lock_is_awaited(self.database_url)
         raise TikTokAuthError("can not find related auth record", code=36004005)
 
     async def authorized_shops(self, access_token: str) -> list[AuthorizedShop]:
@@ -141,7 +159,7 @@ async def _status_db(env: Env, conn_id: str) -> tuple[str, int]:
 
 
 async def test_refused_refresh_rereads_and_uses_a_concurrent_reauthorization(env: Env) -> None:
-    refusing = RefusedWhileReauthorized(env.port)
+    refusing = RefusedWhileReauthorized(env.port, env.settings.database_url)
     async with replica(env) as other, replica(env, refusing) as ctx:
         conn_id = await connect(other, env.sandbox)
         _, generation = await _status(other, conn_id)

@@ -232,12 +232,19 @@ def test_failed_delivery_is_retried_with_the_same_id_and_signature(
         signatures = {{k.lower(): v for k, v in h.items()}["authorization"] for h, _ in got}
         assert len(bodies) == 1 and len(signatures) == 1  # byte-identical re-sends
         assert orjson.loads(got[0][1])["data"]["order_id"] == oid
-        time.sleep(0.5)
-        assert len(flaky.received) == 3  # delivered on the third attempt: no more tries
-        log = sb.admin("GET", "/sandbox/v1/webhooks/deliveries?limit=500")["data"]
         nid = orjson.loads(got[0][1])["tts_notification_id"]
-        outcomes = [d["outcome"] for d in log["deliveries"] if d["tts_notification_id"] == nid]
+        # The receiver has answered the third attempt; the sandbox logs the outcome
+        # once it has read that answer.
+        deadline = time.monotonic() + 10
+        while True:
+            log = sb.admin("GET", "/sandbox/v1/webhooks/deliveries?limit=500")["data"]
+            outcomes = [d["outcome"] for d in log["deliveries"] if d["tts_notification_id"] == nid]
+            if "delivered" in outcomes or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert outcomes == ["retrying", "retrying", "delivered"]
+        time.sleep(0.5)  # would-be extra attempts have time to show up
+        assert len(flaky.received) == 3  # delivered on the third attempt: no more tries
         assert log["stats"]["retries_scheduled"] >= 2
     finally:
         flaky.close()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -37,8 +36,6 @@ from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Counter,
-    Histogram,
     generate_latest,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -47,8 +44,10 @@ from tts_common.api_auth import install_api_auth, secure_routers
 from tts_common.consumer import ConsumerRunner
 from tts_common.db import create_engine, ping, session_factory
 from tts_common.errors import install_error_handlers
+from tts_common.http import install_http_guard
 from tts_common.kafka import ensure_topics, make_producer
-from tts_common.logging import correlation, register_secret
+from tts_common.logging import register_secret
+from tts_common.openapi import METRICS_RESPONSES, READINESS_RESPONSES, install_openapi
 from tts_common.outbox import OutboxRelay
 from tts_common.settings import ServiceSettings, register_settings_secrets
 from tts_common.subscriptions import (
@@ -166,7 +165,9 @@ def _health_router() -> APIRouter:
     async def healthz(request: Request) -> dict[str, str]:
         return {"status": "ok", "service": request.app.state.runtime.name}
 
-    @router.get("/readyz", summary="Readiness: database and Kafka answer")
+    @router.get(
+        "/readyz", summary="Readiness: database and Kafka answer", responses=READINESS_RESPONSES
+    )
     async def readyz(request: Request) -> JSONResponse:
         rt: Runtime = request.app.state.runtime
         db, kafka = await asyncio.gather(check_database(rt), check_kafka(rt))
@@ -177,7 +178,12 @@ def _health_router() -> APIRouter:
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses=METRICS_RESPONSES,
+    )
     async def metrics(request: Request) -> Response:
         rt: Runtime = request.app.state.runtime
         return Response(generate_latest(rt.registry), media_type=CONTENT_TYPE_LATEST)
@@ -185,30 +191,11 @@ def _health_router() -> APIRouter:
     return router
 
 
-def _install_http_middleware(app: FastAPI, registry: CollectorRegistry) -> None:
-    requests = Counter(
-        "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry
-    )
-    latency = Histogram(
-        "http_request_duration_seconds",
-        "HTTP request latency",
-        ["method", "route"],
-        registry=registry,
-    )
-
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        with correlation(request.headers.get("x-correlation-id")) as cid:
-            start = time.perf_counter()
-            response = await call_next(request)
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            requests.labels(request.method, path, str(response.status_code)).inc()
-            latency.labels(request.method, path).observe(time.perf_counter() - start)
-            response.headers["x-correlation-id"] = cid
-            return response
+def _install_http_middleware(
+    app: FastAPI, registry: CollectorRegistry, settings: ServiceSettings
+) -> None:
+    """Limits, security headers, correlation ids and request metrics: tts_common.http."""
+    install_http_guard(app, settings, registry)
 
 
 def create_service_app(
@@ -279,7 +266,8 @@ def create_service_app(
 
     app = FastAPI(title=name, description=description, version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
-    _install_http_middleware(app, registry)
+    install_openapi(app)
+    _install_http_middleware(app, registry, settings)
     app.include_router(_health_router())
     if settings.serve_api:
         # `routers` answer authenticated callers only (API keys, tts_common.api_auth);

@@ -27,6 +27,7 @@ from fastapi import FastAPI
 
 from tts_common.api_auth import ApiKeyConfigError
 from tts_common.logging import configure_logging
+from tts_common.http import server_options
 from tts_common.migrate import migrate
 from tts_common.settings import ServiceSettings, load_settings, register_settings_secrets
 
@@ -58,7 +59,14 @@ def _migrate_or_exit(name: str, settings: ServiceSettings, migrations_dir: Path)
 def _serve(app: FastAPI, host: str, port: int) -> None:
     # Long-lived start-up objects need no more GC scans: ~20% less consumer CPU (bench/README.md).
     gc.freeze()
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        **server_options(app),  # header size and keep-alive limits (tts_common.http)
+    )
     asyncio.run(uvicorn.Server(config).serve())
 
 

@@ -1,14 +1,68 @@
-"""One error base for every service, rendered by one FastAPI handler."""
+"""One error base for every service, rendered by one FastAPI handler, in one shape (`ErrorBody`)."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger(__name__)
+
+
+class FieldProblem(BaseModel):
+    """One invalid request field: where it is (`body.name`, `query.limit`) and what is wrong."""
+
+    field: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response of every service (documented in each OpenAPI by tts_common.openapi)."""
+
+    error: str
+    detail: str
+    fields: list[FieldProblem] | None = None
+
+
+def error_body(
+    code: str, detail: str, fields: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": code, "detail": detail}
+    if fields is not None:
+        body["fields"] = fields
+    return body
+
+
+# Codes for the statuses Starlette/FastAPI raise themselves (unknown path, wrong method, ...).
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def log_unexpected(exc: BaseException) -> None:
+    log.error("unhandled error", exc_info=exc, extra={"error_class": type(exc).__name__})
+
+
+def unexpected_body(exc: BaseException) -> dict[str, Any]:
+    """Log `exc` once, with its traceback, and return the 500 body, which leaks nothing."""
+    log_unexpected(exc)
+    return error_body("internal_error", "unexpected error; see the service log")
 
 
 class AppError(Exception):
@@ -74,7 +128,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI's own 400 (a body it cannot read, e.g. not UTF-8), 404 (no such path), 405...
+        if exc.status_code < 400:
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        detail = exc.detail if isinstance(exc.detail, str) else code
+        return JSONResponse(
+            error_body(code, detail), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -82,14 +147,14 @@ def install_error_handlers(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()
         ]
         return JSONResponse(
-            {"error": "invalid_request", "detail": "fix the listed fields", "fields": problems},
-            status_code=422,
+            error_body("invalid_request", "fix the listed fields", problems), status_code=422
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"error_class": type(exc).__name__})
-        return JSONResponse(
-            {"error": "internal_error", "detail": "unexpected error; see the service log"},
-            status_code=500,
-        )
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        # Reached only without tts_common.http's guard, which renders (and logs) these itself.
+        if isinstance(exc, ClientDisconnect):
+            # Not an error: the client left mid-request, nobody reads an answer.
+            log.debug("client disconnected before the request was read")
+            return Response(status_code=400)
+        return JSONResponse(unexpected_body(exc), status_code=500)

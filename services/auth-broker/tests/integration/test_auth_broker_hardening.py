@@ -39,6 +39,7 @@ PUBLIC = {
     ("POST", "/v1/webhooks/tiktok"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),
 }
 
 

@@ -219,7 +219,7 @@ def create_service_app(
     registry = CollectorRegistry()
     register_settings_secrets(settings)
     for secret in secrets:
-        register_secret(secret)
+        register_secret(secret, pinned=True)  # the service's own credentials: never evicted
     groups = group_subscriptions(name, consumers)  # a bad table fails at build time
 
     @asynccontextmanager

@@ -4,6 +4,7 @@
     <service> consume                relay, consumers and workers only (health/metrics served)
     <service> relay                  the outbox relay only, no HTTP at all
     <service> migrate                create the database if needed, apply every migration
+    <service> api-key new ...        a new API key for a client and its TTS_API_KEYS entry
     <service> <command>              a service's own commands (e.g. auth-broker rotate-keys)
 
 `serve --no-workers` and `consume` split one service into an API tier and a worker tier that
@@ -26,8 +27,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from tts_common.api_auth import ApiKeyConfigError
-from tts_common.logging import configure_logging
 from tts_common.http import server_options
+from tts_common.logging import configure_logging
 from tts_common.migrate import migrate
 from tts_common.settings import ServiceSettings, load_settings, register_settings_secrets
 
@@ -73,9 +74,7 @@ def _serve(app: FastAPI, host: str, port: int) -> None:
 def _relay(settings: ServiceSettings) -> int:
     from tts_common.outbox import run_relay
 
-    gc.freeze()
-    published = asyncio.run(run_relay(settings.database_url, settings.kafka_bootstrap))
-    log.info("outbox relay stopped", extra={"published": published})
+    asyncio.run(run_relay(settings.database_url, settings.kafka_bootstrap))  # logs its stop
     return 0
 
 
@@ -106,9 +105,18 @@ def run_cli(
     )
     sub.add_parser("relay", help="run only the outbox relay (publish committed events to Kafka)")
     sub.add_parser("migrate", help="create the database if needed and apply all migrations")
+    api_key = sub.add_parser(
+        "api-key", help="generate an API key: `api-key new --client pim --scopes catalog:read`"
+    )
+    api_key.add_argument("rest", nargs=argparse.REMAINDER)
     for command_name, command in commands.items():
         sub.add_parser(command_name, help=command.help)
     args = parser.parse_args(argv)
+    if args.command == "api-key":  # needs no settings: it only prints a key and its hash
+        from tts_common.api_auth import main as api_key_main
+
+        api_key_main(args.rest, prog=f"{name} api-key")
+        return
 
     settings = load_settings(settings_cls)
     configure_logging(name, settings.log_level, settings.log_json)

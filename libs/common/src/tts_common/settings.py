@@ -20,7 +20,10 @@ PLACEHOLDER = "change-me"
 class ServiceSettings(BaseSettings):
     """Settings every service has: identity, HTTP, database, Kafka, logging."""
 
-    model_config = SettingsConfigDict(env_prefix="TTS_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a mis-pasted secret never appears in a validation error text.
+    model_config = SettingsConfigDict(
+        env_prefix="TTS_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     environment: Literal["dev", "test", "prod"] = "dev"
     http_host: str = "127.0.0.1"

@@ -28,7 +28,7 @@ async def _rotate(settings: Settings) -> RotationReport:
 
 def rotate_keys_command(settings: Settings) -> int:
     for secret in settings.secret_values():
-        register_secret(secret)
+        register_secret(secret, pinned=True)
     report = asyncio.run(_rotate(settings))
     print(f"{NAME}: re-encrypted the tokens of {report.rotated} connection(s) under the first key")
     if report.failed:

@@ -1,0 +1,664 @@
+"""The Analyzer: how ready a feed's export is for TikTok (docs/feeds.md, "Readiness").
+
+Feed it the export rows one product at a time (a parent's variant rows, the first one
+being the main product, which supplies the shared attributes); it checks every attribute
+of the product's category schema (`classify.schema_for`) and accumulates, per export
+attribute, the share of products that pass its tests with a green / orange / red status,
+the distribution of its values and the values TikTok supports. Each `add` also returns
+the product's own issues, for the issues list; they are not kept, so a feed of 1,000,000
+rows needs memory only for the per-attribute counters and bounded value distributions.
+
+Tests (`TestKind`) follow TikTok's "Create Product 202309" (limits as the sandbox's
+product_validation.py enforces them): required attributes (also conditionally, from
+requirement_conditions), predefined values (`Value:::::Id` with a known id, unless the
+attribute is customizable), one value for single-select attributes, lengths, formats
+(numbers, URLs, HTML tags, no Chinese in titles), ranges (price, stock), at most 9 images,
+shared attributes equal across the variants of a parent, an invite-only category or a
+brand not authorized for the shop, at most 100 SKUs and no SKU twice in one product.
+
+A product passes an attribute when every test of it passes on the main row (shared
+attributes) or on every variant row (`product_id` and `sku.*`). A variant may leave a
+shared attribute empty (the main product supplies it); a different non-empty value is
+an inconsistency.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from operator import itemgetter
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from catalog_sync import naming as N
+from catalog_sync.classify import MAX_SKUS, AttributeSource, SchemaAttribute, common_schema
+from catalog_sync.readiness_checks import Check, Problem, TestKind, shown, value_checks
+from catalog_sync.taxonomy import TaxonomyBrand, TaxonomyCategory
+
+Row = Mapping[str, str]
+
+_KEY_MAX = 200  # characters of a value kept as a distribution key
+
+
+_RANK = {kind: i for i, kind in enumerate(TestKind)}
+
+
+class Status(StrEnum):
+    GREEN = "green"
+    ORANGE = "orange"
+    RED = "red"
+
+
+def status_for(passed: int, total: int, threshold: float) -> Status:
+    """Green when every product passes, orange from `threshold` (a share 0..1), else red."""
+    if passed >= total:
+        return Status.GREEN
+    return Status.ORANGE if passed / total >= threshold else Status.RED
+
+
+class ReadinessSettings(BaseModel):
+    """How the analyzer grades and summarises (embeddable in a feed file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    orange_threshold: float = Field(
+        default=0.8, ge=0, le=1, description="share of passing products from which it is orange"
+    )
+    top_values: int = Field(default=10, ge=0, le=1000, description="values shown per attribute")
+    distribution_capacity: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="distinct values counted exactly per attribute; beyond it the counts "
+        "are approximate (the most frequent values are kept)",
+    )
+    max_supported_values: int = Field(
+        default=1000, ge=0, description="predefined values listed per attribute"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One failed test of one product (the variant's product_id for per-SKU attributes)."""
+
+    parent_id: str
+    product_id: str
+    attribute: str
+    test: TestKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProductResult:
+    parent_id: str
+    product_id: str  # the main product's
+    category_id: str
+    variants: int
+    issues: tuple[Issue, ...]
+
+    @property
+    def ready(self) -> bool:
+        return not self.issues
+
+
+class TestCount(BaseModel):
+    __test__ = False
+
+    test: TestKind
+    failed: int
+
+
+class ValueCount(BaseModel):
+    value: str
+    count: int
+
+
+class AttributeReadiness(BaseModel):
+    name: str
+    label: str
+    source: AttributeSource
+    required: bool = Field(description="required in at least one category (or always)")
+    conditionally_required: bool = False
+    per_variant: bool
+    products: int = Field(description="products the attribute applies to")
+    passed: int
+    failed: int
+    share: float
+    status: Status
+    tests: list[TestCount] = Field(description="tests of the attribute, products failing each")
+    distribution: list[ValueCount] = Field(description="most frequent values")
+    distinct_values: int
+    distribution_exact: bool
+    empty: int = Field(description="products (variants for per-SKU attributes) without a value")
+    supported_values: list[str]
+
+
+class CategoryReadiness(BaseModel):
+    category_id: str
+    path: str | None
+    products: int
+    ready: int
+    share: float
+    status: Status
+
+
+class ReadinessReport(BaseModel):
+    rows: int
+    products: int
+    ready: int
+    share: float
+    status: Status
+    threshold: float
+    attributes: list[AttributeReadiness]
+    categories: list[CategoryReadiness]
+    categories_truncated: bool = False
+
+    def attribute(self, name: str) -> AttributeReadiness:
+        return next(a for a in self.attributes if a.name == name)
+
+
+# --- bounded value distribution ---------------------------------------------------------
+
+
+class _TopValues:
+    """Value counts, exact up to `capacity` distinct values, then approximate.
+
+    Past 2 x capacity distinct values the least frequent half is dropped (counts of the
+    values kept are then lower bounds), so memory stays bounded on any feed.
+    """
+
+    __slots__ = ("capacity", "counts", "exact")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.counts: dict[str, int] = {}
+        self.exact = True
+
+    def add(self, value: str) -> None:
+        if len(value) > _KEY_MAX:
+            value = value[:_KEY_MAX] + "…"
+        counts = self.counts
+        counts[value] = counts.get(value, 0) + 1
+        if len(counts) > 2 * self.capacity:
+            kept = heapq.nlargest(self.capacity, counts.items(), key=itemgetter(1))
+            self.counts = dict(kept)
+            self.exact = False
+
+    def top(self, n: int) -> list[ValueCount]:
+        best = heapq.nsmallest(n, self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [ValueCount(value=v, count=c) for v, c in best]
+
+
+# --- compiled schemas ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Stats:
+    """Counters of one export attribute over the whole feed."""
+
+    attr: SchemaAttribute
+    capacity: int
+    required: bool = False
+    conditional: bool = False
+    products: int = 0
+    failed: int = 0
+    empty: int = 0
+    tests: dict[TestKind, int] = field(default_factory=dict)
+    supported: dict[str, None] = field(default_factory=dict)
+    top: _TopValues = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.top = _TopValues(self.capacity)
+
+
+@dataclass(slots=True)
+class _Attr:
+    """One attribute of one compiled category schema."""
+
+    name: str
+    stats: _Stats
+    required: bool
+    conditions: tuple[tuple[str, str], ...]  # (export name of the controlling attribute, value id)
+    checks: tuple[Check, ...]
+    split: bool  # values are `#`-joined
+    per_part: bool  # distribution counts each value of a multi-value cell
+    consistency: bool
+
+
+@dataclass(slots=True)
+class _Compiled:
+    shared: list[_Attr]
+    variant: list[_Attr]
+
+
+# --- the analyzer ----------------------------------------------------------------------------
+
+
+class ReadinessAnalyzer:
+    """Accumulates readiness over product groups fed one at a time (`add`), then `report`.
+
+    `schemas` maps a category id to its export schema (`classify.schema_for`); a product
+    whose category has none is checked against the common attributes (`common`, by
+    default the market's) and gets a `category` issue. With `categories` (the market's
+    taxonomy), unknown, non-leaf and invite-only categories are reported; with `brands`
+    (the shop's), unknown, unavailable and unauthorized brands.
+    """
+
+    MAX_CATEGORY_ROWS = 10_000  # distinct categories reported; the rest are summed up
+
+    def __init__(
+        self,
+        schemas: Mapping[str, Sequence[SchemaAttribute]],
+        *,
+        market: str | None = None,
+        common: Sequence[SchemaAttribute] | None = None,
+        categories: Mapping[str, TaxonomyCategory] | None = None,
+        brands: Mapping[str, TaxonomyBrand] | None = None,
+        settings: ReadinessSettings | None = None,
+    ) -> None:
+        self.settings = settings or ReadinessSettings()
+        self.market = market
+        self._schemas = schemas
+        self._common = list(common) if common is not None else common_schema(market)
+        self._categories = categories
+        self._brands = brands
+        self._stats: dict[str, _Stats] = {}
+        self._compiled: dict[str, _Compiled] = {}
+        self._fallback: _Compiled | None = None
+        self._per_category: dict[str, list[int]] = {}
+        self._other_categories = [0, 0]
+        self.rows = 0
+        self.products = 0
+        self.ready = 0
+
+    # compile ------------------------------------------------------------------------------
+
+    def _stats_for(self, a: SchemaAttribute) -> _Stats:
+        st = self._stats.get(a.name)
+        if st is None:
+            st = _Stats(a, self.settings.distribution_capacity)
+            self._stats[a.name] = st
+        st.required = st.required or a.required
+        st.conditional = st.conditional or bool(a.required_when)
+        if len(st.supported) < self.settings.max_supported_values:
+            for value in a.supported_values:
+                st.supported[value] = None
+        return st
+
+    def _compile(self, schema: Sequence[SchemaAttribute], known: bool) -> _Compiled:
+        by_attr_id = {a.attribute_id: a.name for a in schema if a.attribute_id}
+        shared: list[_Attr] = []
+        variant: list[_Attr] = []
+        for a in schema:
+            st = self._stats_for(a)
+            extra: list[Check] = []
+            kinds: list[TestKind] = []
+            if a.name == N.CATEGORY_ID:
+                extra.append(self._category_check(known))
+                kinds.append(TestKind.CATEGORY)
+                if self._categories is not None:
+                    kinds.append(TestKind.INVITE_ONLY)
+            elif a.name == N.BRAND_ID and self._brands is not None:
+                extra.append(self._brand_check)
+                kinds += [TestKind.BRAND, TestKind.BRAND_AUTHORIZATION]
+            elif a.name == N.PARENT_ID:
+                kinds.append(TestKind.VARIANT_COUNT)
+            elif a.name == N.PRODUCT_ID:
+                kinds.append(TestKind.DUPLICATE)
+            checks, value_kinds = value_checks(a, self.market, extra)
+            conditions = tuple(
+                (by_attr_id[c.attribute_id], c.value_id)
+                for c in a.required_when
+                if c.attribute_id in by_attr_id
+            )
+            consistency = not a.per_variant and a.name != N.PARENT_ID
+            ordered = [TestKind.REQUIRED] if a.required or conditions else []
+            ordered += [*value_kinds, *kinds]
+            if consistency:
+                ordered.append(TestKind.CONSISTENCY)
+            for kind in ordered:
+                st.tests.setdefault(kind, 0)
+            compiled = _Attr(
+                name=a.name,
+                stats=st,
+                required=a.required,
+                conditions=conditions,
+                checks=checks,
+                split=a.multi_select or bool(a.values),
+                per_part=bool(a.values or a.choices),
+                consistency=consistency,
+            )
+            (variant if a.per_variant else shared).append(compiled)
+        return _Compiled(shared, variant)
+
+    def _schema_of(self, category_id: str) -> _Compiled:
+        compiled = self._compiled.get(category_id)
+        if compiled is not None:
+            return compiled
+        schema = self._schemas.get(category_id) if category_id else None
+        if schema is None:
+            if self._fallback is None:
+                self._fallback = self._compile(self._common, known=False)
+            return self._fallback
+        compiled = self._compile(schema, known=True)
+        self._compiled[category_id] = compiled
+        return compiled
+
+    def _category_check(self, known: bool) -> Check:
+        categories = self._categories
+
+        def run(cell: str) -> Problem | None:
+            cid = cell.strip()
+            if not cid.isdigit():
+                return None  # the format test reports it
+            if categories is not None:
+                cat = categories.get(cid)
+                if cat is None:
+                    return TestKind.CATEGORY, f"category {cid} does not exist in this market"
+                if not cat.is_leaf:
+                    return TestKind.CATEGORY, f"category {cid} is not a leaf category"
+                if cat.invite_only:
+                    return (
+                        TestKind.INVITE_ONLY,
+                        f"category {cid} is invite-only: TikTok must approve the shop first",
+                    )
+            if not known:
+                return TestKind.CATEGORY, f"the attributes of category {cid} are not loaded"
+            return None
+
+        return run
+
+    def _brand_check(self, cell: str) -> Problem | None:
+        bid = cell.strip()
+        if not bid.isdigit() or self._brands is None:
+            return None
+        brand = self._brands.get(bid)
+        if brand is None or not brand.available:
+            return TestKind.BRAND, f"brand {bid} is unknown or unavailable for this shop"
+        if not brand.authorized:
+            return TestKind.BRAND_AUTHORIZATION, f"brand {bid} is not authorized for this shop"
+        return None
+
+    # accumulate ---------------------------------------------------------------------------
+
+    def add(self, rows: Sequence[Row]) -> ProductResult:
+        """Check one product: its variant rows, the main product first."""
+        if not rows:
+            raise ValueError("a product has at least one row")
+        main = rows[0]
+        parent = main.get(N.PARENT_ID, "")
+        main_id = main.get(N.PRODUCT_ID, "")
+        category_id = main.get(N.CATEGORY_ID, "").strip()
+        compiled = self._schema_of(category_id)
+        issues: list[Issue] = []
+        for a in compiled.shared:
+            self._shared(a, main, rows, parent, main_id, issues)
+        for a in compiled.variant:
+            self._variant(a, main, rows, parent, issues)
+        self.rows += len(rows)
+        self.products += 1
+        ready = not issues
+        self.ready += ready
+        self._count_category(category_id, ready)
+        return ProductResult(parent, main_id, category_id, len(rows), tuple(issues))
+
+    def _required(self, a: _Attr, main: Row) -> bool:
+        if a.required:
+            return True
+        for ctrl, value_id in a.conditions:
+            cell = main.get(ctrl, "")
+            if cell and any(
+                N.parse_predefined(p).value_id == value_id for p in N.split_multi(cell)
+            ):
+                return True
+        return False
+
+    def _problems(self, a: _Attr, cell: str, main: Row) -> list[Problem]:
+        if not cell.strip():
+            if a.required or a.conditions:
+                if self._required(a, main):
+                    return [(TestKind.REQUIRED, "a value is required")]
+            return []
+        out = []
+        for check in a.checks:
+            problem = check(cell)
+            if problem is not None:
+                out.append(problem)
+        return out
+
+    def _distribute(self, a: _Attr, cell: str) -> None:
+        st = a.stats
+        if not cell.strip():
+            st.empty += 1
+        elif a.per_part:
+            for part in N.split_multi(cell):
+                st.top.add(part)
+        else:
+            st.top.add(cell)
+
+    def _shared(
+        self,
+        a: _Attr,
+        main: Row,
+        rows: Sequence[Row],
+        parent: str,
+        main_id: str,
+        issues: list[Issue],
+    ) -> None:
+        st = a.stats
+        st.products += 1
+        cell = main.get(a.name, "")
+        self._distribute(a, cell)
+        problems = self._problems(a, cell, main)
+        if a.name == N.PARENT_ID and len(rows) > MAX_SKUS:
+            problems.append((TestKind.VARIANT_COUNT, f"{len(rows)} SKUs, at most {MAX_SKUS}"))
+        if a.consistency and len(rows) > 1:
+            for row in rows[1:]:
+                other = row.get(a.name, "")
+                if other and other != cell:
+                    problems.append(
+                        (
+                            TestKind.CONSISTENCY,
+                            f"variant {row.get(N.PRODUCT_ID, '')} has {shown(other)}, "
+                            f"the main product {shown(cell)}",
+                        )
+                    )
+                    break
+        if not problems:
+            return
+        st.failed += 1
+        seen: set[TestKind] = set()
+        for kind, message in problems:
+            issues.append(Issue(parent, main_id, a.name, kind, message))
+            if kind not in seen:
+                seen.add(kind)
+                st.tests[kind] = st.tests.get(kind, 0) + 1
+
+    def _variant(
+        self, a: _Attr, main: Row, rows: Sequence[Row], parent: str, issues: list[Issue]
+    ) -> None:
+        st = a.stats
+        st.products += 1
+        failed: set[TestKind] = set()
+        for row in rows:
+            cell = row.get(a.name, "")
+            self._distribute(a, cell)
+            problems = self._problems(a, cell, main)
+            for kind, message in problems:
+                issues.append(Issue(parent, row.get(N.PRODUCT_ID, ""), a.name, kind, message))
+                failed.add(kind)
+        if a.name == N.PRODUCT_ID and len(rows) > 1:
+            twice = _first_repeated(row.get(N.PRODUCT_ID, "") for row in rows)
+            if twice is not None:
+                message = "the product id appears twice in the product"
+                issues.append(Issue(parent, twice, a.name, TestKind.DUPLICATE, message))
+                failed.add(TestKind.DUPLICATE)
+        if failed:
+            st.failed += 1
+            for kind in failed:
+                st.tests[kind] = st.tests.get(kind, 0) + 1
+
+    def _count_category(self, category_id: str, ready: bool) -> None:
+        counts = self._per_category.get(category_id)
+        if counts is None:
+            if len(self._per_category) >= self.MAX_CATEGORY_ROWS:
+                counts = self._other_categories
+            else:
+                counts = self._per_category[category_id] = [0, 0]
+        counts[0] += 1
+        counts[1] += ready
+
+    # report -------------------------------------------------------------------------------
+
+    def report(self) -> ReadinessReport:
+        threshold = self.settings.orange_threshold
+        attributes = []
+        for name, st in self._stats.items():
+            a = st.attr
+            passed = st.products - st.failed
+            attributes.append(
+                AttributeReadiness(
+                    name=name,
+                    label=a.label,
+                    source=a.source,
+                    required=st.required,
+                    conditionally_required=st.conditional,
+                    per_variant=a.per_variant,
+                    products=st.products,
+                    passed=passed,
+                    failed=st.failed,
+                    share=_share(passed, st.products),
+                    status=status_for(passed, st.products, threshold),
+                    tests=[
+                        TestCount(test=k, failed=st.tests[k])
+                        for k in sorted(st.tests, key=_RANK.__getitem__)
+                    ],
+                    distribution=st.top.top(self.settings.top_values),
+                    distinct_values=len(st.top.counts),
+                    distribution_exact=st.top.exact,
+                    empty=st.empty,
+                    supported_values=list(st.supported),
+                )
+            )
+        categories = []
+        for cid, (products, ready) in self._per_category.items():
+            cat = self._categories.get(cid) if self._categories is not None else None
+            categories.append(
+                CategoryReadiness(
+                    category_id=cid,
+                    path=cat.path if cat is not None else None,
+                    products=products,
+                    ready=ready,
+                    share=_share(ready, products),
+                    status=status_for(ready, products, threshold),
+                )
+            )
+        return ReadinessReport(
+            rows=self.rows,
+            products=self.products,
+            ready=self.ready,
+            share=_share(self.ready, self.products),
+            status=status_for(self.ready, self.products, threshold),
+            threshold=threshold,
+            attributes=attributes,
+            categories=categories,
+            categories_truncated=self._other_categories[0] > 0,
+        )
+
+
+def _first_repeated(values: Iterable[str]) -> str | None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
+
+
+def _share(passed: int, total: int) -> float:
+    return 1.0 if total == 0 else passed / total
+
+
+def group_by_parent(rows: Iterable[Row]) -> Iterator[list[Row]]:
+    """Consecutive rows with the same parent_id, as one group (feed rows sorted by parent)."""
+    group: list[Row] = []
+    current: str | None = None
+    for row in rows:
+        parent = row.get(N.PARENT_ID, "")
+        if group and parent != current:
+            yield group
+            group = []
+        current = parent
+        group.append(row)
+    if group:
+        yield group
+
+
+def analyze(
+    groups: Iterable[Sequence[Row]],
+    schemas: Mapping[str, Sequence[SchemaAttribute]],
+    *,
+    market: str | None = None,
+    categories: Mapping[str, TaxonomyCategory] | None = None,
+    brands: Mapping[str, TaxonomyBrand] | None = None,
+    settings: ReadinessSettings | None = None,
+) -> ReadinessReport:
+    """Readiness of a whole feed at once (the issues are dropped)."""
+    analyzer = ReadinessAnalyzer(
+        schemas, market=market, categories=categories, brands=brands, settings=settings
+    )
+    for group in groups:
+        analyzer.add(group)
+    return analyzer.report()
+
+
+# --- issues list (GET /v1/feeds/{id}/issues) -----------------------------------------------
+
+ISSUE_FIELDS = ("parent_id", "product_id", "attribute", "test", "message")
+
+
+def iter_issues(results: Iterable[ProductResult]) -> Iterator[Issue]:
+    for result in results:
+        yield from result.issues
+
+
+def issue_dict(issue: Issue) -> dict[str, str]:
+    return {
+        "parent_id": issue.parent_id,
+        "product_id": issue.product_id,
+        "attribute": issue.attribute,
+        "test": issue.test.value,
+        "message": issue.message,
+    }
+
+
+class _Line:
+    def write(self, line: str) -> str:
+        return line
+
+
+def render_issues_csv(issues: Iterable[Issue], *, header: bool = True) -> Iterator[str]:
+    """CSV lines (header first), one per issue, for a streaming download."""
+    writer = csv.writer(_Line())
+    if header:
+        yield str(writer.writerow(ISSUE_FIELDS))
+    for issue in issues:
+        yield str(
+            writer.writerow(
+                (issue.parent_id, issue.product_id, issue.attribute, issue.test, issue.message)
+            )
+        )
+
+
+def render_issues_ndjson(issues: Iterable[Issue]) -> Iterator[str]:
+    """One JSON object per line and issue."""
+    for issue in issues:
+        yield json.dumps(issue_dict(issue), ensure_ascii=False) + "\n"
+
+
+def render_issues_json(issues: Iterable[Issue]) -> list[dict[str, str]]:
+    return [issue_dict(i) for i in issues]

@@ -40,12 +40,24 @@ async def _app(module: str, database_url: str, kafka_bootstrap: str) -> Any:
     return app_mod.create_app(settings)
 
 
+async def _until_ready(app: Any) -> None:
+    """Wait for Kafka and the database (a lifespan stopped mid-connect leaks aiokafka sockets)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        for _ in range(240):
+            if (await client.get("/readyz")).status_code == 200:
+                return
+            await asyncio.sleep(0.25)
+    raise AssertionError("the service never became ready")
+
+
 @pytest.mark.parametrize("module", SERVICES)
 async def test_every_service_refuses_large_bodies_and_sends_security_headers(
     module: str, fresh_database: str, kafka_bootstrap: str
 ) -> None:
     app = await _app(module, fresh_database, kafka_bootstrap)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as mgr:
+        await _until_ready(mgr.app)
         transport = httpx.ASGITransport(app=mgr.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
             health = await client.get("/healthz", headers={"x-correlation-id": "x" * 500})
@@ -64,6 +76,7 @@ async def test_every_service_refuses_large_bodies_and_sends_security_headers(
 async def broker(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[Any]:
     app = await _app("auth_broker", fresh_database, kafka_bootstrap)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as mgr:
+        await _until_ready(mgr.app)
         yield mgr.app
 
 

@@ -1,0 +1,644 @@
+"""Readiness analyzer: each test kind, the status thresholds, distributions, issue lists,
+and a generated 10,000-row feed with counted defects."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pytest
+from catalog_sync.classify import schema_for
+from catalog_sync.readiness import (
+    ISSUE_FIELDS,
+    ReadinessAnalyzer,
+    ReadinessSettings,
+    Status,
+    TestKind,
+    analyze,
+    group_by_parent,
+    iter_issues,
+    render_issues_csv,
+    render_issues_json,
+    render_issues_ndjson,
+    status_for,
+)
+from catalog_sync.taxonomy import (
+    AttributeValue,
+    CategoryAttribute,
+    RequiredWhen,
+    TaxonomyBrand,
+    TaxonomyCategory,
+)
+
+SOFA, MUG, DRESS, INVITE, PARENT_CAT, UNLOADED = (
+    "604468", "600042", "804744", "822800", "900000001", "600621",
+)  # fmt: skip
+FOLDABLE = "product_attribute.Foldable Furniture#101610"
+FOLDED = "product_attribute.Folded Dimensions#101611"
+MATERIAL = "product_attribute.Material#100198"
+OCCASION = "product_attribute.Occasion#100392"
+QTY = "product_attribute.Quantity Per Pack#100347"
+COLOR = "sku.sales_attribute.Color"
+COLOR_IMAGE = "sku.sales_attribute_image.Color"
+SIZE = "sku.sales_attribute.Size"
+SIZE_IMAGE = "sku.sales_attribute_image.Size"
+
+
+def values(first_id: int, *names: str) -> tuple[AttributeValue, ...]:
+    return tuple(AttributeValue(id=str(first_id + i), name=n) for i, n in enumerate(names))
+
+
+COLORS = ("Red", "Blue", "Black", "White", "Green", "Grey")
+OCCASIONS = ("Birthday", "Wedding", "Christmas", "Anniversary", "Daily", "Party")
+COLOR_ATTR = CategoryAttribute(
+    id="100089", name="Color", kind="sales", customizable=True, values=values(1000100, *COLORS)
+)
+SIZE_ATTR = CategoryAttribute(
+    id="100000", name="Size", kind="sales", values=values(1000200, "S", "M", "L")
+)
+OCCASION_ATTR = CategoryAttribute(
+    id="100392", name="Occasion", kind="product", multi_select=True,
+    values=values(1001533, *OCCASIONS),
+)  # fmt: skip
+MATERIAL_VALUES = values(1002000, "Cotton", "Polyester", "Leather", "Wood")
+
+
+def material(required: bool) -> CategoryAttribute:
+    return CategoryAttribute(
+        id="100198", name="Material", kind="product", required=required,
+        customizable=True, multi_select=True, values=MATERIAL_VALUES,
+    )  # fmt: skip
+
+
+QTY_ATTR = CategoryAttribute(
+    id="100347", name="Quantity Per Pack", kind="product", customizable=True,
+    value_format="POSITIVE_INT_OR_DECIMAL",
+)  # fmt: skip
+FURNITURE = [
+    CategoryAttribute(
+        id="101610", name="Foldable Furniture", kind="product", required=True,
+        values=(AttributeValue(id="1029401", name="Foldable"),
+                AttributeValue(id="1029402", name="Non-Foldable")),
+    ),
+    CategoryAttribute(
+        id="101611", name="Folded Dimensions", kind="product", customizable=True,
+        required_when=(RequiredWhen(attribute_id="101610", value_id="1029401"),),
+    ),
+]  # fmt: skip
+CATEGORY_ATTRS = {
+    SOFA: [COLOR_ATTR, OCCASION_ATTR, material(True), QTY_ATTR, *FURNITURE],
+    MUG: [COLOR_ATTR, OCCASION_ATTR, material(False), QTY_ATTR],
+    DRESS: [COLOR_ATTR, SIZE_ATTR, OCCASION_ATTR, material(True), QTY_ATTR],
+    INVITE: [COLOR_ATTR, OCCASION_ATTR, material(False), QTY_ATTR],
+}
+SCHEMAS = {cid: schema_for(attrs, market="UK") for cid, attrs in CATEGORY_ATTRS.items()}
+PATHS = {
+    SOFA: "Furniture>Indoor Furniture>Sofas",
+    MUG: "Kitchenware>Drinkware>Mugs",
+    DRESS: "Kids' Fashion>Girls' Clothes>Dresses",
+    INVITE: "Collections>Contemporary Culture Collectibles>Red Porcelain",
+    UNLOADED: "Home Supplies>Home Organizers>Storage Boxes & Bins",
+}
+
+
+def leaf(cid: str, path: str, invite: bool = False) -> TaxonomyCategory:
+    names = path.split(">")
+    return TaxonomyCategory(
+        id=cid, parent_id="1", name=names[-1], path=path, level=len(names), is_leaf=True,
+        permission_statuses=("INVITE_ONLY",) if invite else ("AVAILABLE",),
+    )  # fmt: skip
+
+
+CATEGORIES = {cid: leaf(cid, path, invite=cid == INVITE) for cid, path in PATHS.items()}
+CATEGORIES[PARENT_CAT] = TaxonomyCategory(
+    id=PARENT_CAT, parent_id="0", name="Furniture", path="Furniture", level=1, is_leaf=False
+)
+TEAS, UNAUTHORIZED, UNAVAILABLE = "7082427311584347905", "200", "300"
+BRANDS = {
+    TEAS: TaxonomyBrand(id=TEAS, name="Teas", authorized_status="AUTHORIZED"),
+    UNAUTHORIZED: TaxonomyBrand(id=UNAUTHORIZED, name="Umber", authorized_status="UNAUTHORIEZD"),
+    UNAVAILABLE: TaxonomyBrand(
+        id=UNAVAILABLE, name="Gone", authorized_status="AUTHORIZED", brand_status="UNAVAILABLE"
+    ),
+}
+
+
+def make_analyzer(**kw: object) -> ReadinessAnalyzer:
+    options: dict[str, object] = {"market": "UK", "categories": CATEGORIES, "brands": BRANDS}
+    options.update(kw)
+    return ReadinessAnalyzer(SCHEMAS, **options)  # type: ignore[arg-type]
+
+
+def sofa_row(product_id: str = "S1-A", parent_id: str = "S1", **over: str) -> dict[str, str]:
+    row = {
+        "product_id": product_id,
+        "parent_id": parent_id,
+        "product_name": "Grey three seater sofa",
+        "description": "<p>A <strong>comfy</strong> sofa</p><ul><li>3 seats</li></ul>",
+        "category_id": SOFA,
+        "category_path": PATHS[SOFA],
+        "brand_id": TEAS,
+        "brand_name": "Teas",
+        "images": "https://img.example/s1/1.jpg#https://img.example/s1/2.jpg",
+        "package_weight": "40",
+        "package_weight_unit": "KILOGRAM",
+        "package_length": "200",
+        "package_width": "90",
+        "package_height": "80",
+        "package_dimension_unit": "CENTIMETER",
+        "sku.price": "499.00",
+        "sku.currency": "GBP",
+        "sku.quantity": "10",
+        "sku.seller_sku": product_id,
+        "sku.gtin": "05012345678900",
+        "sku.gtin_type": "EAN",
+        FOLDABLE: "Non-Foldable:::::1029402",
+        MATERIAL: "Wood:::::1002003#Velour",
+        OCCASION: "Birthday:::::1001533",
+        COLOR: "Grey",
+    }
+    row.update(over)
+    return row
+
+
+def problems(rows: list[dict[str, str]], **kw: object) -> list[tuple[str, TestKind]]:
+    return [(i.attribute, i.test) for i in make_analyzer(**kw).add(rows).issues]
+
+
+def test_a_complete_product_passes_everything() -> None:
+    analyzer = make_analyzer()
+    result = analyzer.add([sofa_row("S1-A"), sofa_row("S1-B", COLOR="Blue", **{"sku.price": "9"})])
+    assert result.issues == () and result.ready and result.variants == 2
+    report = analyzer.report()
+    assert report.products == report.ready == 1 and report.rows == 2
+    assert report.status is Status.GREEN
+    assert all(a.status is Status.GREEN and a.failed == 0 for a in report.attributes)
+
+
+BAD_CELLS = [
+    ("product_name", "", TestKind.REQUIRED),
+    ("product_name", "x" * 256, TestKind.LENGTH),
+    ("product_name", "沙发 sofa", TestKind.FORMAT),
+    ("description", "<div>no divs</div>", TestKind.FORMAT),
+    ("description", "x" * 10_001, TestKind.LENGTH),
+    ("description", "", TestKind.REQUIRED),
+    ("category_id", "604468|Furniture>Indoor Furniture>Sofas", TestKind.FORMAT),
+    ("category_id", "999999", TestKind.CATEGORY),
+    ("category_id", PARENT_CAT, TestKind.CATEGORY),
+    ("category_id", INVITE, TestKind.INVITE_ONLY),
+    ("category_id", UNLOADED, TestKind.CATEGORY),
+    ("brand_id", UNAUTHORIZED, TestKind.BRAND_AUTHORIZATION),
+    ("brand_id", UNAVAILABLE, TestKind.BRAND),
+    ("brand_id", "123456", TestKind.BRAND),
+    ("brand_id", "Teas", TestKind.FORMAT),
+    ("images", "", TestKind.REQUIRED),
+    ("images", "#".join(f"https://img.example/{i}.jpg" for i in range(10)), TestKind.IMAGE_COUNT),
+    ("images", "https://img.example/1.jpg#ftp://img.example/2.jpg", TestKind.FORMAT),
+    ("images", "img.example/1.jpg", TestKind.FORMAT),
+    ("package_weight", "", TestKind.REQUIRED),
+    ("package_weight", "heavy", TestKind.FORMAT),
+    ("package_weight", "0", TestKind.FORMAT),
+    ("package_weight", "-2", TestKind.FORMAT),
+    ("package_length", "ten", TestKind.FORMAT),
+    ("package_weight_unit", "POUND", TestKind.PREDEFINED),  # US only
+    ("package_dimension_unit", "INCH", TestKind.PREDEFINED),
+    ("sku.price", "", TestKind.REQUIRED),
+    ("sku.price", "abc", TestKind.FORMAT),
+    ("sku.price", "0", TestKind.FORMAT),
+    ("sku.price", "NaN", TestKind.FORMAT),
+    ("sku.price", "5600.01", TestKind.RANGE),
+    ("sku.currency", "USD", TestKind.PREDEFINED),
+    ("sku.quantity", "", TestKind.REQUIRED),
+    ("sku.quantity", "1.5", TestKind.FORMAT),
+    ("sku.quantity", "1000000", TestKind.RANGE),
+    ("sku.seller_sku", "S" * 51, TestKind.LENGTH),
+    ("sku.gtin", "12345", TestKind.FORMAT),
+    ("sku.gtin_type", "ASIN", TestKind.PREDEFINED),
+    ("sku.image", "not a url", TestKind.FORMAT),
+    (FOLDABLE, "", TestKind.REQUIRED),
+    (FOLDABLE, "Foldable", TestKind.PREDEFINED),  # the value without its id
+    (FOLDABLE, "Folding:::::1029499", TestKind.PREDEFINED),
+    (FOLDABLE, "Non-Foldable:::::1029402#Non-Foldable:::::1029402", TestKind.SINGLE_VALUE),
+    (MATERIAL, "", TestKind.REQUIRED),
+    (MATERIAL, "Velvet:::::999", TestKind.PREDEFINED),  # an id TikTok does not know
+    (MATERIAL, "V" * 501, TestKind.LENGTH),
+    (OCCASION, "Graduation", TestKind.PREDEFINED),
+    (QTY, "two", TestKind.FORMAT),
+    (COLOR, "C" * 51, TestKind.LENGTH),
+    (COLOR_IMAGE, "file:///tmp/x.jpg", TestKind.FORMAT),
+]
+
+
+@pytest.mark.parametrize(("attribute", "cell", "test"), BAD_CELLS)
+def test_each_test_kind_fails_alone(attribute: str, cell: str, test: TestKind) -> None:
+    assert problems([sofa_row(**{attribute: cell})]) == [(attribute, test)]
+
+
+GOOD_CELLS = [
+    ("product_name", "x" * 255),
+    ("description", "x" * 10_000),
+    ("description", "plain text, no tags"),
+    ("brand_id", ""),  # a brand is optional
+    ("images", "#".join(f"https://img.example/{i}.jpg" for i in range(9))),
+    ("images", "https://img.example/1.jpg #https://img.example/2.jpg"),
+    ("sku.price", "5600"),
+    ("sku.price", "0.01"),
+    ("sku.quantity", "0"),
+    ("sku.quantity", "999999"),
+    ("sku.gtin", "012345678905"),
+    (MATERIAL, "Velour"),  # customizable: a free value
+    (MATERIAL, "Cotton:::::1002000#Polyester:::::1002001"),  # multi-select
+    (OCCASION, "Birthday:::::1001533#Party:::::1001538"),
+    (QTY, "2.5"),
+    (COLOR, "Midnight blue"),  # customizable sales attribute
+    (FOLDED, "80x40"),  # optional while Non-Foldable
+]
+
+
+@pytest.mark.parametrize(("attribute", "cell"), GOOD_CELLS)
+def test_good_values_pass(attribute: str, cell: str) -> None:
+    assert problems([sofa_row(**{attribute: cell})]) == []
+
+
+def test_requirement_conditions_make_an_attribute_required() -> None:
+    foldable = {FOLDABLE: "Foldable:::::1029401"}
+    assert problems([sofa_row(**foldable)]) == [(FOLDED, TestKind.REQUIRED)]
+    assert problems([sofa_row(**foldable, **{FOLDED: "80x40"})]) == []
+
+
+def test_predefined_messages_say_what_to_write() -> None:
+    result = make_analyzer().add([sofa_row(**{FOLDABLE: "foldable"})])
+    assert "write Foldable:::::1029401" in result.issues[0].message
+
+
+def test_predefined_only_sales_attribute_takes_the_name_or_the_id() -> None:
+    def dress(**over: str) -> dict[str, str]:
+        row = sofa_row(category_id=DRESS, **{MATERIAL: "Cotton:::::1002000"})
+        row.pop(FOLDABLE)
+        row.update(over)
+        return row
+
+    assert (
+        problems([dress(**{SIZE: "M"}), dress(product_id="S1-B", **{SIZE: "L:::::1000202"})]) == []
+    )
+    assert problems([dress(**{SIZE: "XXXL"})]) == [(SIZE, TestKind.PREDEFINED)]
+
+
+def test_shared_attributes_must_agree_across_variants() -> None:
+    main = sofa_row("S1-A")
+    same = sofa_row("S1-B", COLOR="Blue", **{"sku.price": "519.00"})  # sku.* may differ
+    empty = sofa_row("S1-C", COLOR="Red", product_name="", description="")  # main supplies
+    other = sofa_row("S1-D", COLOR="Black", product_name="Another sofa")
+    assert problems([main, same, empty]) == []
+    result = make_analyzer().add([main, same, other])
+    assert [(i.product_id, i.attribute, i.test) for i in result.issues] == [
+        ("S1-A", "product_name", TestKind.CONSISTENCY)
+    ]
+    assert "S1-D" in result.issues[0].message
+
+
+def test_variant_issues_name_the_variant() -> None:
+    rows = [sofa_row("S1-A"), sofa_row("S1-B", **{"sku.price": "free"})]
+    result = make_analyzer().add(rows)
+    assert [(i.parent_id, i.product_id, i.attribute) for i in result.issues] == [
+        ("S1", "S1-B", "sku.price")
+    ]
+
+
+def test_one_product_counts_once_however_many_variants_fail() -> None:
+    analyzer = make_analyzer()
+    analyzer.add([sofa_row(f"S1-{k}", **{"sku.price": "x"}) for k in "ABC"])
+    price = analyzer.report().attribute("sku.price")
+    assert (price.products, price.failed) == (1, 1)
+    assert {t.test: t.failed for t in price.tests}[TestKind.FORMAT] == 1
+
+
+def test_sku_count_and_duplicate_skus() -> None:
+    many = [sofa_row(f"S1-{k}", COLOR=f"C{k}") for k in range(101)]
+    assert problems(many) == [("parent_id", TestKind.VARIANT_COUNT)]
+    twice = [sofa_row("S1-A"), sofa_row("S1-A", COLOR="Blue")]
+    assert problems(twice) == [("product_id", TestKind.DUPLICATE)]
+
+
+def test_without_taxonomies_category_and_brand_are_not_judged() -> None:
+    rows = [sofa_row(brand_id=UNAUTHORIZED)]
+    assert problems(rows, categories=None, brands=None) == []
+    invite = sofa_row(category_id=INVITE)
+    assert problems([invite], categories=None) == []  # schema known, permission unknown
+
+
+def test_unloaded_schema_still_checks_common_attributes() -> None:
+    row = sofa_row(category_id=UNLOADED, product_name="")
+    assert problems([row]) == [
+        ("product_name", TestKind.REQUIRED),
+        ("category_id", TestKind.CATEGORY),
+    ]
+    message = make_analyzer().add([row]).issues[1].message
+    assert message == f"the attributes of category {UNLOADED} are not loaded"
+
+
+@pytest.mark.parametrize(
+    ("passed", "total", "threshold", "status"),
+    [
+        (10, 10, 0.8, Status.GREEN),
+        (0, 0, 0.8, Status.GREEN),
+        (8, 10, 0.8, Status.ORANGE),  # exactly the threshold
+        (999, 1000, 0.8, Status.ORANGE),
+        (7, 10, 0.8, Status.RED),
+        (0, 10, 0.8, Status.RED),
+        (5, 10, 0.5, Status.ORANGE),
+        (4, 10, 0.5, Status.RED),
+        (9, 10, 1.0, Status.RED),
+        (0, 10, 0.0, Status.ORANGE),
+    ],
+)
+def test_status_thresholds(passed: int, total: int, threshold: float, status: Status) -> None:
+    assert status_for(passed, total, threshold) is status
+
+
+@pytest.mark.parametrize(
+    ("bad", "status"), [(0, Status.GREEN), (2, Status.ORANGE), (3, Status.RED)]
+)
+def test_attribute_status_follows_the_share(bad: int, status: Status) -> None:
+    analyzer = make_analyzer()
+    for i in range(10):
+        analyzer.add([sofa_row(f"P{i}-A", f"P{i}", product_name="" if i < bad else "Sofa")])
+    title = analyzer.report().attribute("product_name")
+    assert (title.products, title.passed, title.failed) == (10, 10 - bad, bad)
+    assert title.share == pytest.approx((10 - bad) / 10) and title.status is status
+    orange_at_70 = make_analyzer(settings=ReadinessSettings(orange_threshold=0.7))
+    for i in range(10):
+        orange_at_70.add([sofa_row(f"P{i}-A", f"P{i}", product_name="" if i < bad else "Sofa")])
+    relaxed = orange_at_70.report().attribute("product_name").status
+    assert relaxed is (Status.GREEN if bad == 0 else Status.ORANGE)
+
+
+def test_report_lists_tests_distribution_and_supported_values() -> None:
+    analyzer = make_analyzer(settings=ReadinessSettings(top_values=2))
+    for i, occasion in enumerate(["Birthday:::::1001533"] * 3 + ["Party:::::1001538"] * 2 + [""]):
+        analyzer.add([sofa_row(f"P{i}-A", f"P{i}", **{OCCASION: occasion})])
+    report = analyzer.report()
+    occ = report.attribute(OCCASION)
+    assert [(v.value, v.count) for v in occ.distribution] == [
+        ("Birthday:::::1001533", 3),
+        ("Party:::::1001538", 2),
+    ]
+    assert occ.empty == 1 and occ.distinct_values == 2 and occ.distribution_exact
+    assert occ.supported_values[0] == "Birthday:::::1001533" and len(occ.supported_values) == 6
+    assert not occ.required
+    assert [t.test for t in occ.tests] == [TestKind.PREDEFINED, TestKind.CONSISTENCY]
+    foldable = report.attribute(FOLDABLE)
+    assert foldable.required and foldable.tests[0].test is TestKind.REQUIRED
+    folded = report.attribute(FOLDED)
+    assert folded.conditionally_required and not folded.required
+    cat = next(c for c in report.categories if c.category_id == SOFA)
+    assert (cat.products, cat.ready, cat.path, cat.status) == (6, 6, PATHS[SOFA], Status.GREEN)
+
+
+def test_distribution_memory_is_bounded() -> None:
+    analyzer = make_analyzer(settings=ReadinessSettings(distribution_capacity=50, top_values=3))
+    for i in range(2_000):
+        title = "Popular sofa" if i % 4 == 0 else f"Sofa number {i}"
+        analyzer.add([sofa_row(f"P{i}-A", f"P{i}", product_name=title)])
+    title = analyzer.report().attribute("product_name")
+    assert not title.distribution_exact and title.distinct_values <= 100
+    assert title.distribution[0].value == "Popular sofa"
+    assert title.distribution[0].count >= 400  # a lower bound once approximate
+
+
+def test_group_by_parent_and_analyze() -> None:
+    rows = [sofa_row("A-1", "A"), sofa_row("A-2", "A", COLOR="Blue"), sofa_row("B-1", "B")]
+    groups = list(group_by_parent(iter(rows)))
+    assert [[r["product_id"] for r in g] for g in groups] == [["A-1", "A-2"], ["B-1"]]
+    report = analyze(groups, SCHEMAS, market="UK", categories=CATEGORIES, brands=BRANDS)
+    assert (report.rows, report.products, report.ready) == (3, 2, 2)
+    assert list(group_by_parent([])) == []
+    with pytest.raises(ValueError, match="at least one row"):
+        make_analyzer().add([])
+
+
+def test_issue_renderings() -> None:
+    analyzer = make_analyzer()
+    results = [
+        analyzer.add([sofa_row("A-1", "A", product_name="", description='<div a="1">, "x"')]),
+        analyzer.add([sofa_row("B-1", "B"), sofa_row("B-2", "B", **{"sku.price": "1,5"})]),
+    ]
+    issues = list(iter_issues(results))
+    lines = list(render_issues_csv(issues))
+    parsed = list(csv.reader(io.StringIO("".join(lines))))
+    assert parsed[0] == list(ISSUE_FIELDS)
+    assert parsed[1:] == [
+        ["A", "A-1", "product_name", "required", "a value is required"],
+        ["A", "A-1", "description", "format", "unsupported HTML tags: div"],
+        ["B", "B-2", "sku.price", "format", "price '1,5' is not a number greater than 0"],
+    ]
+    assert len(list(render_issues_csv(issues, header=False))) == 3
+    ndjson = [json.loads(line) for line in render_issues_ndjson(issues)]
+    assert ndjson == render_issues_json(issues)
+    assert ndjson[2] == dict(zip(ISSUE_FIELDS, parsed[3], strict=True))
+
+
+# --- a generated 10,000-row feed with counted defects -----------------------------------
+
+
+CATEGORY_COLUMNS = {
+    SOFA: [OCCASION, MATERIAL, QTY, FOLDABLE, FOLDED, COLOR, COLOR_IMAGE],
+    MUG: [OCCASION, MATERIAL, QTY, COLOR, COLOR_IMAGE],
+    DRESS: [OCCASION, MATERIAL, QTY, COLOR, COLOR_IMAGE, SIZE, SIZE_IMAGE],
+    INVITE: [OCCASION, MATERIAL, QTY, COLOR, COLOR_IMAGE],
+}
+COMMON_COLUMNS = [
+    "product_id", "parent_id", "product_name", "description", "category_id", "category_path",
+    "brand_id", "brand_name", "images", "main_image", "package_weight", "package_weight_unit",
+    "package_length", "package_width", "package_height", "package_dimension_unit", "sku.price",
+    "sku.currency", "sku.quantity", "sku.seller_sku", "sku.image", "sku.gtin", "sku.gtin_type",
+]  # fmt: skip
+
+# defect: (products, which parents qualify, attribute it breaks, test it fails)
+DEFECTS: dict[str, tuple[int, str, str, TestKind]] = {
+    "missing_foldable": (37, "sofa", FOLDABLE, TestKind.REQUIRED),
+    "folded_missing": (7, "sofa", FOLDED, TestKind.REQUIRED),
+    "material_missing": (10, "dress", MATERIAL, TestKind.REQUIRED),
+    "occasion_not_predefined": (12, "any", OCCASION, TestKind.PREDEFINED),
+    "inconsistent_title": (5, "variants", "product_name", TestKind.CONSISTENCY),
+    "ten_images": (3, "any", "images", TestKind.IMAGE_COUNT),
+    "bad_price": (8, "variants", "sku.price", TestKind.FORMAT),
+    "invite_only": (6, "mug", "category_id", TestKind.INVITE_ONLY),
+    "unauthorized_brand": (4, "any", "brand_id", TestKind.BRAND_AUTHORIZATION),
+    "long_title": (9, "any", "product_name", TestKind.LENGTH),
+    "bad_weight": (11, "any", "package_weight", TestKind.FORMAT),
+}
+
+
+@dataclass
+class GeneratedFeed:
+    rows: list[dict[str, str]]
+    category_of: dict[str, str]  # parent -> category
+    defect_of: dict[str, str]  # parent -> its one defect
+    colors: Counter[str] = field(default_factory=Counter)
+
+    def failing(self, attribute: str, test: TestKind | None = None) -> set[str]:
+        return {
+            p
+            for p, d in self.defect_of.items()
+            if DEFECTS[d][2] == attribute and (test is None or DEFECTS[d][3] is test)
+        }
+
+
+def generate(seed: int = 20240601, total_rows: int = 10_000) -> GeneratedFeed:
+    rng = random.Random(seed)
+    sizes: list[int] = []
+    while sum(sizes) < total_rows:
+        sizes.append(rng.randint(1, 4))
+    sizes[-1] -= sum(sizes) - total_rows
+    if sizes[-1] == 0:
+        sizes.pop()
+    parents = [f"P{i:05d}" for i in range(len(sizes))]
+    size_of = dict(zip(parents, sizes, strict=True))
+    category_of = {p: rng.choice([SOFA, MUG, DRESS]) for p in parents}
+    eligible = {
+        "sofa": lambda p: category_of[p] == SOFA,
+        "dress": lambda p: category_of[p] == DRESS,
+        "mug": lambda p: category_of[p] == MUG,
+        "variants": lambda p: size_of[p] >= 2,
+        "any": lambda p: True,
+    }
+    pool = list(parents)
+    rng.shuffle(pool)
+    defect_of: dict[str, str] = {}
+    for defect, (count, who, _, _) in DEFECTS.items():
+        chosen = [p for p in pool if p not in defect_of and eligible[who](p)][:count]
+        assert len(chosen) == count
+        defect_of.update(dict.fromkeys(chosen, defect))
+    for p, defect in defect_of.items():
+        if defect == "invite_only":
+            category_of[p] = INVITE
+    feed = GeneratedFeed([], category_of, defect_of)
+    for p in parents:
+        feed.rows.extend(product_rows(rng, p, size_of[p], category_of[p], defect_of.get(p), feed))
+    assert len(feed.rows) == total_rows
+    return feed
+
+
+def product_rows(
+    rng: random.Random, p: str, size: int, category: str, defect: str | None, feed: GeneratedFeed
+) -> list[dict[str, str]]:
+    images = 10 if defect == "ten_images" else rng.randint(1, 9)
+    shared = {
+        "parent_id": p,
+        "product_name": "T" * 256 if defect == "long_title" else f"Product {p}",
+        "description": "<p>Made well.</p>",
+        "category_id": category,
+        "category_path": PATHS[category],
+        "brand_id": UNAUTHORIZED if defect == "unauthorized_brand" else TEAS,
+        "brand_name": "Teas",
+        "images": "#".join(f"https://img.example/{p}/{i}.jpg" for i in range(images)),
+        "package_weight": "heavy" if defect == "bad_weight" else f"{rng.randint(1, 40)}.5",
+        "package_weight_unit": "KILOGRAM",
+        "package_dimension_unit": "CENTIMETER",
+        QTY: str(rng.randint(1, 6)),
+    }
+    occasion = rng.randrange(len(OCCASIONS))
+    shared[OCCASION] = f"{OCCASIONS[occasion]}:::::{1001533 + occasion}"
+    if defect == "occasion_not_predefined":
+        shared[OCCASION] = "Graduation"
+    if category == SOFA:
+        foldable = rng.random() < 0.5
+        shared[FOLDABLE] = "Foldable:::::1029401" if foldable else "Non-Foldable:::::1029402"
+        shared[FOLDED] = "80x40" if foldable else ""
+        if defect == "missing_foldable":
+            shared[FOLDABLE], shared[FOLDED] = "", ""
+        if defect == "folded_missing":
+            shared[FOLDABLE], shared[FOLDED] = "Foldable:::::1029401", ""
+    if category in (SOFA, DRESS) or rng.random() < 0.5:
+        shared[MATERIAL] = "Wood:::::1002003" if category == SOFA else "Cotton:::::1002000"
+    if defect == "material_missing":
+        shared[MATERIAL] = ""
+    rows = []
+    offset = rng.randrange(len(COLORS))
+    for k in range(size):
+        color = COLORS[(offset + k) % len(COLORS)]
+        feed.colors[color] += 1
+        row = {
+            **shared,
+            "product_id": f"{p}-{k}",
+            "sku.price": f"{rng.randint(1, 300)}.99",
+            "sku.currency": "GBP",
+            "sku.quantity": str(rng.randint(0, 500)),
+            "sku.seller_sku": f"{p}-{k}",
+            COLOR: color,
+        }
+        if category == DRESS:
+            row[SIZE] = "SML"[k % 3]
+        rows.append(row)
+    if defect == "inconsistent_title":
+        rows[1]["product_name"] = f"Product {p} (other title)"
+    if defect == "bad_price":
+        rows[-1]["sku.price"] = "12,99 GBP"
+    return rows
+
+
+def expected_status(passed: int, total: int) -> Status:
+    if passed == total:
+        return Status.GREEN
+    return Status.ORANGE if passed / total >= 0.8 else Status.RED
+
+
+def test_generated_feed_yields_exactly_the_planted_defects() -> None:
+    feed = generate()
+    analyzer = make_analyzer(settings=ReadinessSettings(top_values=20))
+    results = [analyzer.add(group) for group in group_by_parent(feed.rows)]
+    report = analyzer.report()
+
+    parents = set(feed.category_of)
+    assert report.rows == 10_000 and report.products == len(parents) == len(results)
+    assert report.ready == len(parents) - len(feed.defect_of)
+    assert {r.parent_id for r in results if not r.ready} == set(feed.defect_of)
+    # Every planted defect is reported once, on its attribute and test, and nothing else.
+    issues = [(i.parent_id, i.attribute, i.test) for i in iter_issues(results)]
+    assert sorted(issues) == sorted(
+        (p, DEFECTS[d][2], DEFECTS[d][3]) for p, d in feed.defect_of.items()
+    )
+
+    # The brief's numbers, from the generator's bookkeeping.
+    assert report.attribute(FOLDABLE).failed == 37
+    assert report.attribute(OCCASION).failed == 12
+    assert {t.test: t.failed for t in report.attribute("product_name").tests} == {
+        TestKind.REQUIRED: 0,
+        TestKind.LENGTH: 9,
+        TestKind.FORMAT: 0,
+        TestKind.CONSISTENCY: 5,
+    }
+    assert report.attribute("images").failed == 3
+
+    columns = set(COMMON_COLUMNS).union(*CATEGORY_COLUMNS.values())
+    assert {a.name for a in report.attributes} == columns
+    for a in report.attributes:
+        applies = {
+            p for p, c in feed.category_of.items() if a.name in COMMON_COLUMNS
+            or a.name in CATEGORY_COLUMNS[c]
+        }  # fmt: skip
+        failing = feed.failing(a.name)
+        assert (a.products, a.failed, a.passed) == (
+            len(applies),
+            len(failing),
+            len(applies) - len(failing),
+        ), a.name
+        assert a.status is expected_status(len(applies) - len(failing), len(applies)), a.name
+        for t in a.tests:
+            assert t.failed == len(feed.failing(a.name, t.test)), (a.name, t.test)
+
+    by_category = {c.category_id: c for c in report.categories}
+    for cid in CATEGORY_ATTRS:
+        members = {p for p, c in feed.category_of.items() if c == cid}
+        ready = members - set(feed.defect_of)
+        assert (by_category[cid].products, by_category[cid].ready) == (len(members), len(ready))
+    assert by_category[INVITE].status is Status.RED  # all 6 are invite-only
+
+    color = report.attribute(COLOR)
+    assert {v.value: v.count for v in color.distribution} == dict(feed.colors)
+    assert color.distribution_exact and color.empty == 0

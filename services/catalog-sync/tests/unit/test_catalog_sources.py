@@ -125,6 +125,20 @@ def test_an_open_quote_is_given_up_after_max_record_bytes_without_waiting_for_cl
     assert parser.summary.rows_read == 5001
 
 
+def test_rows_come_out_as_their_chunks_arrive() -> None:
+    parser = open_parser("csv")
+    assert parser.feed(b"product_id,name\na,A") == []  # the header; line 2 not complete yet
+    assert parser.feed(b"pple\nb,B") == [Row(2, {"product_id": "a", "name": "Apple"})]
+    assert parser.feed(b'\nc,"C\n') == [Row(3, {"product_id": "b", "name": "B"})]
+    assert parser.close() == [
+        Refused(
+            4,
+            "broken_quote: a quoted field opened on line 4 is not closed properly "
+            "(unexpected end of data, read up to line 4); parsing resumed on line 5",
+        )
+    ]
+
+
 def test_a_record_spanning_many_chunks_is_read_whole() -> None:
     description = "line\n" * 2000
     data = f'product_id,description\nlong,"{description}"\nnext,ok\n'.encode()

@@ -7,7 +7,15 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from catalog_sync.sources import Parsed, Refused, Row, SourceError, Summary, parse_bytes
+from catalog_sync.sources import (
+    Parsed,
+    Refused,
+    Row,
+    SourceError,
+    Summary,
+    open_parser,
+    parse_bytes,
+)
 from catalog_sync.sources.shopify_format import derived_product_id, kilograms, slug
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -269,6 +277,18 @@ def test_rows_of_a_handle_must_be_contiguous_and_have_a_handle() -> None:
     ]
     assert "started on line 2" in items[2].reason  # type: ignore[union-attr]
     assert summary.rows_read == 6
+
+
+def test_a_handle_is_emitted_when_the_next_one_starts() -> None:
+    parser = open_parser("shopify")
+    assert parser.feed(HEADER.encode()) == []
+    assert parser.feed(b"a,A,,,,Size,S,,,,1,1,,,,,\na,,,,,,M,,,,1,1,,,,,\n") == []
+    emitted = parser.feed(b"b,B,,,,Title,Default Title,,,,1,1,,,,,\n")
+    assert [(i.line, i.data["product_id"]) for i in emitted if isinstance(i, Row)] == [
+        (2, "a-s"),
+        (3, "a-m"),
+    ]
+    assert [i.data["product_id"] for i in parser.close() if isinstance(i, Row)] == ["b"]
 
 
 def test_a_csv_without_handle_column_is_not_a_shopify_export() -> None:

@@ -1,20 +1,40 @@
-"""Composition root of catalog-sync: builds the app and its workers from settings."""
+"""Composition root of catalog-sync: builds the app, its consumers and workers from settings."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from tts_common.app import create_service_app
+from tts_common.events import PRODUCT_CHANGED
+from tts_common.http import allow_body
 from tts_common.settings import load_settings
+from tts_common.subscriptions import Subscription
 
+from catalog_sync import products
 from catalog_sync.config import Settings
+from catalog_sync.routes import router
 
 NAME = "catalog-sync"
+
+CONSUMERS = [
+    Subscription(
+        PRODUCT_CHANGED,
+        {
+            "product.upserted": products.on_product_upserted,
+            "product.deleted": products.on_product_deleted,
+        },
+    ),
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings(Settings)
-    return create_service_app(
+    app = create_service_app(
         name=NAME,
         settings=settings,
+        routers=[router],
+        consumers=CONSUMERS,
         description="Delta product sync to TikTok Shop: feeds, dataflow, readiness, runs, feedback",
     )
+    # Product snapshots are large; only the upload routes live under these prefixes' limit.
+    allow_body(app, "/v1/feeds", settings.max_upload_bytes)
+    return app

@@ -1,0 +1,159 @@
+"""HTTP request and response bodies of catalog-sync."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from catalog_sync.models import Feed
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+# Five cron fields (minute hour day month weekday), e.g. "0 */6 * * *".
+_CRON_FIELD = r"[0-9*/,\-]+"
+_CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
+
+
+def check_cron(v: str | None) -> str | None:
+    if v is not None and not _CRON.match(v.strip()):
+        raise ValueError('must be 5 cron fields (minute hour day month weekday), e.g. "0 6 * * *"')
+    return v.strip() if v else v
+
+
+class FeedSettings(BaseModel):
+    """A feed's settings (everything but its dataflow, optimization and lists)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    market: Literal["US", "UK"] = Field(description="the TikTok Shop market the feed exports to")
+    connection_id: uuid.UUID | None = Field(
+        default=None, description="the auth-broker connection whose shop receives the products"
+    )
+    active: bool = Field(default=False, description="an inactive feed makes no TikTok calls")
+    log_api_calls: bool = Field(default=False, description="keep a log of every TikTok call")
+    log_api_headers: bool = Field(
+        default=False, description="include request headers in that log (tokens always redacted)"
+    )
+    feedback_enabled: bool = Field(default=True, description="keep per-product TikTok feedback")
+    schedule: str | None = Field(
+        default=None, description='cron schedule of full runs, e.g. "0 */6 * * *"; null: none'
+    )
+    max_delete_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="a snapshot deleting more than this share of the stored products is refused "
+        "unless force=true (the mass-deletion guard)",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        return check_cron(v)
+
+
+class FeedIn(FeedSettings):
+    name: str = Field(pattern=NAME_PATTERN, description="unique; lower case, digits, . _ -")
+    source_id: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="the product source it reads (created when new); default: the feed's name. "
+        "Give two feeds the same source to send one catalogue to US and UK",
+    )
+    optimization: dict[str, Any] = Field(default_factory=dict)
+    dataflow: dict[str, Any] = Field(default_factory=dict)
+
+
+class FeedPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    market: Literal["US", "UK"] | None = None
+    connection_id: uuid.UUID | None = None
+    active: bool | None = None
+    log_api_calls: bool | None = None
+    log_api_headers: bool | None = None
+    feedback_enabled: bool | None = None
+    schedule: str | None = None
+    max_delete_share: float | None = Field(default=None, ge=0, le=1)
+    optimization: dict[str, Any] | None = None
+    dataflow: dict[str, Any] | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        return check_cron(v)
+
+
+class FeedOut(BaseModel):
+    id: str
+    name: str
+    source_id: str
+    market: str
+    connection_id: str | None
+    active: bool
+    log_api_calls: bool
+    log_api_headers: bool
+    feedback_enabled: bool
+    schedule: str | None
+    max_delete_share: float
+    optimization: dict[str, Any]
+    dataflow: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, feed: Feed) -> FeedOut:
+        return cls(
+            id=feed.id,
+            name=feed.name,
+            source_id=feed.source_id,
+            market=feed.market,
+            connection_id=feed.connection_id,
+            active=feed.active,
+            log_api_calls=feed.log_api_calls,
+            log_api_headers=feed.log_api_headers,
+            feedback_enabled=feed.feedback_enabled,
+            schedule=feed.schedule,
+            max_delete_share=feed.max_delete_share,
+            optimization=feed.optimization,
+            dataflow=feed.dataflow,
+            version=feed.version,
+            created_at=feed.created_at,
+            updated_at=feed.updated_at,
+        )
+
+
+class ProblemOut(BaseModel):
+    line: int
+    reason: str
+    product_id: str | None = None
+
+
+class UploadOut(BaseModel):
+    upload_id: str
+    source_id: str
+    kind: Literal["snapshot", "upsert"]
+    format: str
+    status: Literal["applied", "refused"]
+    rows_read: int
+    new: int
+    changed: int
+    unchanged: int
+    deleted: int
+    refused: int
+    refused_by_reason: dict[str, int]
+    problems: list[ProblemOut]
+    problems_truncated: bool
+    duration_s: float
+
+
+class ProductOut(BaseModel):
+    source_id: str
+    product_id: str
+    parent_id: str
+    data: dict[str, str]
+    updated_at: datetime

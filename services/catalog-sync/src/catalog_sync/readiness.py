@@ -584,15 +584,21 @@ def _share(passed: int, total: int) -> float:
 
 
 def group_by_parent(rows: Iterable[Row]) -> Iterator[list[Row]]:
-    """Consecutive rows with the same parent_id, as one group (feed rows sorted by parent)."""
+    """Consecutive rows with the same parent_id as one product (rows sorted by parent).
+
+    A row without parent_id is a product of its own, keyed by its product_id, as
+    `dataflow.group_variants` groups them. Unlike `group_variants`, the variants are left
+    as they are: the analyzer must see a variant's own shared values to report an
+    inconsistency.
+    """
     group: list[Row] = []
     current: str | None = None
     for row in rows:
-        parent = row.get(N.PARENT_ID, "")
-        if group and parent != current:
+        key = row.get(N.PARENT_ID) or row.get(N.PRODUCT_ID) or ""
+        if group and (key != current or not key):
             yield group
             group = []
-        current = parent
+        current = key
         group.append(row)
     if group:
         yield group

@@ -417,6 +417,8 @@ def test_group_by_parent_and_analyze() -> None:
     report = analyze(groups, SCHEMAS, market="UK", categories=CATEGORIES, brands=BRANDS)
     assert (report.rows, report.products, report.ready) == (3, 2, 2)
     assert list(group_by_parent([])) == []
+    loose = [{"product_id": "X"}, {"product_id": "X"}, {"product_id": ""}, {"product_id": ""}]
+    assert [len(g) for g in group_by_parent(loose)] == [2, 1, 1]
     with pytest.raises(ValueError, match="at least one row"):
         make_analyzer().add([])
 

@@ -1,4 +1,8 @@
-"""Request dependencies: the wired services and the two kinds of caller credentials."""
+"""Request dependencies: the wired services and the two kinds of caller credentials.
+
+All `async def`, though none awaits: FastAPI runs a plain `def` dependency in its thread pool,
+and two thread hand-offs per request were a third of a token lease's CPU (bench/README.md).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ class Broker:
     webhooks: WebhookHandler
 
 
-def get_broker(request: Request) -> Broker:
+async def get_broker(request: Request) -> Broker:
     broker: Broker = request.app.state.runtime.extras["broker"]
     return broker
 
@@ -49,7 +53,7 @@ def _matches(presented: str, allowed: list[str]) -> str | None:
     return found
 
 
-def require_admin(
+async def require_admin(
     broker: BrokerDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
@@ -61,7 +65,7 @@ def require_admin(
         )
 
 
-def require_service(
+async def require_service(
     broker: BrokerDep, authorization: Annotated[str | None, Header()] = None
 ) -> str:
     """The calling service's name, from its credential (`Authorization: Bearer <secret>`)."""

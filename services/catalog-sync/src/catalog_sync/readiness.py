@@ -35,7 +35,15 @@ from operator import itemgetter
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog_sync import naming as N
-from catalog_sync.classify import MAX_SKUS, AttributeSource, SchemaAttribute, common_schema
+from catalog_sync.classify import (
+    DIMENSION_UNITS,
+    MAX_SKUS,
+    WEIGHT_UNITS,
+    AttributeSource,
+    SchemaAttribute,
+    ValueFormat,
+    common_schema,
+)
 from catalog_sync.readiness_checks import Check, Problem, TestKind, shown, value_checks
 from catalog_sync.taxonomy import TaxonomyBrand, TaxonomyCategory
 
@@ -133,6 +141,9 @@ class AttributeReadiness(BaseModel):
     distribution: list[ValueCount] = Field(description="most frequent values")
     distinct_values: int
     distribution_exact: bool
+    distribution_tracked: bool = Field(
+        default=True, description="false for ids and URLs, unique by design: not counted"
+    )
     empty: int = Field(description="products (variants for per-SKU attributes) without a value")
     supported_values: list[str]
 
@@ -210,9 +221,13 @@ class _Stats:
     tests: dict[TestKind, int] = field(default_factory=dict)
     supported: dict[str, None] = field(default_factory=dict)
     top: _TopValues = field(init=False)
+    tracked: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.top = _TopValues(self.capacity)
+        self.tracked = (
+            self.attr.name not in _UNTRACKED and self.attr.value_format is not ValueFormat.URL
+        )
 
 
 @dataclass(slots=True)
@@ -226,6 +241,7 @@ class _Attr:
     checks: tuple[Check, ...]
     split: bool  # values are `#`-joined
     per_part: bool  # distribution counts each value of a multi-value cell
+    tracked: bool  # values are counted (not for ids and URLs, unique by design)
     consistency: bool
 
 
@@ -233,6 +249,14 @@ class _Attr:
 class _Compiled:
     shared: list[_Attr]
     variant: list[_Attr]
+    sales: tuple[str, ...]  # export names of the sales attributes (variations)
+
+
+# "Create Product 202309": weight and dimension units go in pairs.
+UNIT_PAIRS = {"KILOGRAM": "CENTIMETER", "POUND": "INCH"}
+MAX_VARIATION_LEVELS = 3
+# Unique per product or SKU by design: a value distribution would only cost memory and time.
+_UNTRACKED = frozenset({N.PRODUCT_ID, N.PARENT_ID, N.SKU_SELLER_SKU, N.SKU_GTIN})
 
 
 # --- the analyzer ----------------------------------------------------------------------------
@@ -306,7 +330,9 @@ class ReadinessAnalyzer:
                 extra.append(self._brand_check)
                 kinds += [TestKind.BRAND, TestKind.BRAND_AUTHORIZATION]
             elif a.name == N.PARENT_ID:
-                kinds.append(TestKind.VARIANT_COUNT)
+                kinds += [TestKind.VARIANT_COUNT, TestKind.VARIANT_COMBINATION]
+            elif a.name == N.PACKAGE_DIMENSION_UNIT and not a.choices:
+                kinds.append(TestKind.PREDEFINED)  # the pairing with the weight unit
             elif a.name == N.PRODUCT_ID:
                 kinds.append(TestKind.DUPLICATE)
             checks, value_kinds = value_checks(a, self.market, extra)
@@ -330,10 +356,16 @@ class ReadinessAnalyzer:
                 checks=checks,
                 split=a.multi_select or bool(a.values),
                 per_part=bool(a.values or a.choices),
+                tracked=st.tracked,
                 consistency=consistency,
             )
             (variant if a.per_variant else shared).append(compiled)
-        return _Compiled(shared, variant)
+        sales = tuple(
+            a.name
+            for a in schema
+            if a.source is AttributeSource.SALES and a.name.startswith(N.SALES_ATTRIBUTE_PREFIX)
+        )
+        return _Compiled(shared, variant, sales)
 
     def _schema_of(self, category_id: str) -> _Compiled:
         compiled = self._compiled.get(category_id)
@@ -395,8 +427,9 @@ class ReadinessAnalyzer:
         category_id = main.get(N.CATEGORY_ID, "").strip()
         compiled = self._schema_of(category_id)
         issues: list[Issue] = []
+        product_level = _product_problems(main, rows, compiled.sales, self.market)
         for a in compiled.shared:
-            self._shared(a, main, rows, parent, main_id, issues)
+            self._shared(a, main, rows, parent, main_id, issues, product_level.get(a.name))
         for a in compiled.variant:
             self._variant(a, main, rows, parent, issues)
         self.rows += len(rows)
@@ -434,6 +467,8 @@ class ReadinessAnalyzer:
         st = a.stats
         if not cell.strip():
             st.empty += 1
+        elif not a.tracked:
+            return
         elif a.per_part:
             for part in N.split_multi(cell):
                 st.top.add(part)
@@ -448,14 +483,15 @@ class ReadinessAnalyzer:
         parent: str,
         main_id: str,
         issues: list[Issue],
+        product_level: list[Problem] | None,
     ) -> None:
         st = a.stats
         st.products += 1
         cell = main.get(a.name, "")
         self._distribute(a, cell)
         problems = self._problems(a, cell, main)
-        if a.name == N.PARENT_ID and len(rows) > MAX_SKUS:
-            problems.append((TestKind.VARIANT_COUNT, f"{len(rows)} SKUs, at most {MAX_SKUS}"))
+        if product_level:
+            problems += product_level
         if a.consistency and len(rows) > 1:
             for row in rows[1:]:
                 other = row.get(a.name, "")
@@ -540,6 +576,7 @@ class ReadinessAnalyzer:
                     distribution=st.top.top(self.settings.top_values),
                     distinct_values=len(st.top.counts),
                     distribution_exact=st.top.exact,
+                    distribution_tracked=st.tracked,
                     empty=st.empty,
                     supported_values=list(st.supported),
                 )
@@ -568,6 +605,58 @@ class ReadinessAnalyzer:
             categories=categories,
             categories_truncated=self._other_categories[0] > 0,
         )
+
+
+def _product_problems(
+    main: Row, rows: Sequence[Row], sales: tuple[str, ...], market: str | None
+) -> dict[str, list[Problem]]:
+    """Tests across attributes or variants, keyed by the attribute they are reported on."""
+    out: dict[str, list[Problem]] = {}
+    if len(rows) > MAX_SKUS:
+        out[N.PARENT_ID] = [(TestKind.VARIANT_COUNT, f"{len(rows)} SKUs, at most {MAX_SKUS}")]
+    if len(rows) > 1:
+        problem = _combination_problem(rows, sales)
+        if problem is not None:
+            out.setdefault(N.PARENT_ID, []).append(problem)
+    weight_unit = main.get(N.PACKAGE_WEIGHT_UNIT, "").strip()
+    dims_unit = main.get(N.PACKAGE_DIMENSION_UNIT, "").strip()
+    paired = UNIT_PAIRS.get(weight_unit)
+    # A unit the market does not take is reported on its own attribute already.
+    allowed = set(WEIGHT_UNITS.get(market or "", UNIT_PAIRS)) | set(
+        DIMENSION_UNITS.get(market or "", UNIT_PAIRS.values())
+    )
+    if (
+        paired
+        and dims_unit in UNIT_PAIRS.values()
+        and dims_unit != paired
+        and {weight_unit, dims_unit} <= allowed
+    ):
+        message = f"{dims_unit} does not go with {weight_unit}: use {paired}"
+        out[N.PACKAGE_DIMENSION_UNIT] = [(TestKind.PREDEFINED, message)]
+    return out
+
+
+def _combination_problem(rows: Sequence[Row], sales: tuple[str, ...]) -> Problem | None:
+    """Each SKU needs its own combination of sales attribute values, at most 3 levels."""
+    used = [n for n in sales if any(row.get(n, "").strip() for row in rows)]
+    if len(used) > MAX_VARIATION_LEVELS:
+        levels = ", ".join(n[len(N.SALES_ATTRIBUTE_PREFIX) :] for n in used)
+        return TestKind.VARIANT_COMBINATION, f"{len(used)} variation levels ({levels}), at most 3"
+    seen: dict[tuple[str, ...], str] = {}
+    for row in rows:
+        combo = tuple(row.get(n, "").strip().lower() for n in used)
+        product_id = row.get(N.PRODUCT_ID, "")
+        if combo in seen:
+            values = ", ".join(
+                f"{n[len(N.SALES_ATTRIBUTE_PREFIX) :]}={row.get(n, '')}" for n in used
+            )
+            return (
+                TestKind.VARIANT_COMBINATION,
+                f"variants {seen[combo]} and {product_id} have the same variation"
+                + (f" ({values})" if values else " (no sales attribute values)"),
+            )
+        seen[combo] = product_id
+    return None
 
 
 def _first_repeated(values: Iterable[str]) -> str | None:

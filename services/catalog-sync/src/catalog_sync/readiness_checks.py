@@ -49,6 +49,7 @@ class TestKind(StrEnum):
     BRAND = "brand"
     BRAND_AUTHORIZATION = "brand_authorization"
     VARIANT_COUNT = "variant_count"
+    VARIANT_COMBINATION = "variant_combination"
     DUPLICATE = "duplicate"
 
 

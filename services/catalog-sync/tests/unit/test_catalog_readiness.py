@@ -171,7 +171,7 @@ def problems(rows: list[dict[str, str]], **kw: object) -> list[tuple[str, TestKi
 
 def test_a_complete_product_passes_everything() -> None:
     analyzer = make_analyzer()
-    result = analyzer.add([sofa_row("S1-A"), sofa_row("S1-B", COLOR="Blue", **{"sku.price": "9"})])
+    result = analyzer.add([sofa_row("S1-A"), sofa_row("S1-B", **{COLOR: "Blue", "sku.price": "9"})])
     assert result.issues == () and result.ready and result.variants == 2
     report = analyzer.report()
     assert report.products == report.ready == 1 and report.rows == 2
@@ -290,9 +290,9 @@ def test_predefined_only_sales_attribute_takes_the_name_or_the_id() -> None:
 
 def test_shared_attributes_must_agree_across_variants() -> None:
     main = sofa_row("S1-A")
-    same = sofa_row("S1-B", COLOR="Blue", **{"sku.price": "519.00"})  # sku.* may differ
-    empty = sofa_row("S1-C", COLOR="Red", product_name="", description="")  # main supplies
-    other = sofa_row("S1-D", COLOR="Black", product_name="Another sofa")
+    same = sofa_row("S1-B", **{COLOR: "Blue", "sku.price": "519.00"})  # sku.* may differ
+    empty = sofa_row("S1-C", **{COLOR: "Red"}, product_name="", description="")  # main supplies
+    other = sofa_row("S1-D", **{COLOR: "Black"}, product_name="Another sofa")
     assert problems([main, same, empty]) == []
     result = make_analyzer().add([main, same, other])
     assert [(i.product_id, i.attribute, i.test) for i in result.issues] == [
@@ -302,7 +302,7 @@ def test_shared_attributes_must_agree_across_variants() -> None:
 
 
 def test_variant_issues_name_the_variant() -> None:
-    rows = [sofa_row("S1-A"), sofa_row("S1-B", **{"sku.price": "free"})]
+    rows = [sofa_row("S1-A"), sofa_row("S1-B", **{COLOR: "Blue", "sku.price": "free"})]
     result = make_analyzer().add(rows)
     assert [(i.parent_id, i.product_id, i.attribute) for i in result.issues] == [
         ("S1", "S1-B", "sku.price")
@@ -311,17 +311,51 @@ def test_variant_issues_name_the_variant() -> None:
 
 def test_one_product_counts_once_however_many_variants_fail() -> None:
     analyzer = make_analyzer()
-    analyzer.add([sofa_row(f"S1-{k}", **{"sku.price": "x"}) for k in "ABC"])
+    analyzer.add([sofa_row(f"S1-{k}", **{COLOR: k, "sku.price": "x"}) for k in "ABC"])
     price = analyzer.report().attribute("sku.price")
     assert (price.products, price.failed) == (1, 1)
     assert {t.test: t.failed for t in price.tests}[TestKind.FORMAT] == 1
 
 
 def test_sku_count_and_duplicate_skus() -> None:
-    many = [sofa_row(f"S1-{k}", COLOR=f"C{k}") for k in range(101)]
+    many = [sofa_row(f"S1-{k}", **{COLOR: f"C{k}"}) for k in range(101)]
     assert problems(many) == [("parent_id", TestKind.VARIANT_COUNT)]
-    twice = [sofa_row("S1-A"), sofa_row("S1-A", COLOR="Blue")]
+    twice = [sofa_row("S1-A"), sofa_row("S1-A", **{COLOR: "Blue"})]
     assert problems(twice) == [("product_id", TestKind.DUPLICATE)]
+
+
+def test_each_sku_needs_its_own_variation() -> None:
+    same = [sofa_row("S1-A"), sofa_row("S1-B", **{"sku.price": "9"})]  # both Grey
+    assert problems(same) == [("parent_id", TestKind.VARIANT_COMBINATION)]
+    message = make_analyzer().add(same).issues[0].message
+    assert message == "variants S1-A and S1-B have the same variation (Color=Grey)"
+    no_variation = [sofa_row("S1-A", **{COLOR: ""}), sofa_row("S1-B", **{COLOR: ""})]
+    assert problems(no_variation) == [("parent_id", TestKind.VARIANT_COMBINATION)]
+    sales = [
+        CategoryAttribute(id=str(200 + i), name=f"Level{i}", kind="sales", customizable=True)
+        for i in range(4)
+    ]
+    schema = {MUG: schema_for(sales, market="UK")}
+    levels = {f"sku.sales_attribute.Level{i}" for i in range(4)}
+    rows = [
+        sofa_row(f"M-{k}", "M", category_id=MUG, **dict.fromkeys(levels, str(k))) for k in (1, 2)
+    ]
+    four = ReadinessAnalyzer(schema, market="UK").add(rows).issues
+    assert [(i.attribute, i.test) for i in four] == [("parent_id", TestKind.VARIANT_COMBINATION)]
+    assert "4 variation levels" in four[0].message
+    three = [{k: v for k, v in r.items() if not k.endswith("Level3")} for r in rows]
+    assert ReadinessAnalyzer(schema, market="UK").add(three).issues == ()
+
+
+def test_weight_and_dimension_units_pair_up_in_the_us() -> None:
+    us = ReadinessAnalyzer({SOFA: schema_for(CATEGORY_ATTRS[SOFA], market="US")}, market="US")
+    pound = sofa_row(package_weight_unit="POUND", **{"sku.currency": "USD"})
+    assert [(i.attribute, i.test) for i in us.add([pound]).issues] == [
+        ("package_dimension_unit", TestKind.PREDEFINED)
+    ]
+    inch = {**pound, "package_dimension_unit": "INCH"}
+    assert us.add([inch]).issues == ()
+    assert us.report().attribute("package_dimension_unit").failed == 1
 
 
 def test_without_taxonomies_category_and_brand_are_not_judged() -> None:
@@ -389,7 +423,9 @@ def test_report_lists_tests_distribution_and_supported_values() -> None:
     ]
     assert occ.empty == 1 and occ.distinct_values == 2 and occ.distribution_exact
     assert occ.supported_values[0] == "Birthday:::::1001533" and len(occ.supported_values) == 6
-    assert not occ.required
+    assert not occ.required and occ.distribution_tracked
+    ids = report.attribute("product_id")  # unique by design: not counted
+    assert not ids.distribution_tracked and ids.distribution == [] and ids.empty == 0
     assert [t.test for t in occ.tests] == [TestKind.PREDEFINED, TestKind.CONSISTENCY]
     foldable = report.attribute(FOLDABLE)
     assert foldable.required and foldable.tests[0].test is TestKind.REQUIRED
@@ -411,7 +447,7 @@ def test_distribution_memory_is_bounded() -> None:
 
 
 def test_group_by_parent_and_analyze() -> None:
-    rows = [sofa_row("A-1", "A"), sofa_row("A-2", "A", COLOR="Blue"), sofa_row("B-1", "B")]
+    rows = [sofa_row("A-1", "A"), sofa_row("A-2", "A", **{COLOR: "Blue"}), sofa_row("B-1", "B")]
     groups = list(group_by_parent(iter(rows)))
     assert [[r["product_id"] for r in g] for g in groups] == [["A-1", "A-2"], ["B-1"]]
     report = analyze(groups, SCHEMAS, market="UK", categories=CATEGORIES, brands=BRANDS)
@@ -427,7 +463,9 @@ def test_issue_renderings() -> None:
     analyzer = make_analyzer()
     results = [
         analyzer.add([sofa_row("A-1", "A", product_name="", description='<div a="1">, "x"')]),
-        analyzer.add([sofa_row("B-1", "B"), sofa_row("B-2", "B", **{"sku.price": "1,5"})]),
+        analyzer.add(
+            [sofa_row("B-1", "B"), sofa_row("B-2", "B", **{COLOR: "Red", "sku.price": "1,5"})]
+        ),
     ]
     issues = list(iter_issues(results))
     lines = list(render_issues_csv(issues))

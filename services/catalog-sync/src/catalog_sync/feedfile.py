@@ -22,7 +22,7 @@ from catalog_sync import feeds, lists
 from catalog_sync.dataflow import Dataflow
 from catalog_sync.models import Feed, MappingList, Source
 from catalog_sync.optimize import Optimization
-from catalog_sync.schemas import NAME_PATTERN, FeedIn, FeedPatch, FeedSettings
+from catalog_sync.schemas import NAME_PATTERN, FeedIn, FeedPatch, FeedSettings, NoNul
 
 TAXONOMIES = {
     "tiktok_us_categories": "TikTok US categories with ids",
@@ -64,7 +64,7 @@ class ListSection(BaseModel):
     )
 
 
-class FeedFile(BaseModel):
+class FeedFile(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     feed: FeedSection

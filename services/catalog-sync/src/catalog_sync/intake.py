@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from tts_common.errors import AppError
 
-from catalog_sync.sources import Refused, Row, open_parser
+from catalog_sync.sources import Refused, Row, SourceError, open_parser
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,16 @@ class MassDeletion(AppError):
         self.report = report
 
 
+class UnreadableUpload(AppError):
+    status_code = 422
+    code = "upload_unreadable"
+
+    def __init__(self, why: str, rows_read: int) -> None:
+        super().__init__(
+            f"the upload cannot be read ({why}) after {rows_read} rows; nothing was changed"
+        )
+
+
 def row_hash(parent_id: str, data: dict[str, str]) -> bytes:
     """MD5 of the canonical JSON of a row (parent included): equal rows, equal hashes."""
     return hashlib.md5(
@@ -145,15 +155,15 @@ class _Stager:
         for item in items:
             report.rows_read += 1
             if isinstance(item, Refused):
-                report.refused += 1
-                self._reasons[_reason_key(item.reason)] += 1
-                if len(report.problems) < MAX_PROBLEMS_STORED:
-                    report.problems.append(Problem(item.line, item.reason, item.product_id))
+                self._refuse(item)
                 continue
             data = item.data
             product_id = data["product_id"]
             parent_id = data.get("parent_id") or product_id
             payload = orjson.dumps(data)
+            if b"\\u0000" in payload:  # PostgreSQL text cannot hold NUL characters
+                self._refuse(Refused(item.line, "nul_character: a value holds a NUL", product_id))
+                continue
             self._batch.append(
                 (product_id, parent_id, item.line, payload.decode(), row_hash(parent_id, data))
             )
@@ -165,6 +175,13 @@ class _Stager:
                 "intake progress",
                 extra={"upload_id": report.upload_id, "rows_read": report.rows_read},
             )
+
+    def _refuse(self, item: Refused) -> None:
+        report = self._report
+        report.refused += 1
+        self._reasons[_reason_key(item.reason)] += 1
+        if len(report.problems) < MAX_PROBLEMS_STORED:
+            report.problems.append(Problem(item.line, item.reason, item.product_id))
 
     async def flush(self) -> None:
         if self._batch:
@@ -245,9 +262,14 @@ async def ingest(
     await driver.execute(_STAGING_DDL)
     parser = open_parser(fmt)
     stager = _Stager(driver, report)
-    async for chunk in chunks:
-        await stager.take(parser.feed(chunk))
-    await stager.take(parser.close())
+    try:
+        async for chunk in chunks:
+            await stager.take(parser.feed(chunk))
+        await stager.take(parser.close())
+    except SourceError as exc:
+        # The upload as a whole is unreadable (cut-off gzip, no header…): nothing is applied,
+        # above all no snapshot deletes the products a truncated file lacks.
+        raise UnreadableUpload(str(exc), report.rows_read) from None
     await stager.flush()
     await driver.execute("ANALYZE upload_staging")
 

@@ -16,9 +16,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from tts_common.errors import NotFound
 from tts_common.events import ProductDeleted, ProductUpserted
+from tts_common.fabric_errors import NonRetriableError
 
 from catalog_sync import feeds
 from catalog_sync.intake import row_hash
+from catalog_sync.schemas import has_nul
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,8 @@ async def rows_of_parent(
 async def on_product_upserted(session: AsyncSession, data: ProductUpserted) -> None:
     feed = await feeds.get_feed(session, data.feed_id)  # unknown feed → NotFound → DLQ
     row = as_row(data.attributes, data.product_id, data.parent_id)
+    if has_nul(row):
+        raise NonRetriableError("an attribute holds a NUL character or a lone surrogate")
     await upsert_one(session, feed.source_id, row)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -22,7 +22,7 @@ from tts_common.openapi import error_responses
 
 from catalog_sync import feedfile, feeds, intake, lists, products
 from catalog_sync.intake import MassDeletion
-from catalog_sync.schemas import FeedIn, FeedOut, FeedPatch, ProductOut, UploadOut
+from catalog_sync.schemas import FeedIn, FeedOut, FeedPatch, ProductOut, UploadOut, has_nul
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,12 @@ WRITE = [Depends(require_scope("catalog:write"))]
 Format = Literal["csv", "ndjson", "shopify"]
 
 router = APIRouter(tags=["feeds"])
+
+
+def _errors(*statuses: int, described: dict[int, str] | None = None) -> dict[int | str, Any]:
+    """A route's documented errors; every route may answer 403 (an API key without the scope)."""
+    return error_responses(403, *statuses, described=described)
+
 
 _UPLOAD_DOC = (
     "The body is the file itself (not multipart): `format=csv` (header row, any columns), "
@@ -84,20 +90,18 @@ def _format(request: Request, fmt: Format | None) -> str:
     status_code=201,
     dependencies=WRITE,
     summary="Create a feed (and its product source when new)",
-    responses=error_responses(409),
+    responses=_errors(409),
 )
 async def create_feed(body: FeedIn, session: SessionDep) -> FeedOut:
     return FeedOut.of(await feeds.create_feed(session, body))
 
 
-@router.get("/v1/feeds", dependencies=READ, summary="List feeds")
+@router.get("/v1/feeds", dependencies=READ, summary="List feeds", responses=_errors())
 async def list_feeds(session: SessionDep) -> list[FeedOut]:
     return [FeedOut.of(f) for f in await feeds.list_feeds(session)]
 
 
-@router.get(
-    "/v1/feeds/{feed_id}", dependencies=READ, summary="One feed", responses=error_responses(404)
-)
+@router.get("/v1/feeds/{feed_id}", dependencies=READ, summary="One feed", responses=_errors(404))
 async def get_feed(feed_id: str, session: SessionDep) -> FeedOut:
     return FeedOut.of(await feeds.get_feed(session, feed_id))
 
@@ -106,7 +110,7 @@ async def get_feed(feed_id: str, session: SessionDep) -> FeedOut:
     "/v1/feeds/{feed_id}",
     dependencies=WRITE,
     summary="Change a feed's settings",
-    responses=error_responses(404),
+    responses=_errors(404),
 )
 async def update_feed(feed_id: str, body: FeedPatch, session: SessionDep) -> FeedOut:
     return FeedOut.of(await feeds.update_feed(session, feed_id, body))
@@ -116,7 +120,7 @@ async def update_feed(feed_id: str, body: FeedPatch, session: SessionDep) -> Fee
     "/v1/feeds/{feed_id}",
     dependencies=WRITE,
     summary="Delete a feed (its source and products stay for other feeds)",
-    responses=error_responses(404),
+    responses=_errors(404),
 )
 async def delete_feed(feed_id: str, session: SessionDep) -> FeedOut:
     return FeedOut.of(await feeds.delete_feed(session, feed_id))
@@ -161,7 +165,7 @@ async def _upload(
     description=_UPLOAD_DOC
     + " More than the feed's `max_delete_share` deleted is refused with 409 unless force=true.",
     response_model=UploadOut,
-    responses=error_responses(400, 404, 409, described={409: "the mass-deletion guard refused"}),
+    responses=_errors(400, 404, 409, 422, described={409: "the mass-deletion guard refused"}),
 )
 async def put_products(
     feed_id: str,
@@ -179,7 +183,7 @@ async def put_products(
     summary="Add or replace some products (no deletions)",
     description=_UPLOAD_DOC,
     response_model=UploadOut,
-    responses=error_responses(400, 404),
+    responses=_errors(400, 404, 422),
 )
 async def upsert_products(
     feed_id: str,
@@ -194,7 +198,7 @@ async def upsert_products(
     "/v1/feeds/{feed_id}/products/{product_id}",
     dependencies=READ,
     summary="One stored product row (the import stage)",
-    responses=error_responses(404),
+    responses=_errors(404),
 )
 async def get_product(feed_id: str, product_id: str, session: SessionDep) -> ProductOut:
     feed = await feeds.get_feed(session, feed_id)
@@ -206,7 +210,7 @@ async def get_product(feed_id: str, product_id: str, session: SessionDep) -> Pro
     dependencies=WRITE,
     status_code=204,
     summary="Delete one product row",
-    responses=error_responses(404),
+    responses=_errors(404),
 )
 async def delete_product(feed_id: str, product_id: str, session: SessionDep) -> Response:
     feed = await feeds.get_feed(session, feed_id)
@@ -244,8 +248,8 @@ class InvalidFileOut(BaseModel):
     "whole with every problem: its path in the file, its line and what to fix.",
     response_model=AppliedOut,
     responses={
+        **_errors(413),
         422: {"model": InvalidFileOut, "description": "the file was refused whole"},
-        **error_responses(413),
     },
 )
 async def apply_feed_file(request: Request, session: SessionDep) -> JSONResponse:
@@ -274,7 +278,7 @@ async def apply_feed_file(request: Request, session: SessionDep) -> JSONResponse
     response_class=Response,
     responses={
         200: {"content": {"application/yaml": {"schema": {"type": "string"}}}},
-        **error_responses(404),
+        **_errors(404),
     },
 )
 async def export_feed_file(feed_id: str, session: SessionDep) -> Response:
@@ -303,7 +307,7 @@ class ListRowOut(BaseModel):
     "/v1/feeds/{feed_id}/lists",
     dependencies=READ,
     summary="The feed's mapping lists",
-    responses=error_responses(404),
+    responses=_errors(404),
 )
 async def get_lists(feed_id: str, session: SessionDep) -> list[ListOut]:
     feed = await feeds.get_feed(session, feed_id)
@@ -328,7 +332,7 @@ async def get_lists(feed_id: str, session: SessionDep) -> list[ListOut]:
     response_model=list[ListRowOut],
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-        **error_responses(404),
+        **_errors(404),
     },
 )
 async def get_list(
@@ -349,7 +353,7 @@ async def get_list(
     "/v1/feeds/{feed_id}/lists/{name}/mappings",
     dependencies=WRITE,
     summary="Set replacements: a CSV like the download, or JSON {source value: term}",
-    responses=error_responses(400, 404, 413),
+    responses=_errors(400, 404, 413),
 )
 async def put_mappings(
     feed_id: str, name: str, request: Request, session: SessionDep
@@ -373,4 +377,8 @@ async def put_mappings(
                 code="bad_mappings",
             )
         mappings = parsed
+    if has_nul(mappings):
+        raise BadRequest(
+            "values may not contain NUL characters or lone surrogates", code="bad_mappings"
+        )
     return {"updated": await lists.set_mappings(session, lst, mappings)}

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from catalog_sync.models import Feed
 
@@ -17,13 +17,42 @@ _CRON_FIELD = r"[0-9*/,\-]+"
 _CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
 
 
+def has_nul(value: Any) -> bool:
+    """Does a JSON-like value hold text PostgreSQL cannot store: a NUL or a lone surrogate?
+
+    (JSON may escape either, `\\u0000` or `\\ud800`; neither is valid UTF-8 text.)
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+class NoNul(BaseModel):
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if has_nul(data):
+            raise ValueError("text may not contain NUL characters or lone surrogates")
+        return data
+
+
 def check_cron(v: str | None) -> str | None:
     if v is not None and not _CRON.match(v.strip()):
         raise ValueError('must be 5 cron fields (minute hour day month weekday), e.g. "0 6 * * *"')
     return v.strip() if v else v
 
 
-class FeedSettings(BaseModel):
+class FeedSettings(NoNul):
     """A feed's settings (everything but its dataflow, optimization and lists)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -67,7 +96,7 @@ class FeedIn(FeedSettings):
     dataflow: dict[str, Any] = Field(default_factory=dict)
 
 
-class FeedPatch(BaseModel):
+class FeedPatch(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     market: Literal["US", "UK"] | None = None

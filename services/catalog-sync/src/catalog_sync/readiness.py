@@ -229,9 +229,9 @@ class ReadinessAnalyzer:
             self._stats[a.name] = st
         st.required = st.required or a.required
         st.conditional = st.conditional or bool(a.required_when)
-        if len(st.supported) < self.settings.max_supported_values:
-            for value in a.supported_values:
-                st.supported[value] = None
+        room = self.settings.max_supported_values - len(st.supported)
+        for value in a.supported_values[: max(room, 0)]:
+            st.supported[value] = None
         return st
 
     def _compile(self, schema: Sequence[SchemaAttribute], known: bool) -> _Compiled:

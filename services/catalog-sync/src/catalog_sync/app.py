@@ -12,6 +12,7 @@ from tts_common.subscriptions import Subscription
 from catalog_sync import products
 from catalog_sync.config import Settings
 from catalog_sync.routes import router
+from catalog_sync.routes_analysis import router as analysis_router
 
 NAME = "catalog-sync"
 
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = create_service_app(
         name=NAME,
         settings=settings,
-        routers=[router],
+        routers=[router, analysis_router],
         consumers=CONSUMERS,
         description="Delta product sync to TikTok Shop: feeds, dataflow, readiness, runs, feedback",
     )

@@ -141,36 +141,55 @@ def parse(raw: bytes | str) -> FeedFile:
         )
     lines: dict[tuple[str | int, ...], int] = {}
     _lines(node, (), lines)
+    problems = _list_problems(document, lines)
     try:
         parsed = FeedFile.model_validate(document)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
             loc = tuple(
                 p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))
             )
             problems.append(FileProblem(_path(loc), _line_of(loc, lines), err["msg"]))
         raise InvalidFeedFile(problems) from None
-    seen: dict[str, int] = {}
-    dupes = []
-    for i, lst in enumerate(parsed.lists):
-        for value, term in lst.mappings.items():
-            why = lists.check_term(lst.taxonomy, term)
-            if why:
-                loc = ("lists", i, "mappings", value)
-                dupes.append(FileProblem(_path(loc), _line_of(loc, lines), f"{term!r}: {why}"))
-        if lst.name in seen:
-            dupes.append(
-                FileProblem(
-                    f"lists[{i}].name",
-                    _line_of(("lists", i, "name"), lines),
-                    f"list {lst.name!r} is defined twice (also lists[{seen[lst.name]}])",
-                )
-            )
-        seen.setdefault(lst.name, i)
-    if dupes:
-        raise InvalidFeedFile(dupes)
+    if problems:
+        raise InvalidFeedFile(problems)
     return parsed
+
+
+def _list_problems(
+    document: dict[str, Any], lines: dict[tuple[str | int, ...], int]
+) -> list[FileProblem]:
+    """Replacement terms of the wrong form and lists defined twice (from the raw document,
+    so they are reported together with every other problem of the file)."""
+    problems: list[FileProblem] = []
+    entries = document.get("lists")
+    if not isinstance(entries, list):
+        return problems
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        taxonomy, mappings, name = entry.get("taxonomy"), entry.get("mappings"), entry.get("name")
+        if taxonomy in TAXONOMIES and isinstance(mappings, dict):
+            for value, term in mappings.items():
+                why = lists.check_term(taxonomy, term) if isinstance(term, str) else None
+                if why:
+                    loc: tuple[str | int, ...] = ("lists", i, "mappings", value)
+                    problems.append(
+                        FileProblem(_path(loc), _line_of(loc, lines), f"{term!r}: {why}")
+                    )
+        if isinstance(name, str):
+            if name in seen:
+                loc = ("lists", i, "name")
+                problems.append(
+                    FileProblem(
+                        _path(loc),
+                        _line_of(loc, lines),
+                        f"list {name!r} is defined twice (also lists[{seen[name]}])",
+                    )
+                )
+            seen.setdefault(name, i)
+    return problems
 
 
 @dataclass(frozen=True)
@@ -184,8 +203,9 @@ async def apply(session: AsyncSession, raw: bytes | str) -> Applied:
     """Create or update the feed a file describes (flush only); idempotent."""
     spec = parse(raw)
     settings = spec.feed.model_dump(exclude={"name"})
-    optimization = spec.optimization.model_dump(mode="json", exclude_defaults=True)
-    dataflow = spec.dataflow.model_dump(mode="json", exclude_defaults=True)
+    # As written (exclude_unset keeps each rule box's `type`; by_alias its `from`/`else`).
+    optimization = spec.optimization.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    dataflow = spec.dataflow.model_dump(mode="json", by_alias=True, exclude_unset=True)
     source_id = spec.source.id if spec.source else spec.feed.name
     await feeds.ensure_source(session, source_id, spec.source.name if spec.source else None)
     feed = await feeds.feed_by_name(session, spec.feed.name)

@@ -71,7 +71,7 @@ def find_list(feed: Feed, name: str) -> MappingList:
 
 _COLLECT = text(
     "INSERT INTO mapping_list_rows (list_id, source_value)"
-    " SELECT DISTINCT :list, data->>:attr FROM source_products"
+    " SELECT DISTINCT CAST(:list AS bigint), data->>:attr FROM source_products"
     " WHERE source_id = :source AND coalesce(data->>:attr, '') <> ''"
     " ON CONFLICT (list_id, source_value) DO NOTHING"
 )

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from catalog_sync.models import Feed
@@ -43,6 +44,10 @@ class NoNul(BaseModel):
     def _no_nul(cls, data: Any) -> Any:
         if has_nul(data):
             raise ValueError("text may not contain NUL characters or lone surrogates")
+        try:  # what PostgreSQL's JSONB cannot take, e.g. integers beyond 64 bits
+            orjson.dumps(data)
+        except TypeError as exc:
+            raise ValueError(f"not storable as JSON: {exc}") from None
         return data
 
 

@@ -27,6 +27,7 @@ from tts_common.outbox import OUTBOX_INBOX_DDL
 from tts_common.settings import ServiceSettings
 from tts_common.subscriptions import Subscription, current_event
 from tts_common.testing.infra import libpq_dsn
+from tts_common.testing.ready import until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +133,7 @@ async def test_redelivered_and_replayed_events_change_the_database_once(
 
     app = _app(schema, kafka_bootstrap, group=group)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+        await until_ready(app)
         rt: Runtime = app.state.runtime
 
         async def settled() -> bool:
@@ -186,6 +188,7 @@ async def test_api_only_and_consume_only_modes(schema: str, kafka_bootstrap: str
 
     api_only = build(run_workers=False)
     async with LifespanManager(api_only, startup_timeout=60, shutdown_timeout=60):
+        await until_ready(api_only)
         transport = httpx.ASGITransport(app=api_only)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             assert (await client.get("/v1/thing")).status_code == 200
@@ -194,6 +197,7 @@ async def test_api_only_and_consume_only_modes(schema: str, kafka_bootstrap: str
 
     consume_only = build(serve_api=False)
     async with LifespanManager(consume_only, startup_timeout=60, shutdown_timeout=60):
+        await until_ready(consume_only)  # the consumer has joined: it stops cleanly
         transport = httpx.ASGITransport(app=consume_only)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             assert (await client.get("/v1/thing")).status_code == 404

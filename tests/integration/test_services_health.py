@@ -49,7 +49,10 @@ async def test_service_boots_ready_and_observable(
 
             ready = await _ready(client)
             assert ready.status_code == 200, ready.text
-            assert ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
+            expected = {"database": "ok", "kafka": "ok"}
+            if getattr(app_mod, "CONSUMERS", None):  # a service that consumes events
+                expected["consumers"] = "ok"  # its consumer groups have joined
+            assert ready.json()["checks"] == expected
 
             metrics = await client.get("/metrics")
             assert metrics.status_code == 200

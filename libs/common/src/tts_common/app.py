@@ -2,7 +2,7 @@
 
 A service calls `create_service_app(...)` from its own `create_app()`; the returned app owns
 the database engine and a Kafka producer (both built in the lifespan, never at import time),
-serves `/healthz`, `/readyz` (database + Kafka), `/metrics` (Prometheus) and `/docs`.
+serves `/healthz`, `/readyz` (database + Kafka + consumer groups joined), `/metrics` (Prometheus) and `/docs`.
 
 What a service declares, once:
 
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 Hook = Callable[["Runtime"], Awaitable[None]]
 RELAY_TASK = "outbox-relay"
+CONSUMER_GROUPS = "consumer-groups"  # runtime.extras: how many groups this process runs
 
 
 @dataclass
@@ -150,6 +151,20 @@ async def check_kafka(rt: Runtime, limit_s: float = 3.0) -> str | None:
     return None
 
 
+def check_consumers(rt: Runtime, expected: int) -> str | None:
+    """None when every consumer group has joined (its first assignment), else which have not.
+
+    A process stopped while its consumer is still joining can leave aiokafka connections open
+    (aiokafka#715); readiness that includes the join also tells an operator the worker tier is
+    really consuming, not just connected.
+    """
+    joined = [r.group_id for r in rt.consumers if r.joined.is_set()]
+    if len(joined) >= expected:
+        return None
+    waiting = sorted({r.group_id for r in rt.consumers} - set(joined)) or ["starting"]
+    return "joining consumer group(s): " + ", ".join(waiting)
+
+
 async def check_database(rt: Runtime, limit_s: float = 3.0) -> str | None:
     try:
         await asyncio.wait_for(ping(rt.engine), limit_s)
@@ -166,13 +181,19 @@ def _health_router() -> APIRouter:
         return {"status": "ok", "service": request.app.state.runtime.name}
 
     @router.get(
-        "/readyz", summary="Readiness: database and Kafka answer", responses=READINESS_RESPONSES
+        "/readyz",
+        summary="Readiness: database and Kafka answer, consumer groups joined",
+        responses=READINESS_RESPONSES,
     )
     async def readyz(request: Request) -> JSONResponse:
         rt: Runtime = request.app.state.runtime
         db, kafka = await asyncio.gather(check_database(rt), check_kafka(rt))
         checks = {"database": db or "ok", "kafka": kafka or "ok"}
-        ready = db is None and kafka is None
+        expected = rt.extras.get(CONSUMER_GROUPS, 0)
+        consumers = check_consumers(rt, expected) if expected else None
+        if expected:
+            checks["consumers"] = consumers or "ok"
+        ready = db is None and kafka is None and consumers is None
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
             status_code=200 if ready else 503,
@@ -240,6 +261,7 @@ def create_service_app(
             for hook in on_startup:
                 await hook(rt)
             if settings.run_workers:
+                rt.extras[CONSUMER_GROUPS] = len(groups)
                 for group in groups:
                     rt.spawn(_consume(rt, group), f"consumer:{group.group_id}")
                 for worker in workers:

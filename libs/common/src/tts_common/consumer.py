@@ -111,6 +111,7 @@ class _Rebalance(ConsumerRebalanceListener):
             "partitions assigned",
             extra={"group": self._runner.group_id, "partitions": sorted(map(str, assigned))},
         )
+        self._runner.joined.set()  # a member of the group now (even with nothing assigned)
         if self._user is not None:
             await self._tell("on_partitions_assigned", assigned)
 
@@ -192,6 +193,8 @@ class ConsumerRunner:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
+        # Set once the group's first rebalance assigned this member (readiness).
+        self.joined = asyncio.Event()
         self.stats = RunnerStats()
 
     # --- lifecycle ---------------------------------------------------------

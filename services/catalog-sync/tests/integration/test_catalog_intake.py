@@ -16,6 +16,7 @@ from catalog_sync.cli import MIGRATIONS
 from catalog_sync.config import Settings
 from tts_common.migrate import migrate_async
 from tts_common.testing.infra import libpq_dsn
+from tts_common.testing.ready import until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +29,7 @@ async def client(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[htt
     await migrate_async(fresh_database, MIGRATIONS, NAME)
     app = create_app(Settings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap))
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+        await until_ready(app)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://catalog", headers=AUTH, timeout=60

@@ -1,9 +1,24 @@
-"""catalog-sync settings (env prefix `TTS_`)."""
+"""catalog-sync settings (env prefix `TTS_`).
+
+Secrets are `SecretStr`. The TikTok and auth-broker defaults are the public dev values of the
+local stack (the sandbox's dev app, the broker's dev service credential); `environment=prod`
+refuses them at start-up, as the auth-broker does.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
-from tts_common.settings import ServiceSettings
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from tts_common.settings import PLACEHOLDER, ServiceSettings
+
+# The auth-broker's dev service credential (`dev:dev-service-credential`, auth-broker's
+# TTS_SERVICE_CREDENTIALS default): the secret half is what a service presents.
+DEV_SERVICE_CREDENTIAL = "dev-service-credential"
+# The sandbox's dev app (services/tiktok-sandbox settings.py); never valid in prod.
+SANDBOX_APP_KEY = "6a7sbx0dev1"
+SANDBOX_APP_SECRET = "sandbox-dev-app-secret-0123456789abcdef"
+SANDBOX_URL = "http://127.0.0.1:8180"
 
 
 class Settings(ServiceSettings):
@@ -12,3 +27,29 @@ class Settings(ServiceSettings):
     # Product uploads (PUT /v1/feeds/{id}/products, /v1/sources/…) may be this large (gzip or
     # not); every other request keeps TTS_MAX_BODY_BYTES.
     max_upload_bytes: int = Field(default=4 * 1024**3, ge=1024)
+
+    # The auth-broker leases each connection's TikTok access token (docs/auth-broker.md);
+    # catalog-sync presents this service credential (`Authorization: Bearer ...`).
+    auth_broker_url: str = "http://127.0.0.1:8101"
+    service_credential: SecretStr = SecretStr(DEV_SERVICE_CREDENTIAL)
+    # The TikTok app (Partner Center) and Open API host; defaults: the local sandbox's dev app.
+    tiktok_open_api_url: str = SANDBOX_URL
+    tiktok_app_key: str = SANDBOX_APP_KEY
+    tiktok_app_secret: SecretStr = SecretStr(SANDBOX_APP_SECRET)
+
+    # Cached taxonomies (categories, brands, category attributes and rules) older than this
+    # are fetched again at their next read (docs/feeds.md, "Taxonomies over HTTP").
+    taxonomy_ttl_seconds: int = Field(default=24 * 3600, ge=0)
+    # At most this many "Recommend Category 202309" calls per suggestions request.
+    suggest_max_recommend_calls: int = Field(default=50, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_prod(self) -> Self:
+        if self.environment != "prod":
+            return self
+        dev_values = {"", PLACEHOLDER, DEV_SERVICE_CREDENTIAL, SANDBOX_APP_SECRET}
+        for name in ("service_credential", "tiktok_app_secret"):
+            value: SecretStr = getattr(self, name)
+            if value.get_secret_value() in dev_values:
+                raise ValueError(f"TTS_{name.upper()} must be set to a real secret in prod")
+        return self

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from asgi_lifespan import LifespanManager
-from catalog_sync.app import NAME, create_app
-from catalog_sync.cli import MIGRATIONS
-from catalog_sync.config import Settings
-from tts_common.migrate import migrate_async
-from tts_common.testing.ready import until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -22,19 +15,6 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 # Products and variants in the three Shopify sample exports (counted by reading the files;
 # test_catalog_sources_shopify.py pins the same numbers on the parser).
 SHOPIFY = {"apparel": (20, 22), "home-and-garden": (20, 21), "jewelery": (20, 23)}
-
-
-@pytest.fixture
-async def client(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[httpx.AsyncClient]:
-    await migrate_async(fresh_database, MIGRATIONS, NAME)
-    app = create_app(Settings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap))
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        await until_ready(app)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://catalog", headers=AUTH, timeout=120
-        ) as http:
-            yield http
 
 
 @pytest.mark.parametrize("export", sorted(SHOPIFY))

@@ -3,39 +3,18 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import httpx
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
-from catalog_sync.app import NAME, create_app
-from catalog_sync.cli import MIGRATIONS
-from catalog_sync.config import Settings
-from tts_common.migrate import migrate_async
 from tts_common.testing.infra import libpq_dsn
-from tts_common.testing.ready import until_ready
 
 pytestmark = pytest.mark.integration
 
 AUTH = {"Authorization": "Bearer dev-api-key"}
 DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-@pytest.fixture
-async def client(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[httpx.AsyncClient]:
-    await migrate_async(fresh_database, MIGRATIONS, NAME)
-    app = create_app(Settings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap))
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        await until_ready(app)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://catalog", headers=AUTH, timeout=60
-        ) as http:
-            http.database_url = fresh_database  # type: ignore[attr-defined]
-            yield http
 
 
 async def _feed(http: httpx.AsyncClient, name: str = "uk-main", **extra: object) -> str:

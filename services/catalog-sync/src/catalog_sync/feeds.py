@@ -17,6 +17,8 @@ from catalog_sync.schemas import FeedIn, FeedPatch
 
 log = logging.getLogger(__name__)
 
+NULLABLE = frozenset({"connection_id", "schedule"})
+
 
 async def ensure_source(session: AsyncSession, source_id: str, name: str | None = None) -> Source:
     source = await session.get(Source, source_id)
@@ -84,7 +86,15 @@ def _settings(values: dict[str, Any]) -> dict[str, Any]:
 
 async def update_feed(session: AsyncSession, feed_id: str, patch: FeedPatch) -> Feed:
     feed = await get_feed(session, feed_id)
-    changes = _settings(patch.model_dump(exclude_unset=True))
+    # null clears what may be empty (the connection, the schedule); for anything else it
+    # means "unchanged", like an absent field.
+    changes = _settings(
+        {
+            k: v
+            for k, v in patch.model_dump(exclude_unset=True).items()
+            if v is not None or k in NULLABLE
+        }
+    )
     changed = False
     for key, value in changes.items():
         if getattr(feed, key) != value:

@@ -8,8 +8,7 @@ and their category is reported as unknown.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -21,8 +20,7 @@ from tts_common.deps import SessionDep
 from tts_common.errors import NotFound
 from tts_common.openapi import error_responses
 
-from catalog_sync import feeds, pipeline
-from catalog_sync.classify import SchemaAttribute
+from catalog_sync import feeds, pipeline, taxonomy_cache
 from catalog_sync.naming import CATEGORY_ID, PRODUCT_ID
 from catalog_sync.readiness import (
     ReadinessAnalyzer,
@@ -99,25 +97,23 @@ async def preview(
     )
 
 
-async def _schemas(session: AsyncSession, market: str) -> Mapping[str, Sequence[SchemaAttribute]]:
-    """Category schemas the taxonomy cache holds for `market` (empty when none is cached)."""
-    try:
-        cache = importlib.import_module("catalog_sync.taxonomy_cache")
-    except ImportError:
-        return {}
-    loader = getattr(cache, "cached_schemas", None)
-    if loader is None:
-        return {}
-    schemas: Mapping[str, Sequence[SchemaAttribute]] = await loader(session, market)
-    return schemas
-
-
 async def _analyze(
     session: AsyncSession, feed_id: str, category_id: str | None
 ) -> tuple[ReadinessAnalyzer, list[Any]]:
     feed = await feeds.get_feed(session, feed_id)
     view = await pipeline.open_view(session, feed)
-    analyzer = ReadinessAnalyzer(await _schemas(session, feed.market), market=feed.market)
+    # What the taxonomy cache holds (docs/feeds.md, "Taxonomies over HTTP"): category schemas,
+    # the market's categories (invite-only, leaf) and the connection's brands (authorization).
+    analyzer = ReadinessAnalyzer(
+        await taxonomy_cache.cached_schemas(session, feed.market),
+        market=feed.market,
+        categories=await taxonomy_cache.cached_categories(session, feed.market) or None,
+        brands=(
+            await taxonomy_cache.cached_brands(session, feed.market, feed.connection_id) or None
+            if feed.connection_id
+            else None
+        ),
+    )
     results = []
     async for product in pipeline.products(session, view):
         if not product.rows:

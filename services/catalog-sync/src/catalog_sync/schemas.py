@@ -66,7 +66,11 @@ class FeedSettings(NoNul):
     connection_id: uuid.UUID | None = Field(
         default=None, description="the auth-broker connection whose shop receives the products"
     )
-    active: bool = Field(default=False, description="an inactive feed makes no TikTok calls")
+    active: bool = Field(
+        default=False,
+        description="an inactive feed exports nothing (no product calls to TikTok); its "
+        "taxonomies can still be read to set it up",
+    )
     log_api_calls: bool = Field(default=False, description="keep a log of every TikTok call")
     log_api_headers: bool = Field(
         default=False, description="include request headers in that log (tokens always redacted)"

@@ -145,3 +145,14 @@ async def test_uploads_need_a_format_and_credentials(client: httpx.AsyncClient) 
     )
     assert anonymous.status_code == 401
     assert (await client.get("/v1/feeds/not-a-uuid")).status_code == 404
+
+
+async def test_patch_null_means_unchanged_except_where_empty_is_allowed(
+    client: httpx.AsyncClient,
+) -> None:
+    feed = await _feed(client, schedule="0 6 * * *", dataflow={"export": [{"attribute": "x"}]})
+    r = await client.patch(f"/v1/feeds/{feed}", json={"dataflow": None, "active": None})
+    assert r.status_code == 200, r.text
+    assert r.json()["dataflow"] == {"export": [{"attribute": "x"}]} and r.json()["version"] == 1
+    cleared = (await client.patch(f"/v1/feeds/{feed}", json={"schedule": None})).json()
+    assert cleared["schedule"] is None and cleared["version"] == 2

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tts_common.errors import AppError
 
-from catalog_sync import feeds, lists
+from catalog_sync import autoaccept, feeds, lists
 from catalog_sync.dataflow import Dataflow
 from catalog_sync.models import Feed, MappingList, Source
 from catalog_sync.optimize import Optimization
@@ -238,6 +238,13 @@ async def apply(session: AsyncSession, raw: bytes | str) -> Applied:
         if not created:
             feed.version += 1
             await session.flush()
+    feed = await feeds.get_feed(session, feed.id)
+    # A new list gathers the values the source already holds; a declared accept_above_score
+    # applies at once (both no-ops on a second apply of the same file).
+    if await lists.collect_values(session, feed):
+        changed = True
+    if await autoaccept.apply_declared(session, feed):
+        changed = True
     return Applied(await feeds.get_feed(session, feed.id), created, changed)
 
 

@@ -20,7 +20,7 @@ from tts_common.deps import SessionDep
 from tts_common.errors import AppError, BadRequest, NotFound
 from tts_common.openapi import error_responses
 
-from catalog_sync import feedfile, feeds, intake, lists, products
+from catalog_sync import autoaccept, feedfile, feeds, intake, lists, products
 from catalog_sync.intake import MassDeletion
 from catalog_sync.schemas import FeedIn, FeedOut, FeedPatch, ProductOut, UploadOut, has_nul
 
@@ -155,6 +155,7 @@ async def _upload(
     # this source: no need to recreate a list when the catalogue grows.
     for reader in await feeds.feeds_of_source(session, feed.source_id):
         await lists.collect_values(session, reader)
+        await autoaccept.apply_declared(session, reader)
     return JSONResponse(report.as_dict())
 
 

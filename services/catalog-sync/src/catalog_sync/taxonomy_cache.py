@@ -160,6 +160,11 @@ async def _save(session: AsyncSession, market: str, kind: str, key: str, payload
     return fetched_at
 
 
+async def _store(session: AsyncSession, market: str, kind: str, key: str, value: Any) -> datetime:
+    """Write one entry as TikTok answered it: its models as JSON, fetched now."""
+    return await _save(session, market, kind, key, ADAPTERS[kind].dump_python(value, mode="json"))
+
+
 def _parse(kind: str, market: str, key: str, payload: Any) -> Any | None:
     """A stored payload as its models; None (refetch) for one an older version wrote."""
     try:
@@ -231,6 +236,44 @@ async def cached_schemas(
         if attrs is not None:
             out[key] = schema_for(attrs, market=market, rules=rules.get(key))
     return out
+
+
+# --- entries stored without TikTok ------------------------------------------------------------
+# What a fetch or a refresh writes, for taxonomies obtained otherwise: a test's synthetic
+# taxonomy (`catalog_sync.testing`), or one loaded offline. Flush only: the caller commits.
+
+
+async def store_categories(
+    session: AsyncSession, market: str, categories: Iterable[TaxonomyCategory]
+) -> None:
+    """The market's category tree, as "Get Categories 202309" would have answered it."""
+    await _store(session, market, CATEGORIES, category_version(market), list(categories))
+
+
+async def store_attributes(
+    session: AsyncSession, market: str, category_id: str, attributes: Iterable[CategoryAttribute]
+) -> None:
+    """A category's attributes ("Get Attributes 202309"): its schema for `cached_schemas`."""
+    await _store(session, market, ATTRIBUTES, category_id, list(attributes))
+
+
+async def store_rules(
+    session: AsyncSession, market: str, category_id: str, rules: CategoryRuleSummary
+) -> None:
+    """A category's rules ("Get Category Rules 202309"), applied to its cached schema."""
+    await _store(session, market, RULES, category_id, rules)
+
+
+async def store_brands(
+    session: AsyncSession,
+    market: str,
+    connection_id: str,
+    brands: Iterable[TaxonomyBrand],
+    *,
+    category_id: str | None = None,
+) -> None:
+    """A connection's brands ("Get Brands 202309"), whatever the category unless one is named."""
+    await _store(session, market, BRANDS, brand_key(connection_id, category_id), list(brands))
 
 
 # --- a feed's taxonomies ------------------------------------------------------------------
@@ -356,8 +399,7 @@ class FeedTaxonomies:
                 )
                 return stale
             raise
-        payload = ADAPTERS[kind].dump_python(fetched, mode="json")
-        fetched_at = await _save(self.session, self.market, kind, key, payload)
+        fetched_at = await _store(self.session, self.market, kind, key, fetched)
         return Cached(fetched, fetched_at, from_cache=False)
 
     async def categories(self, *, force: bool = False) -> Cached[list[TaxonomyCategory]]:
@@ -470,8 +512,7 @@ class FeedTaxonomies:
         for job, value in zip(jobs, values, strict=True):
             if job.category_id in dropped:
                 continue
-            payload = ADAPTERS[job.kind].dump_python(value, mode="json")
-            await _save(self.session, market, job.kind, job.key, payload)
+            await _store(self.session, market, job.kind, job.key, value)
             lists[job.kind] += 1
             if job.kind == CATEGORIES:
                 categories = len(value)

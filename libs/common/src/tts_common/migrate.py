@@ -102,8 +102,13 @@ def run_env(service: str) -> None:
 
 
 def split_sql(script: str) -> list[str]:
-    """asyncpg prepares each statement: one command per execute (no `;` inside bodies)."""
-    return [part.strip() for part in script.split(";") if part.strip()]
+    """asyncpg prepares each statement: one command per execute (no `;` inside bodies).
+
+    `--` comments are dropped first, so a `;` in a comment cannot split a statement (a
+    migration therefore writes no `--` inside a string literal).
+    """
+    code = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+    return [part.strip() for part in code.split(";") if part.strip()]
 
 
 def upgrade_outbox_inbox() -> None:

@@ -23,6 +23,7 @@ from catalog_sync.dataflow import Dataflow
 from catalog_sync.models import Feed, MappingList, Source
 from catalog_sync.optimize import Optimization
 from catalog_sync.schemas import NAME_PATTERN, FeedIn, FeedPatch, FeedSettings, NoNul
+from catalog_sync.sources import SourceOptions
 
 TAXONOMIES = {
     "tiktok_us_categories": "TikTok US categories with ids",
@@ -43,6 +44,9 @@ class SourceSection(BaseModel):
 
     id: str = Field(pattern=NAME_PATTERN, description="several feeds may name one source")
     name: str | None = None
+    options: SourceOptions | None = Field(
+        default=None, description="how uploads are read (delimiter, column renames…)"
+    )
 
 
 class ListSection(BaseModel):
@@ -207,7 +211,18 @@ async def apply(session: AsyncSession, raw: bytes | str) -> Applied:
     optimization = spec.optimization.model_dump(mode="json", by_alias=True, exclude_unset=True)
     dataflow = spec.dataflow.model_dump(mode="json", by_alias=True, exclude_unset=True)
     source_id = spec.source.id if spec.source else spec.feed.name
-    await feeds.ensure_source(session, source_id, spec.source.name if spec.source else None)
+    source = await feeds.ensure_source(
+        session, source_id, spec.source.name if spec.source else None
+    )
+    options = (
+        spec.source.options.model_dump(mode="json", exclude_unset=True)
+        if spec.source and spec.source.options
+        else {}
+    )
+    source_changed = source.options != options
+    if source_changed:
+        source.options = options
+        await session.flush()
     feed = await feeds.feed_by_name(session, spec.feed.name)
     created = feed is None
     if feed is None:
@@ -238,6 +253,8 @@ async def apply(session: AsyncSession, raw: bytes | str) -> Applied:
         if not created:
             feed.version += 1
             await session.flush()
+    if source_changed and not created:
+        changed = True
     feed = await feeds.get_feed(session, feed.id)
     # A new list gathers the values the source already holds; a declared accept_above_score
     # applies at once (both no-ops on a second apply of the same file).
@@ -320,7 +337,11 @@ async def export(session: AsyncSession, feed_id: str) -> str:
     ).model_dump(mode="json")
     document: dict[str, Any] = {
         "feed": {"name": feed.name, **settings},
-        "source": {"id": feed.source_id, **({"name": source.name} if source else {})},
+        "source": {
+            "id": feed.source_id,
+            **({"name": source.name} if source else {}),
+            **({"options": source.options} if source and source.options else {}),
+        },
     }
     if feed.optimization:
         document["optimization"] = feed.optimization

@@ -17,7 +17,7 @@ from catalog_sync.schemas import FeedIn, FeedPatch
 
 log = logging.getLogger(__name__)
 
-NULLABLE = frozenset({"connection_id", "schedule"})
+NULLABLE = frozenset({"connection_id", "schedule", "warehouse_id"})
 
 
 async def ensure_source(session: AsyncSession, source_id: str, name: str | None = None) -> Source:

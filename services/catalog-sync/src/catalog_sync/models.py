@@ -26,6 +26,8 @@ class Source(Base):
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    # How uploads of this source are read (catalog_sync.sources.SourceOptions).
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -49,6 +51,11 @@ class Feed(Base):
     feedback_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     schedule: Mapped[str | None] = mapped_column(Text)
     max_delete_share: Mapped[float] = mapped_column(Float, default=0.5)
+    adopt_existing: Mapped[bool] = mapped_column(Boolean, default=False)
+    event_driven: Mapped[bool] = mapped_column(Boolean, default=False)
+    warehouse_id: Mapped[str | None] = mapped_column(Text)
+    # Set while the feed cannot export (its connection expired or was revoked), with why.
+    paused_reason: Mapped[str | None] = mapped_column(Text)
     optimization: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     dataflow: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -87,6 +87,21 @@ class FeedSettings(NoNul):
         "unless force=true (the mass-deletion guard)",
     )
 
+    adopt_existing: bool = Field(
+        default=False,
+        description="link TikTok listings whose seller SKUs match instead of creating new ones",
+    )
+    event_driven: bool = Field(
+        default=False,
+        description="sync the parents touched by uploads and product-changed events within "
+        "seconds (micro-batched runs), besides scheduled and manual runs",
+    )
+    warehouse_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the TikTok warehouse stock is sent to (default: the shop's default one)",
+    )
+
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
@@ -116,6 +131,9 @@ class FeedPatch(NoNul):
     feedback_enabled: bool | None = None
     schedule: str | None = None
     max_delete_share: float | None = Field(default=None, ge=0, le=1)
+    adopt_existing: bool | None = None
+    event_driven: bool | None = None
+    warehouse_id: str | None = Field(default=None, max_length=64)
     optimization: dict[str, Any] | None = None
     dataflow: dict[str, Any] | None = None
 
@@ -137,6 +155,10 @@ class FeedOut(BaseModel):
     feedback_enabled: bool
     schedule: str | None
     max_delete_share: float
+    adopt_existing: bool
+    event_driven: bool
+    warehouse_id: str | None
+    paused_reason: str | None
     optimization: dict[str, Any]
     dataflow: dict[str, Any]
     version: int
@@ -157,6 +179,10 @@ class FeedOut(BaseModel):
             feedback_enabled=feed.feedback_enabled,
             schedule=feed.schedule,
             max_delete_share=feed.max_delete_share,
+            adopt_existing=feed.adopt_existing,
+            event_driven=feed.event_driven,
+            warehouse_id=feed.warehouse_id,
+            paused_reason=feed.paused_reason,
             optimization=feed.optimization,
             dataflow=feed.dataflow,
             version=feed.version,

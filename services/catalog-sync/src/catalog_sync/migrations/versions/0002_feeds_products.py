@@ -16,6 +16,7 @@ UPGRADE = """
 CREATE TABLE sources (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
+    options     JSONB NOT NULL DEFAULT '{}'::jsonb,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );

@@ -1,0 +1,178 @@
+"""The export's memory per product: what TikTok accepted, the feedback, the history.
+
+`tiktok_products` holds, per feed and parent, the TikTok product id, the status (creating /
+unknown / live / failed / deleted), the canonical hashes of the last accepted payload and the
+SKU ids; `feedback` the last action's outcome and TikTok's answer (the feedback file);
+`product_history` every attempt. Flush only: the run's loop body commits each product's
+result in its own transaction (docs/architecture.md, "The transaction rule").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog_sync.delta import Stored, StoredSku
+
+_LOAD = text(
+    "SELECT parent_id, status, tiktok_product_id, content_hash, skus, payload"
+    " FROM tiktok_products WHERE feed_id = :feed AND parent_id = ANY(:parents)"
+)
+_SAVE = text(
+    "INSERT INTO tiktok_products (feed_id, parent_id, status, tiktok_product_id, content_hash,"
+    " skus, payload, updated_at)"
+    " VALUES (:feed, :parent, :status, :product, :content, :skus, :payload, now())"
+    " ON CONFLICT (feed_id, parent_id) DO UPDATE SET status = EXCLUDED.status,"
+    " tiktok_product_id = EXCLUDED.tiktok_product_id, content_hash = EXCLUDED.content_hash,"
+    " skus = EXCLUDED.skus, payload = EXCLUDED.payload, updated_at = now()"
+).bindparams(bindparam("skus", type_=JSONB), bindparam("payload", type_=JSONB))
+_STATUS = text(
+    "UPDATE tiktok_products SET status = :status, updated_at = now()"
+    " WHERE feed_id = :feed AND parent_id = :parent"
+)
+_FEEDBACK = text(
+    "INSERT INTO feedback (feed_id, parent_id, action, outcome, code, message, request_id,"
+    " errors, run_id, at)"
+    " VALUES (:feed, :parent, :action, :outcome, :code, :message, :request_id, :errors, :run, now())"
+    " ON CONFLICT (feed_id, parent_id) DO UPDATE SET action = EXCLUDED.action,"
+    " outcome = EXCLUDED.outcome, code = EXCLUDED.code, message = EXCLUDED.message,"
+    " request_id = EXCLUDED.request_id, errors = EXCLUDED.errors, run_id = EXCLUDED.run_id,"
+    " at = now()"
+).bindparams(bindparam("errors", type_=JSONB))
+_HISTORY = text(
+    "INSERT INTO product_history (feed_id, parent_id, run_id, action, outcome, payload_hash,"
+    " changed_fields, response)"
+    " VALUES (:feed, :parent, :run, :action, :outcome, :hash, :changed, :response)"
+).bindparams(bindparam("changed", type_=JSONB), bindparam("response", type_=JSONB))
+
+
+@dataclass(frozen=True)
+class Record:
+    """A `tiktok_products` row: the planner's `Stored` plus the last accepted payload."""
+
+    stored: Stored
+    payload: dict[str, Any] | None
+
+
+def _stored(row: Any) -> Record:
+    skus = {
+        seller_sku: StoredSku(v.get("price_hash", ""), v.get("inventory_hash", ""), v.get("sku_id"))
+        for seller_sku, v in (row.skus or {}).items()
+    }
+    return Record(Stored(row.status, row.tiktok_product_id, row.content_hash, skus), row.payload)
+
+
+async def load(session: AsyncSession, feed_id: str, parents: Sequence[str]) -> dict[str, Record]:
+    if not parents:
+        return {}
+    result = await session.execute(_LOAD, {"feed": feed_id, "parents": list(parents)})
+    return {row.parent_id: _stored(row) for row in result}
+
+
+async def save(
+    session: AsyncSession,
+    feed_id: str,
+    parent_id: str,
+    *,
+    status: str,
+    tiktok_product_id: str | None,
+    content_hash: str | None,
+    skus: Mapping[str, StoredSku],
+    payload: dict[str, Any] | None,
+) -> None:
+    await session.execute(
+        _SAVE,
+        {
+            "feed": feed_id,
+            "parent": parent_id,
+            "status": status,
+            "product": tiktok_product_id,
+            "content": content_hash,
+            "skus": {
+                s: {
+                    "price_hash": v.price_hash,
+                    "inventory_hash": v.inventory_hash,
+                    "sku_id": v.sku_id,
+                }
+                for s, v in skus.items()
+            },
+            "payload": payload,
+        },
+    )
+
+
+async def set_status(session: AsyncSession, feed_id: str, parent_id: str, status: str) -> None:
+    await session.execute(_STATUS, {"feed": feed_id, "parent": parent_id, "status": status})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One product's result in a run: what the feedback file shows."""
+
+    action: str
+    outcome: str  # ok | failed | skipped | not_ready | deferred | planned
+    code: int | None = None
+    message: str | None = None
+    request_id: str | None = None
+    errors: tuple[dict[str, str], ...] = ()
+
+
+async def record(
+    session: AsyncSession,
+    feed_id: str,
+    parent_id: str,
+    run_id: str,
+    outcome: Outcome,
+    *,
+    payload_hash: str | None = None,
+    changed: list[str] | None = None,
+    response: dict[str, Any] | None = None,
+    feedback_enabled: bool = True,
+) -> None:
+    """The product's feedback row (when enabled) and one history entry."""
+    if feedback_enabled:
+        await session.execute(
+            _FEEDBACK,
+            {
+                "feed": feed_id,
+                "parent": parent_id,
+                "action": outcome.action,
+                "outcome": outcome.outcome,
+                "code": outcome.code,
+                "message": outcome.message,
+                "request_id": outcome.request_id,
+                "errors": list(outcome.errors),
+                "run": run_id,
+            },
+        )
+    await session.execute(
+        _HISTORY,
+        {
+            "feed": feed_id,
+            "parent": parent_id,
+            "run": run_id,
+            "action": outcome.action,
+            "outcome": outcome.outcome,
+            "hash": payload_hash,
+            "changed": changed,
+            "response": response,
+        },
+    )
+
+
+async def live_parents(session: AsyncSession, feed_id: str) -> dict[str, str]:
+    """parent id -> TikTok product id of every product TikTok has for the feed."""
+    result = await session.execute(
+        text(
+            "SELECT parent_id, tiktok_product_id FROM tiktok_products"
+            " WHERE feed_id = :feed AND status IN ('live', 'failed')"
+            " AND tiktok_product_id IS NOT NULL"
+        ),
+        {"feed": feed_id},
+    )
+    return {r.parent_id: r.tiktok_product_id for r in result}

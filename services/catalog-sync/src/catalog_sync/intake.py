@@ -1,24 +1,41 @@
-"""Product intake: a streamed upload → COPY into a staging table → set-based merge.
+"""Product intake: a streamed upload → one streamed COPY → set-based merge.
 
 An upload is read chunk by chunk (no whole-file load), parsed incrementally
-(`catalog_sync.sources`), and COPYed in batches into a temporary staging table inside the
-request's transaction. Then a handful of set-based statements:
+(`catalog_sync.sources`) and streamed, as it is parsed, through ONE `COPY … FROM STDIN`
+inside the request's transaction, so PostgreSQL stores rows on its own core while this
+process parses the next ones. Uploads of one source take turns (a transaction-scoped
+advisory lock): each one compares against what the previous one committed.
 
-1. count new / changed / unchanged rows against the stored ones (by an MD5 of each row);
-2. for a full snapshot, count the rows it would delete and refuse (409) when that exceeds the
-   feed's `max_delete_share` (default 50 %) unless `force` — the mass-deletion guard;
-3. mark the parents touched as dirty (the delta export's input);
-4. upsert only new and changed rows (`ON CONFLICT … DO UPDATE … WHERE hash <> EXCLUDED.hash`:
-   an unchanged row is not rewritten), and for a snapshot delete the rows it no longer has.
+Each row's hash (`row_hash`, a BLAKE2b of its canonical JSON) is compared with the stored
+rows' hashes, which the intake reads first, so only new and changed rows travel to
+PostgreSQL at all. Three ways, by what the source holds:
+
+- **nothing** (a first upload): the COPY writes `source_products` itself and every parent
+  is marked dirty — each row is written once, not staged and copied again;
+- **up to `KNOWN_HASHES_MAX` rows**: the new and changed rows are COPYed into a temporary
+  staging table; the counts come from the comparison, then
+  1. for a full snapshot, the rows it lacks are counted and the upload refused (409) when
+     that exceeds the feed's `max_delete_share` (default 50 %) unless `force` — the
+     mass-deletion guard;
+  2. when rows are new or changed: the parents they touch are marked dirty (the delta
+     export's input) and those rows upserted (an unchanged row is neither sent, rewritten
+     nor locked; an upload that changes nothing writes no product at all);
+  3. for a snapshot, the rows it lacks are deleted and their parents marked dirty;
+- **more** (the stored hashes would not fit the process's memory bound): every row is
+  staged, and set-based statements count new / changed / unchanged rows against the stored
+  ones first; the guard and steps 2-3 follow as above.
 
 Everything runs on the caller's session (the transaction rule: the route's `SessionDep`
 commits), so a refused or failed upload leaves the stored products exactly as they were.
+A product event (`products.py`) landing during an upload is merged like a concurrent
+upload would be: by the row hash, never half-applied.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections import Counter
@@ -27,30 +44,52 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import asyncpg
 import orjson
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from tts_common.errors import AppError
 
-from catalog_sync.sources import Refused, Row, SourceError, open_parser
+from catalog_sync.sources import Parsed, Parser, Refused, SourceError, SourceOptions, open_parser
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["snapshot", "upsert"]
-COPY_BATCH = 5000
+# Bytes of COPY data sent per message: large enough that the per-message cost vanishes,
+# small enough to keep the process's memory flat whatever the upload's size.
+COPY_CHUNK_BYTES = 1 << 20
 PROGRESS_EVERY = 100_000
 # Refused rows kept with their line and reason (all are counted); beyond this only counted.
 MAX_PROBLEMS_STORED = 100_000
 PROBLEMS_IN_RESPONSE = 1000
+# The stored rows' hashes are held in memory (about 150 bytes per row) up to this many rows;
+# a larger source is compared in PostgreSQL instead.
+KNOWN_HASHES_MAX = 2_000_000
+KNOWN_HASHES_BATCH = 20_000
+# Memory PostgreSQL may use per hash/sort step of the set-based statements (this
+# transaction only): the joins of a 1,000,000-row upload run in memory rather than in
+# batches on disk; PostgreSQL takes only what a step needs.
+MERGE_WORK_MEM = "256MB"
 
+_SORT = orjson.OPT_SORT_KEYS
+# Characters COPY's text format gives a meaning to; they are escaped with a backslash.
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _STAGING_DDL = (
-    "CREATE TEMP TABLE upload_staging ("
-    " product_id TEXT NOT NULL, parent_id TEXT NOT NULL, seq BIGINT NOT NULL, data JSONB NOT NULL,"
-    " hash BYTEA NOT NULL"
-    ") ON COMMIT DROP"
+    "CREATE TEMP TABLE upload_staging (product_id TEXT NOT NULL, parent_id TEXT NOT NULL,"
+    " seq BIGINT NOT NULL, data JSONB NOT NULL, hash BYTEA NOT NULL) ON COMMIT DROP"
 )
-_STAGING_COLUMNS = ("product_id", "parent_id", "seq", "data", "hash")
+_ROW_COLUMNS = ("product_id", "parent_id", "seq", "data", "hash")
+# Staged rows whose product_id comes again later in the upload (and that later line).
+_SUPERSEDE = (
+    "DELETE FROM upload_staging s USING ("
+    "  SELECT product_id, max(seq) AS last FROM upload_staging GROUP BY product_id"
+    "  HAVING count(*) > 1) d"
+    " WHERE s.product_id = d.product_id AND s.seq < d.last"
+    " RETURNING s.seq, s.product_id, d.last"
+)
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('catalog_sync.upload:' || $1, 0))"
+_KNOWN = "SELECT product_id, hash FROM source_products WHERE source_id = $1"
 
 
 @dataclass
@@ -129,10 +168,36 @@ class UnreadableUpload(AppError):
 
 
 def row_hash(parent_id: str, data: dict[str, str]) -> bytes:
-    """MD5 of the canonical JSON of a row (parent included): equal rows, equal hashes."""
-    return hashlib.md5(
-        orjson.dumps([parent_id, data], option=orjson.OPT_SORT_KEYS), usedforsecurity=False
-    ).digest()
+    """A 16-byte BLAKE2b of the canonical JSON of a row (parent included): equal rows, equal
+    hashes. (BLAKE2b, not MD5: the intake hashes every row of every upload, and BLAKE2b is
+    the faster of the two on 64-bit machines; the hash detects changes, it signs nothing.)
+
+    The canonical JSON is `[<parent_id>,<row, keys sorted>]`, compact, as
+    `orjson.dumps([parent_id, data], option=OPT_SORT_KEYS)` writes it.
+    """
+    return _digest(orjson.dumps(parent_id), orjson.dumps(data, option=_SORT))
+
+
+def _digest(parent_json: bytes, data_json: bytes) -> bytes:
+    return hashlib.blake2b(b"[" + parent_json + b"," + data_json + b"]", digest_size=16).digest()
+
+
+def _copy_text(value: str) -> str:
+    """`value` as COPY's text format needs it: backslash, tab, newline and CR escaped."""
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _storable(value: str) -> str:
+    """Text for the stored report: JSONB refuses a NUL or a lone surrogate."""
+    if "\x00" in value or not value.isascii():
+        value = "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in value)
+    return value
+
+
+def _has_nul(data: dict[str, str]) -> bool:
+    return any("\x00" in k or "\x00" in v for k, v in data.items())
 
 
 def _reason_key(reason: str) -> str:
@@ -140,35 +205,100 @@ def _reason_key(reason: str) -> str:
     return reason.split(":", 1)[0].split(" (", 1)[0][:80]
 
 
-class _Stager:
-    """Collects parsed rows and COPYs them into the staging table in batches."""
+class _Encoder:
+    """Parsed rows → COPY data (text format) of the rows to write; counts and refusals.
 
-    def __init__(self, driver: Any, report: UploadReport) -> None:
-        self._driver = driver
-        self._report = report
-        self._batch: list[tuple[str, str, int, str, bytes]] = []
+    With `known` (product_id → stored hash) each row is compared as it passes: an unchanged
+    row is only counted, a new or changed one written; the ids left in `known` at the end
+    are the stored rows the upload lacks. Without it every row is written (and PostgreSQL
+    compares). `source_prefix` starts each line with the source id, for a COPY into
+    `source_products` itself; `collect_parents` keeps the parent ids written (each once when
+    a parent's rows are consecutive, as exports write them).
+    """
+
+    def __init__(
+        self,
+        report: UploadReport,
+        known: dict[str, bytes] | None,
+        source_prefix: str | None,
+        *,
+        collect_parents: bool = False,
+    ) -> None:
+        self.report = report
+        self.known = known
+        self.parents: list[str] | None = [] if collect_parents else None
+        self._last_parent: str | None = None
+        self._prefix = "" if source_prefix is None else self._escaped(source_prefix) + "\t"
         self._reasons: Counter[str] = Counter()
         self._next_progress = PROGRESS_EVERY
+        self._pending: list[bytes] = []
+        self.pending_bytes = 0
+        self.written = 0
+        self.new = 0
+        self.changed = 0
+        self.unchanged = 0
 
-    async def take(self, items: list[Row | Refused]) -> None:
-        report = self._report
+    @staticmethod
+    def _escaped(value: str) -> str:
+        return value if _COPY_SPECIAL.search(value) is None else _copy_text(value)
+
+    def take(self, items: list[Parsed]) -> None:
+        dumps = orjson.dumps
+        digest_of = _digest
+        special = _COPY_SPECIAL.search
+        append = self._pending.append
+        pop = None if self.known is None else self.known.pop
+        prefix = self._prefix
+        parents = self.parents
+        size = written = 0
         for item in items:
-            report.rows_read += 1
             if isinstance(item, Refused):
-                self._refuse(item)
+                self.refuse(item)
                 continue
-            data = item.data
+            line, data = item
             product_id = data["product_id"]
             parent_id = data.get("parent_id") or product_id
-            payload = orjson.dumps(data)
-            if b"\\u0000" in payload:  # PostgreSQL text cannot hold NUL characters
-                self._refuse(Refused(item.line, "nul_character: a value holds a NUL", product_id))
+            try:
+                data_json = dumps(data, option=_SORT)
+                parent_json = dumps(parent_id)
+            except orjson.JSONEncodeError:  # a lone surrogate (NDJSON may escape one)
+                self.refuse(
+                    Refused(line, "invalid_text: a value holds a lone surrogate", product_id)
+                )
                 continue
-            self._batch.append(
-                (product_id, parent_id, item.line, payload.decode(), row_hash(parent_id, data))
-            )
-        if len(self._batch) >= COPY_BATCH:
-            await self.flush()
+            if b"\\" in data_json:  # JSON escapes: a NUL, or text whose backslashes COPY doubles
+                if b"\\u0000" in data_json and _has_nul(data):  # PostgreSQL text cannot hold NUL
+                    self.refuse(Refused(line, "nul_character: a value holds a NUL", product_id))
+                    continue
+                data_copy = data_json.replace(b"\\", b"\\\\")
+            else:
+                data_copy = data_json
+            digest = digest_of(parent_json, data_json)
+            if pop is not None:
+                stored = pop(product_id, None)
+                if stored is None:
+                    self.new += 1
+                elif stored == digest:
+                    self.unchanged += 1
+                    continue
+                else:
+                    self.changed += 1
+            if special(product_id) is not None or special(parent_id) is not None:
+                head = f"{prefix}{_copy_text(product_id)}\t{_copy_text(parent_id)}\t{line}\t"
+            else:
+                head = f"{prefix}{product_id}\t{parent_id}\t{line}\t"
+            append(head.encode())
+            append(data_copy)
+            append(b"\t\\\\x" + digest.hex().encode() + b"\n")
+            size += len(data_copy) + 100
+            written += 1
+            if parents is not None and parent_id != self._last_parent:
+                parents.append(parent_id)
+                self._last_parent = parent_id
+        self.written += written
+        self.pending_bytes += size
+        report = self.report
+        report.rows_read += len(items)
         if report.rows_read >= self._next_progress:
             self._next_progress += PROGRESS_EVERY
             log.info(
@@ -176,20 +306,62 @@ class _Stager:
                 extra={"upload_id": report.upload_id, "rows_read": report.rows_read},
             )
 
-    def _refuse(self, item: Refused) -> None:
-        report = self._report
+    def refuse(self, item: Refused) -> None:
+        report = self.report
         report.refused += 1
         self._reasons[_reason_key(item.reason)] += 1
         if len(report.problems) < MAX_PROBLEMS_STORED:
-            report.problems.append(Problem(item.line, item.reason, item.product_id))
+            product_id = None if item.product_id is None else _storable(item.product_id)
+            report.problems.append(Problem(item.line, _storable(item.reason), product_id))
 
-    async def flush(self) -> None:
-        if self._batch:
-            await self._driver.copy_records_to_table(
-                "upload_staging", records=self._batch, columns=_STAGING_COLUMNS
-            )
-            self._batch = []
-        self._report.refused_by_reason = dict(self._reasons)
+    def drain(self) -> bytes:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self.pending_bytes = 0
+        self.report.refused_by_reason = dict(self._reasons)
+        return data
+
+
+class _Feeder:
+    """The COPY's data: the upload parsed as it arrives, in chunks of about COPY_CHUNK_BYTES.
+
+    A failure of the upload itself (unreadable, client gone) ends the COPY normally and is
+    kept in `failure`, for `_copy` to raise once the COPY returned; the entrypoint then rolls
+    the transaction back, and no cancel request races the statements after it.
+    """
+
+    def __init__(self, chunks: AsyncIterator[bytes], parser: Parser, encoder: _Encoder) -> None:
+        self._chunks = chunks
+        self._parser = parser
+        self._encoder = encoder
+        self.failure: Exception | None = None
+
+    async def data(self) -> AsyncIterator[bytes]:
+        encoder = self._encoder
+        parser = self._parser
+        try:
+            async for chunk in self._chunks:
+                encoder.take(parser.feed(chunk))
+                if encoder.pending_bytes >= COPY_CHUNK_BYTES:
+                    yield encoder.drain()
+            encoder.take(parser.close())
+        except Exception as exc:  # raised by `_copy` once the COPY returned
+            self.failure = exc
+        rest = encoder.drain()
+        if rest:
+            yield rest
+
+
+class UploadConflict(AppError):
+    status_code = 409
+    code = "upload_conflict"
+    retriable = True
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a product of this upload was written by another change while it ran; nothing "
+            "was changed. Repeat the upload"
+        )
 
 
 _COUNT = text(
@@ -212,6 +384,12 @@ _MARK_DIRTY = text(
     " ) touched"
     " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
 )
+# A first upload (COPYed into source_products itself): every parent of the source is new.
+_MARK_PARENTS_DIRTY = text(
+    "INSERT INTO dirty_parents (source_id, parent_id)"
+    " SELECT DISTINCT :source, p FROM unnest(CAST(:parents AS TEXT[])) p"
+    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
+)
 _MARK_DELETED_DIRTY = text(
     "INSERT INTO dirty_parents (source_id, parent_id)"
     " SELECT DISTINCT :source, sp.parent_id FROM source_products sp"
@@ -219,9 +397,13 @@ _MARK_DELETED_DIRTY = text(
     " AND NOT EXISTS (SELECT 1 FROM upload_staging s WHERE s.product_id = sp.product_id)"
     " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
 )
+# Only new and changed rows reach the INSERT: an unchanged row is not even locked.
 _UPSERT = text(
     "INSERT INTO source_products (source_id, product_id, parent_id, seq, data, hash)"
-    " SELECT :source, product_id, parent_id, seq, data, hash FROM upload_staging"
+    " SELECT :source, s.product_id, s.parent_id, s.seq, s.data, s.hash"
+    " FROM upload_staging s LEFT JOIN source_products sp"
+    "   ON sp.source_id = :source AND sp.product_id = s.product_id"
+    " WHERE sp.product_id IS NULL OR sp.hash <> s.hash"
     " ON CONFLICT (source_id, product_id) DO UPDATE SET parent_id = EXCLUDED.parent_id,"
     " seq = EXCLUDED.seq, data = EXCLUDED.data, hash = EXCLUDED.hash, updated_at = now()"
     " WHERE source_products.hash <> EXCLUDED.hash"
@@ -230,12 +412,54 @@ _DELETE_ABSENT = text(
     "DELETE FROM source_products sp WHERE sp.source_id = :source"
     " AND NOT EXISTS (SELECT 1 FROM upload_staging s WHERE s.product_id = sp.product_id)"
 )
+# The stored rows a snapshot lacks, by id (compared in this process), and their parents.
+_DELETE_IDS = text(
+    "WITH gone AS (DELETE FROM source_products WHERE source_id = :source"
+    "   AND product_id = ANY(CAST(:ids AS TEXT[])) RETURNING parent_id)"
+    " INSERT INTO dirty_parents (source_id, parent_id) SELECT DISTINCT :source, parent_id"
+    " FROM gone ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
+)
 _RECORD = text(
     "INSERT INTO uploads (id, source_id, feed_id, kind, format, status, rows_read, new, changed,"
     " unchanged, deleted, refused, problems, started_at, finished_at)"
     " VALUES (:id, :source, :feed, :kind, :format, :status, :rows_read, :new, :changed,"
     " :unchanged, :deleted, :refused, :problems, :started, now())"
 ).bindparams(bindparam("problems", type_=JSONB))
+
+
+async def _known_hashes(driver: Any, source_id: str) -> dict[str, bytes] | None:
+    """product_id → hash of the source's stored rows; None beyond KNOWN_HASHES_MAX rows."""
+    known: dict[str, bytes] = {}
+    cursor = await driver.cursor(_KNOWN, source_id)
+    while batch := await cursor.fetch(KNOWN_HASHES_BATCH):
+        known.update(batch)
+        if len(known) > KNOWN_HASHES_MAX:
+            return None
+    return known
+
+
+async def _copy(
+    driver: Any,
+    table: str,
+    chunks: AsyncIterator[bytes],
+    parser: Parser,
+    encoder: _Encoder,
+    columns: tuple[str, ...] = _ROW_COLUMNS,
+) -> None:
+    """Parse the upload into one streamed COPY; raise what made the upload itself fail."""
+    feeder = _Feeder(chunks, parser, encoder)
+    try:
+        await driver.copy_to_table(table, source=feeder.data(), columns=columns, format="text")
+    except asyncpg.UniqueViolationError:
+        # Only a COPY into source_products can collide: with a row a product event wrote.
+        if feeder.failure is None:
+            raise UploadConflict() from None
+    if isinstance(feeder.failure, SourceError):
+        # The upload as a whole is unreadable (cut-off gzip, no header…): nothing is applied,
+        # above all no snapshot deletes the products a truncated file lacks.
+        raise UnreadableUpload(str(feeder.failure), encoder.report.rows_read) from None
+    if feeder.failure is not None:
+        raise feeder.failure
 
 
 async def ingest(
@@ -248,52 +472,38 @@ async def ingest(
     force: bool = False,
     max_delete_share: float = 0.5,
     feed_id: str | None = None,
+    options: SourceOptions | None = None,
 ) -> UploadReport:
-    """Apply one upload to `source_id` (flush only; the entrypoint commits)."""
+    """Apply one upload to `source_id` (flush only; the entrypoint commits).
+
+    `options` are the source's parser options (`catalog_sync.sources.SourceOptions`).
+    """
     started = time.perf_counter()
     started_at = datetime.now(UTC)
     report = UploadReport(upload_id=str(uuid.uuid4()), source_id=source_id, kind=kind, format=fmt)
+    parser = open_parser(fmt, options)
+    # Without the parser's duplicate check a product_id may come twice: every row is staged
+    # and the later row supersedes the earlier one (`_supersede`).
+    unique_ids = parser.options.check_duplicates
     conn = await session.connection()
-    # The asyncpg adapter opens its transaction lazily: run a statement first so the
-    # staging table and the COPY happen inside the caller's transaction.
+    # The asyncpg adapter opens its transaction lazily: run a statement first so the lock,
+    # the staging table and the COPY happen inside the caller's transaction.
     await conn.exec_driver_sql("SELECT 1")
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
-    await driver.execute(_STAGING_DDL)
-    parser = open_parser(fmt)
-    stager = _Stager(driver, report)
-    try:
-        async for chunk in chunks:
-            await stager.take(parser.feed(chunk))
-        await stager.take(parser.close())
-    except SourceError as exc:
-        # The upload as a whole is unreadable (cut-off gzip, no header…): nothing is applied,
-        # above all no snapshot deletes the products a truncated file lacks.
-        raise UnreadableUpload(str(exc), report.rows_read) from None
-    await stager.flush()
-    await driver.execute("ANALYZE upload_staging")
-
-    params = {"source": source_id}
-    counts = (await session.execute(_COUNT, params)).one()
-    report.new, report.changed, report.unchanged = counts.new, counts.changed, counts.unchanged
-    if kind == "snapshot":
-        existing = int((await session.execute(_EXISTING, params)).scalar_one())
-        report.deleted = existing - report.changed - report.unchanged
-        share = report.deleted / existing if existing else 0.0
-        if report.deleted and share > max_delete_share and not force:
-            report.status = "refused"
-            report.duration_s = time.perf_counter() - started
-            log.warning(
-                "snapshot refused by the mass-deletion guard",
-                extra={"source_id": source_id, "would_delete": report.deleted, "of": existing},
-            )
-            raise MassDeletion(report, existing, share, max_delete_share)
-        if report.deleted:
-            await session.execute(_MARK_DELETED_DIRTY, params)
-    await session.execute(_MARK_DIRTY, params)
-    await session.execute(_UPSERT, params)
-    if kind == "snapshot" and report.deleted:
-        await session.execute(_DELETE_ABSENT, params)
+    await driver.execute(_LOCK, source_id)
+    await driver.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'")
+    known = await _known_hashes(driver, source_id) if unique_ids else None
+    if known is not None and not known:
+        await _first_upload(session, driver, report, chunks, parser)
+    else:
+        await driver.execute(_STAGING_DDL)
+        encoder = _Encoder(report, known, None)
+        await _copy(driver, "upload_staging", chunks, parser, encoder)
+        if not unique_ids:
+            await _supersede(driver, encoder)
+        await _merge(session, encoder, force, max_delete_share, started)
+        await driver.execute("DROP TABLE upload_staging")
     report.duration_s = time.perf_counter() - started
     await session.execute(
         _RECORD,
@@ -314,7 +524,6 @@ async def ingest(
             "started": started_at,
         },
     )
-    await driver.execute("DROP TABLE upload_staging")
     log.info(
         "upload applied",
         extra={
@@ -330,3 +539,84 @@ async def ingest(
         },
     )
     return report
+
+
+async def _first_upload(
+    session: AsyncSession,
+    driver: Any,
+    report: UploadReport,
+    chunks: AsyncIterator[bytes],
+    parser: Parser,
+) -> None:
+    """A source without rows: COPY into source_products itself, then mark every parent."""
+    encoder = _Encoder(report, {}, report.source_id, collect_parents=True)
+    await _copy(driver, "source_products", chunks, parser, encoder, ("source_id", *_ROW_COLUMNS))
+    report.new = encoder.written
+    if encoder.parents:
+        await session.execute(
+            _MARK_PARENTS_DIRTY, {"source": report.source_id, "parents": encoder.parents}
+        )
+
+
+async def _supersede(driver: Any, encoder: _Encoder) -> None:
+    """Drop staged rows a later row of the same product_id replaces; report each as refused."""
+    superseded = await driver.fetch(_SUPERSEDE)
+    for seq, product_id, later in superseded:
+        encoder.refuse(
+            Refused(
+                seq,
+                f"duplicate_product_id: superseded by line {later} (the same product_id)",
+                product_id,
+            )
+        )
+    encoder.drain()
+
+
+async def _merge(
+    session: AsyncSession,
+    encoder: _Encoder,
+    force: bool,
+    max_delete_share: float,
+    started: float,
+) -> None:
+    """The staged rows against the stored ones: count, guard, mark dirty, upsert, delete."""
+    report = encoder.report
+    snapshot = report.kind == "snapshot"
+    params = {"source": report.source_id}
+    known = encoder.known
+    if known is None:  # a large source: PostgreSQL compares every staged row
+        counts = (await session.execute(_COUNT, params)).one()
+        report.new, report.changed, report.unchanged = counts.new, counts.changed, counts.unchanged
+        existing = int((await session.execute(_EXISTING, params)).scalar_one()) if snapshot else 0
+    else:
+        report.new, report.changed, report.unchanged = (
+            encoder.new,
+            encoder.changed,
+            encoder.unchanged,
+        )
+        existing = report.changed + report.unchanged + len(known)
+    if snapshot:
+        report.deleted = existing - report.changed - report.unchanged
+        share = report.deleted / existing if existing else 0.0
+        if report.deleted and share > max_delete_share and not force:
+            report.status = "refused"
+            report.duration_s = time.perf_counter() - started
+            log.warning(
+                "snapshot refused by the mass-deletion guard",
+                extra={
+                    "source_id": report.source_id,
+                    "would_delete": report.deleted,
+                    "of": existing,
+                },
+            )
+            raise MassDeletion(report, existing, share, max_delete_share)
+        if report.deleted and known is None:
+            await session.execute(_MARK_DELETED_DIRTY, params)
+    if report.new or report.changed:
+        await session.execute(_MARK_DIRTY, params)
+        await session.execute(_UPSERT, params)
+    if snapshot and report.deleted:
+        if known is None:
+            await session.execute(_DELETE_ABSENT, params)
+        else:
+            await session.execute(_DELETE_IDS, {**params, "ids": list(known)})

@@ -60,18 +60,17 @@ from catalog_sync.classify import (
     WEIGHT_UNITS,
 )
 from catalog_sync.payload_images import (
+    SKU_QUANTITY_PREFIX,
     ImageResolver,
     ImageUseCase,
+    SkuCells,
     main_image_urls,
-    sku_image_urls,
+    sku_cells,
 )
 from catalog_sync.readiness_checks import ALLOWED_TAGS
 from catalog_sync.rules import RuleContext, StripHtml
 from catalog_sync.taxonomy import category_version
 
-# Stock per warehouse: `sku.quantity.<warehouse id>` (this project's naming; docs/feeds.md,
-# "Payload"), next to `sku.quantity` for the feed's warehouse.
-SKU_QUANTITY_PREFIX = N.SKU_QUANTITY + "."
 # "Create Product 202309": units pair up, KILOGRAM with CENTIMETER, POUND with INCH.
 UNIT_PAIRS = {"KILOGRAM": "CENTIMETER", "POUND": "INCH"}
 # Digits per identifier type ("Create Product 202309" identifier_code).
@@ -507,13 +506,14 @@ def _skus(
                 f"not sent: the seller SKU is the product_id ({product_id})",
                 product_id,
             )
-        sales = _sales_attributes(row, product_id, images, issues)
+        cells = sku_cells(row)
+        sales = _sales_attributes(cells, product_id, images, issues)
         sku: dict[str, Any] = {"seller_sku": product_id, "sales_attributes": sales}
         identifier = _identifier(row, product_id, issues)
         if identifier is not None:
             sku["identifier_code"] = identifier
         price = _price(row, product_id, currency, low_price, high_price, issues)
-        inventory = _inventory(row, product_id, warehouse_id, issues)
+        inventory = _inventory(row, cells, product_id, warehouse_id, issues)
         contents.append(sku)
         parts[product_id] = SkuParts(
             seller_sku=product_id,
@@ -552,19 +552,15 @@ def _skus(
 
 
 def _sales_attributes(
-    row: dict[str, str], product_id: str, images: ImageResolver, issues: _Issues
+    cells: SkuCells, product_id: str, images: ImageResolver, issues: _Issues
 ) -> list[dict[str, Any]]:
     sales: list[dict[str, Any]] = []
-    for key, cell in row.items():
-        if not key.startswith(N.SALES_ATTRIBUTE_PREFIX):
-            continue
-        text = cell.strip()
-        if not text:
-            continue
-        name = key[len(N.SALES_ATTRIBUTE_PREFIX) :]
-        if not 1 <= len(name) <= SALES_NAME_MAX:
+    for name, text in cells.sales:
+        if not name or len(name) > SALES_NAME_MAX:
             issues.error(
-                key, f"a sales attribute name has 1-{SALES_NAME_MAX} characters", product_id
+                N.sales_attribute(name),
+                f"a sales attribute name has 1-{SALES_NAME_MAX} characters",
+                product_id,
             )
             continue
         value, value_id = N.parse_predefined(text)
@@ -573,28 +569,25 @@ def _sales_attributes(
             attribute["value_id"] = value_id
         elif len(value) > SALES_VALUE_MAX:
             issues.error(
-                key, f"the value has {len(value)} characters, at most {SALES_VALUE_MAX}", product_id
+                N.sales_attribute(name),
+                f"the value has {len(value)} characters, at most {SALES_VALUE_MAX}",
+                product_id,
             )
             continue
         else:
             attribute["value_name"] = value
-        sales.append(attribute)
-    sales.sort(key=lambda a: a["name"])
-    if sales:
-        pictures = sku_image_urls(row)
-        for attribute in sales:
-            url = pictures.get(attribute["name"])
-            if url is None:
-                continue
+        url = cells.images.get(name)
+        if url is not None:
             uri = images.uri(url, ImageUseCase.ATTRIBUTE_IMAGE)
             if uri is None:
                 issues.error(
-                    N.sales_attribute_image(attribute["name"]),
-                    f"no uploaded TikTok image for {url}",
-                    product_id,
+                    N.sales_attribute_image(name), f"no uploaded TikTok image for {url}", product_id
                 )
             else:
                 attribute["sku_img"] = {"uri": uri}
+        sales.append(attribute)
+    if len(sales) > 1:
+        sales.sort(key=lambda a: a["name"])
     return sales
 
 
@@ -677,7 +670,7 @@ def _quantity(text: str, attribute: str, product_id: str, issues: _Issues) -> in
 
 
 def _inventory(
-    row: dict[str, str], product_id: str, warehouse_id: str, issues: _Issues
+    row: dict[str, str], cells: SkuCells, product_id: str, warehouse_id: str, issues: _Issues
 ) -> list[dict[str, Any]]:
     stock: dict[str, int] = {}
     default = row.get(N.SKU_QUANTITY, "").strip()
@@ -688,14 +681,7 @@ def _inventory(
             quantity = _quantity(default, N.SKU_QUANTITY, product_id, issues)
             if quantity is not None:
                 stock[warehouse_id] = quantity
-    given = bool(default)
-    for key, cell in row.items():
-        if not key.startswith(SKU_QUANTITY_PREFIX):
-            continue
-        text = cell.strip()
-        if not text:
-            continue
-        given = True
+    for key, text in cells.stock:
         warehouse = key[len(SKU_QUANTITY_PREFIX) :]
         if not warehouse.isdigit():
             issues.error(key, f"{warehouse!r} is not a TikTok warehouse id (digits)", product_id)
@@ -703,8 +689,11 @@ def _inventory(
         quantity = _quantity(text, key, product_id, issues)
         if quantity is not None:
             stock[warehouse] = quantity  # the warehouse's own column wins over sku.quantity
-    if not given:
+    if not default and not cells.stock:
         issues.error(N.SKU_QUANTITY, "the stock is required", product_id)
+    if len(stock) == 1:
+        ((only, quantity),) = stock.items()
+        return [{"warehouse_id": only, "quantity": quantity}]
     return [
         {"warehouse_id": w, "quantity": stock[w]} for w in sorted(stock, key=lambda i: (len(i), i))
     ]

@@ -65,26 +65,73 @@ def main_image_urls(main: dict[str, str]) -> tuple[list[str], int]:
     return urls[: N.MAX_IMAGES], max(0, len(urls) - N.MAX_IMAGES)
 
 
+# Stock per warehouse: `sku.quantity.<warehouse id>` (this project's naming; docs/feeds.md,
+# "Payload"), next to `sku.quantity` for the feed's warehouse.
+SKU_QUANTITY_PREFIX = N.SKU_QUANTITY + "."
+
+_OTHER, _SALES, _SALES_IMAGE, _STOCK = 0, 1, 2, 3
+_KINDS: dict[str, int] = {}  # attribute name -> kind; feeds repeat the same few names
+_KINDS_MAX = 4096
+
+
+def _kind(key: str) -> int:
+    kind = _KINDS.get(key)
+    if kind is None:
+        if key.startswith(N.SALES_ATTRIBUTE_PREFIX):
+            kind = _SALES
+        elif key.startswith(N.SALES_ATTRIBUTE_IMAGE_PREFIX):
+            kind = _SALES_IMAGE
+        elif key.startswith(SKU_QUANTITY_PREFIX):
+            kind = _STOCK
+        else:
+            kind = _OTHER
+        if len(_KINDS) >= _KINDS_MAX:
+            _KINDS.clear()
+        _KINDS[key] = kind
+    return kind
+
+
+class SkuCells(NamedTuple):
+    """The variable-named `sku.*` cells of one variant row, non-empty and trimmed."""
+
+    sales: list[tuple[str, str]]  # (sales attribute name, value), in row order
+    images: dict[str, str]  # sales attribute name -> image URL, for names with a value
+    stock: list[tuple[str, str]]  # (`sku.quantity.<warehouse id>`, quantity)
+
+
+def sku_cells(row: dict[str, str]) -> SkuCells:
+    """One pass over a variant row (the hot loop of the payload builder)."""
+    sales: list[tuple[str, str]] = []
+    images: dict[str, str] = {}
+    stock: list[tuple[str, str]] = []
+    kinds = _KINDS
+    for key, cell in row.items():
+        kind = kinds.get(key)
+        if kind is None:
+            kind = _kind(key)
+        if not kind or not cell:
+            continue
+        text = cell.strip()
+        if not text:
+            continue
+        if kind == _SALES:
+            sales.append((key[len(N.SALES_ATTRIBUTE_PREFIX) :], text))
+        elif kind == _SALES_IMAGE:
+            images[key[len(N.SALES_ATTRIBUTE_IMAGE_PREFIX) :]] = text
+        else:
+            stock.append((key, text))
+    names = {name for name, _ in sales}
+    pictures = {name: url for name, url in images.items() if name in names}
+    fallback = row.get(N.SKU_IMAGE, "").strip()
+    if not pictures and fallback and names:
+        pictures[min(names)] = fallback
+    return SkuCells(sales, pictures, stock)
+
+
 def sku_image_urls(row: dict[str, str]) -> dict[str, str]:
     """Sales attribute name -> image URL of one variant (`sku.sales_attribute_image.<Name>`,
     else `sku.image` for the first sales attribute by name); only names with a value."""
-    names: list[str] = []
-    images: dict[str, str] = {}
-    for key, value in row.items():
-        if not key.startswith(N.SKU_PREFIX) or not value:
-            continue
-        if key.startswith(N.SALES_ATTRIBUTE_PREFIX):
-            if value.strip():
-                names.append(key[len(N.SALES_ATTRIBUTE_PREFIX) :])
-        elif key.startswith(N.SALES_ATTRIBUTE_IMAGE_PREFIX):
-            url = value.strip()
-            if url:
-                images[key[len(N.SALES_ATTRIBUTE_IMAGE_PREFIX) :]] = url
-    out = {name: images[name] for name in names if name in images}
-    fallback = row.get(N.SKU_IMAGE, "").strip()
-    if not out and fallback and names:
-        out[min(names)] = fallback
-    return out
+    return sku_cells(row).images
 
 
 def image_requests(rows: Sequence[dict[str, str]]) -> list[ImageRequest]:

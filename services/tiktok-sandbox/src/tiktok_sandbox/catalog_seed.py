@@ -1,4 +1,9 @@
-"""Category trees (UK v1 from real data, US v2 hand-made) and the brand list.
+"""Category trees (UK v1 from real data, a hand-made v2) and the brand list.
+
+"Get Categories 202309": `category_version` v1 is the 3-level tree and the default, v2 the
+7-level tree. US shops must use v2; a UK shop may ask for either and gets that version's
+tree (v1: the real UK leaves; v2: the hand-made tree, the same one the US gets [inferred]).
+Ids never cross versions: a v1 id sent with v2 (or the reverse) is 12052230.
 
 Built once per process (`catalog()`), read-only afterwards, so no lock is needed.
 """
@@ -125,7 +130,7 @@ def load_uk_tree() -> CategoryTree:
     return _build("v1", "uk", leaves)
 
 
-def load_us_tree() -> CategoryTree:
+def load_v2_tree() -> CategoryTree:
     spec = json.loads((DATA / "us-categories-v2.json").read_text(encoding="utf-8"))
     spec.pop("_comment", None)
     leaves: list[tuple[str | None, tuple[str, ...]]] = []
@@ -189,9 +194,33 @@ def build_brands() -> list[dict[str, Any]]:
 
 class Catalog:
     def __init__(self) -> None:
-        self.trees = {"UK": load_uk_tree(), "US": load_us_tree()}
+        uk_v1, v2 = load_uk_tree(), load_v2_tree()
+        # Each market's own tree (the version it lists in by default).
+        self.trees = {"UK": uk_v1, "US": v2}
+        # The tree each (market, category_version) pair is answered with; US has no v1.
+        self.versions: dict[tuple[str, str], CategoryTree] = {
+            ("UK", "v1"): uk_v1,
+            ("UK", "v2"): v2,
+            ("US", "v2"): v2,
+        }
         self.brands = build_brands()
         self.brands_by_id = {b["id"]: b for b in self.brands}
+
+    def tree(self, market: str, version: str) -> CategoryTree | None:
+        """The tree of `version` for the market, or None when the market has no such tree."""
+        return self.versions.get((market, version.lower()))
+
+    def market_trees(self, market: str) -> list[CategoryTree]:
+        """Every tree the market can list in, its own tree first."""
+        own = self.trees[market]
+        return [own] + [t for (m, _), t in self.versions.items() if m == market and t is not own]
+
+    def other_versions_have(self, market: str, version: str, category_id: str) -> bool:
+        """Whether the id is a category of a tree of another version (12052230, not 12052023)."""
+        return any(
+            v != version.lower() and t.get(category_id) is not None
+            for (_, v), t in self.versions.items()
+        )
 
 
 @functools.lru_cache(maxsize=1)
@@ -206,12 +235,13 @@ VERSION_MISMATCH = (
 
 
 def tree_for_shop(shop: dict[str, Any], version: str | None) -> CategoryTree:
-    """The shop's tree; US shops must ask for v2 (12052217), the UK tree answers v1 and v2."""
+    """The tree of the asked version (default v1); US shops must ask for v2 (12052217)."""
     from .errors import ApiError
 
     version = (version or "v1").lower()
     if version not in ("v1", "v2"):
         raise ApiError(36009004, "param category_version is invalid")
-    if shop["market"] == "US" and version != "v2":
+    tree = catalog().tree(shop["market"], version)
+    if tree is None:
         raise ApiError(*VERSION_MISMATCH)
-    return catalog().trees[shop["market"]]
+    return tree

@@ -40,7 +40,11 @@ PRODUCT_STATUS_INVALID = 12052700  # inferred: the operation is not allowed in t
 SKU_NOT_FOUND = 12052701  # inferred
 BATCH_FAILED = 12052990  # batch wrapper (code of data.errors[] items when several fail)
 SEARCH_CAP = 12052180
+NO_VERSION_UNDER_REVIEW = 12052547  # Get Product 202309, return_under_review_version=true
 IMAGE_INVALID = 12052300  # inferred
 PARAM_INVALID = 36009004
 
 PRODUCT_NOT_FOUND_MSG = "Product does not exist."
+NO_VERSION_UNDER_REVIEW_MSG = (
+    "There is no version of this product that is under review. Please obtain the online version."
+)

@@ -52,21 +52,30 @@ def _str(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def normal_version(version: Any) -> str:
+    """`category_version` as stored: lower case, v1 when omitted (TikTok's default)."""
+    return (str(version) if version else "v1").lower()
+
+
 def resolve_category(
     shop: dict[str, Any], category_id: str, version: str | None, p: Problems
 ) -> Category | None:
     market = shop["market"]
     # v1 is TikTok's default for every market ("Get Categories 202309"): a US body without
     # `category_version` is a v1 body and fails like an explicit v1 (12052217).
-    version = (str(version) if version else "v1").lower()
-    if market == "US" and version != "v2":
+    version = normal_version(version)
+    if version not in ("v1", "v2"):
+        p.add(C.PARAM_INVALID, "param category_version is invalid")
+        return None
+    tree = catalog().tree(market, version)
+    if tree is None:
         p.add(C.CATEGORY_VERSION_US_V2, "US shops must use category_version v2.")
         return None
-    cat = catalog().trees[market].get(category_id)
+    cat = tree.get(category_id)
     if cat is None:
-        other = "UK" if market == "US" else "US"
-        if catalog().trees[other].get(category_id) is not None:
-            p.add(C.CATEGORY_VERSION_MISMATCH, "The category does not match the category version.")
+        # An id of the other version's tree (a UK v1 id sent as v2, a v2 id sent as v1).
+        if catalog().other_versions_have(market, version, category_id):
+            p.add(C.CATEGORY_VERSION_MISMATCH, "Category version and categoryID are not matched.")
         else:
             p.add(C.CATEGORY_NOT_FOUND, f"Category [{category_id}] does not exist.")
         return None
@@ -365,9 +374,7 @@ def validate_product(
         "title": title,
         "description": _str(body.get("description")),
         "category_id": cat.id if cat else _str(body.get("category_id")),
-        "category_version": "v2"
-        if shop["market"] == "US"
-        else _str(body.get("category_version") or "v1"),
+        "category_version": normal_version(body.get("category_version")),
         "brand_id": _str(body.get("brand_id")) or None,
         "main_images": images,
         "skus": skus,

@@ -32,9 +32,20 @@ def _price(sku: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _skus(product: dict[str, Any]) -> list[dict[str, Any]]:
+def latest(product: dict[str, Any]) -> dict[str, Any]:
+    """The newest submitted content: the version under review of a live product, or its own.
+
+    A live (ACTIVATE) product that is edited keeps selling its approved content while the
+    edit is audited ("Edit Product 202309"; "Get Product 202309",
+    `return_under_review_version`): that edit is `product["revision"]`, `{spec, skus}`.
+    """
+    revision: dict[str, Any] | None = product.get("revision")
+    return revision if revision is not None else product
+
+
+def _skus(version: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for sku in product["skus"]:
+    for sku in version["skus"]:
         entry: dict[str, Any] = {
             "id": sku["id"],
             "seller_sku": sku["seller_sku"],
@@ -49,11 +60,18 @@ def _skus(product: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def product_detail(store: Any, product: dict[str, Any]) -> dict[str, Any]:
-    """`GET /product/{v}/products/{id}` data."""
-    spec = product["spec"]
+def product_detail(
+    store: Any, product: dict[str, Any], under_review: bool = False
+) -> dict[str, Any]:
+    """`GET /product/{v}/products/{id}` data: the live content, or with `under_review` the
+    version under review (`return_under_review_version=true`). Status and audit are the
+    product's either way: a live product under re-review stays ACTIVATE, audit AUDITING."""
+    version = latest(product) if under_review else product
+    spec = version["spec"]
     shop = store.state.shops[product["shop_id"]]
-    tree = catalog().trees[shop["market"]]
+    tree = (
+        catalog().tree(shop["market"], spec["category_version"]) or catalog().trees[shop["market"]]
+    )
     brand = store.state.brands.find(shop["seller_id"], spec["brand_id"] or "")
     data: dict[str, Any] = {
         "id": product["id"],
@@ -65,13 +83,15 @@ def product_detail(store: Any, product: dict[str, Any]) -> dict[str, Any]:
             for c in tree.chain(spec["category_id"])
         ],
         "main_images": [_image(store, u) for u in spec["main_images"]],
-        "skus": _skus(product),
+        "skus": _skus(version),
         "product_attributes": [dict(a) for a in spec["product_attributes"]],
         "create_time": product["create_time"],
         "update_time": product["update_time"],
         "audit": {"status": product["audit_status"]},
         "is_not_for_sale": bool(spec["extras"].get("is_not_for_sale", False)),
     }
+    if product.get("audit_failed_reasons"):
+        data["audit_failed_reasons"] = [dict(r) for r in product["audit_failed_reasons"]]
     if brand:
         data["brand"] = {"id": brand["id"], "name": brand["name"]}
     for key in ("package_weight", "package_dimensions"):
@@ -106,7 +126,8 @@ def search_item(product: dict[str, Any], region: str) -> dict[str, Any]:
 
 
 def write_result(product: dict[str, Any]) -> dict[str, Any]:
-    """Create/edit response data: ids of the product and of each SKU."""
+    """Create/edit response data: ids of the product and of each SKU it was sent with."""
+    version = latest(product)
     return {
         "product_id": product["id"],
         "skus": [
@@ -118,7 +139,7 @@ def write_result(product: dict[str, Any]) -> dict[str, Any]:
                     {"id": a["id"], "value_id": a["value_id"]} for a in s["sales_attributes"]
                 ],
             }
-            for s in product["skus"]
+            for s in version["skus"]
         ],
         "warnings": [],
     }
@@ -150,8 +171,10 @@ def inventory_entry(product: dict[str, Any], sku_ids: set[str] | None = None) ->
 
 
 def as_input(product: dict[str, Any]) -> dict[str, Any]:
-    """A stored product back in create-body form (the base of a partial edit)."""
-    spec = product["spec"]
+    """The newest content of a product back in create-body form (the base of a partial
+    edit: an edit made while another is under review builds on the one under review)."""
+    version = latest(product)
+    spec = version["spec"]
     body: dict[str, Any] = {
         "save_mode": "AS_DRAFT" if product["status"] == "DRAFT" else "LISTING",
         "title": spec["title"],
@@ -170,7 +193,7 @@ def as_input(product: dict[str, Any]) -> dict[str, Any]:
                 "inventory": s["inventory"],
                 "identifier_code": s["identifier_code"],
             }
-            for s in product["skus"]
+            for s in version["skus"]
         ],
         **spec["extras"],
     }

@@ -2,6 +2,14 @@
 
 Every mutation runs under `state.lock`. Rendering to API shapes is in product_views.py,
 validation in product_validation.py, HTTP in routes_products.py.
+
+Two kinds of audit ("Edit Product 202309", "Get Product 202309"):
+- a product that is not live (new, FAILED, deactivated...) is audited as a whole: it is
+  PENDING until its audit ends, then ACTIVATE or FAILED;
+- a live (ACTIVATE) product that is edited keeps selling its approved content: the edit is
+  kept beside it as `product["revision"]` (`{spec, skus}`), the status stays ACTIVATE and
+  only the audit status shows the review (AUDITING). Approval replaces the live content
+  with the revision; rejection drops the revision and the live content sells on.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from typing import Any
 from . import product_codes as C
 from .errors import ApiError
 from .product_validation import Problems, check_inventory, check_price, validate_product
-from .product_views import as_input, product_detail
+from .product_views import as_input, latest, product_detail
 from .snowflake import new_id
 
 # Batch actions: the statuses each one accepts, and the status it moves to.
@@ -26,6 +34,17 @@ BATCH_RULES: dict[str, tuple[frozenset[str], str]] = {
     "recover": (frozenset({"DELETED"}), "SELLER_DEACTIVATED"),
 }
 IMAGE_MEMORY_CAP = 256 * 1024 * 1024  # keep image bytes for serving up to this total
+# `audit_failed_reasons` of a rejected audit: the official sample of "Get Product 202309".
+AUDIT_FAILED_REASONS = (
+    {
+        "position": "product",
+        "reasons": ["violate listing rules"],
+        "suggestions": [
+            "The product violates TikTok Shopping listing rules, please check and resubmit."
+        ],
+        "listing_platform": "TIKTOK_SHOP",
+    },
+)
 
 
 class ProductStore:
@@ -37,7 +56,8 @@ class ProductStore:
         self.skus: dict[str, tuple[str, dict[str, Any]]] = {}  # sku id -> (product id, sku)
         self.images: dict[str, dict[str, Any]] = {}
         self._image_bytes = 0
-        self._pending: set[str] = set()  # ids under audit, so ticks do not scan every product
+        # Ids with an audit running (the product's or its revision's): ticks scan only these.
+        self._pending: set[str] = set()
 
     # -- images ----------------------------------------------------------------------
     def add_image(self, record: dict[str, Any], content: bytes) -> None:
@@ -97,6 +117,8 @@ class ProductStore:
     def create(self, shop: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         with self.state.lock:
             spec = self._validated(shop, body, None)
+            # Only creates count against the new-shop daily cap (12019068), and only valid ones.
+            self.state.listing_limits.take(shop["id"], self.state.clock.now())
             now = self.state.clock.now_int()
             product = {
                 "id": new_id(),
@@ -120,9 +142,10 @@ class ProductStore:
                     C.PRODUCT_STATUS_INVALID, f"A {product['status']} product cannot be edited."
                 )
             if partial:
-                # Each top-level property sent replaces that whole property.
+                # Each top-level property sent replaces that whole property (of the newest
+                # version: an edit under review is the base of the next one).
                 body = {**as_input(product), **body}
-            own = {s["id"] for s in product["skus"]}
+            own = {s["id"] for s in product["skus"]} | {s["id"] for s in latest(product)["skus"]}
             sent = body.get("skus")
             # Not a list: validation below reports the missing SKUs (no crash here).
             for sku in sent if isinstance(sent, list) else []:
@@ -131,29 +154,62 @@ class ProductStore:
                         C.SKU_NOT_FOUND, f"SKU [{sku['id']}] does not belong to the product."
                     )
             spec = self._validated(shop, body, product["id"])
-            self._apply(product, spec, self.state.clock.now_int())
+            now = self.state.clock.now_int()
+            if product["status"] == "ACTIVATE":
+                self._submit_revision(product, spec, now)
+            else:
+                self._apply(product, spec, now)
             return product
+
+    def _sku_ids(self, product: dict[str, Any], skus: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """SKUs with ids: as sent, else the id the seller SKU already had, else a new one."""
+        known = {s["seller_sku"]: s["id"] for s in product.get("skus", [])}
+        if product.get("revision"):
+            known.update({s["seller_sku"]: s["id"] for s in product["revision"]["skus"]})
+        out = []
+        for sku in skus:
+            sku = dict(sku)
+            sku["id"] = sku["id"] or known.get(sku["seller_sku"]) or new_id()
+            out.append(sku)
+        return out
+
+    def _submit_revision(self, product: dict[str, Any], spec: dict[str, Any], now: int) -> None:
+        """An edit of a live product: audited beside the live content, which keeps selling.
+
+        No status change and no webhook now; the audit's end is announced
+        (PRODUCT_AUDIT_STATUS_CHANGE), as for a create.
+        """
+        self._unindex(product)
+        skus = self._sku_ids(product, spec.pop("skus"))
+        product["revision"] = {"spec": spec, "skus": skus}
+        product["update_time"] = now
+        product["audit_status"] = "AUDITING"
+        product["audit_due"] = now + self.state.settings.audit_delay_seconds
+        self._pending.add(product["id"])
+        self._index(product)
+
+    def _fold_revision(self, product: dict[str, Any]) -> None:
+        """Make the version under review the product's content (a whole-product audit of the
+        newest content follows, so nothing the seller sent is lost)."""
+        revision = product.pop("revision", None)
+        if revision is not None:
+            product["spec"], product["skus"] = revision["spec"], revision["skus"]
 
     def _apply(self, product: dict[str, Any], spec: dict[str, Any], now: int) -> None:
         """Store a validated spec: assign SKU ids, refresh indexes, start the audit."""
         existing = "skus" in product  # a create passes a product with no spec yet
         before = product["status"]
         self._unindex(product)
-        old_by_seller_sku = {s["seller_sku"]: s["id"] for s in product.get("skus", [])}
-        skus = []
-        for sku in spec.pop("skus"):
-            sku = dict(sku)
-            sku["id"] = sku["id"] or old_by_seller_sku.get(sku["seller_sku"]) or new_id()
-            skus.append(sku)
-        product["skus"] = skus
+        product["skus"] = self._sku_ids(product, spec.pop("skus"))
+        product.pop("revision", None)  # this edit was built on it and replaces it
         product["spec"] = spec
         product["update_time"] = now
         if spec["save_mode"] == "AS_DRAFT" and product["status"] == "DRAFT":
             product["status"] = "DRAFT"
         else:
             self._start_audit(product, now)
-            # An edit sends a listed product back to audit (every write is audited): that is a
-            # status change like any other, so the app hears of it (type 5 webhook).
+            # An edit sends a product that is not live (FAILED, deactivated...) back to a
+            # whole-product audit: a status change like any other (type 5 webhook).
             if existing and before != "PENDING":
                 self._set_status(product, "PENDING", now)
         self._index(product)
@@ -165,16 +221,20 @@ class ProductStore:
         self._pending.add(product["id"])
 
     def _index(self, product: dict[str, Any]) -> None:
+        """SKU ids map to the live SKUs (what orders buy); seller SKUs of both the live
+        version and the one under review belong to the product (no one else may take them)."""
         if product["status"] == "DELETED":
             return
         for sku in product["skus"]:
             self.skus[sku["id"]] = (product["id"], sku)
+        for sku in _all_skus(product):
             if sku["seller_sku"]:
                 self.sku_owner[(product["shop_id"], sku["seller_sku"])] = product["id"]
 
     def _unindex(self, product: dict[str, Any]) -> None:
-        for sku in product.get("skus", []):
-            self.skus.pop(sku["id"], None)
+        for sku in _all_skus(product):
+            if self.skus.get(sku["id"], ("",))[0] == product["id"]:
+                del self.skus[sku["id"]]
             key = (product["shop_id"], sku["seller_sku"])
             if self.sku_owner.get(key) == product["id"]:
                 del self.sku_owner[key]
@@ -226,6 +286,9 @@ class ProductStore:
                     )
                     continue
                 if target == "PENDING":
+                    self._unindex(product)
+                    self._fold_revision(product)
+                    self._index(product)
                     self._start_audit(product, now)
                     self._set_status(product, "PENDING", now)
                 else:
@@ -235,7 +298,7 @@ class ProductStore:
         return errors
 
     def _check_recoverable(self, product: dict[str, Any]) -> None:
-        for sku in product["skus"]:
+        for sku in _all_skus(product):
             owner = self.sku_owner.get((product["shop_id"], sku["seller_sku"]))
             if sku["seller_sku"] and owner not in (None, product["id"]):
                 raise ApiError(
@@ -243,19 +306,30 @@ class ProductStore:
                 )
 
     def advance(self, now: float) -> None:
-        """Finish due audits: ACTIVATE, or FAILED when the title has the fail keyword."""
+        """Finish due audits; one fails when its title has the fail keyword.
+
+        A whole-product audit ends in ACTIVATE or FAILED (PRODUCT_AUDIT_STATUS_CHANGE, then
+        PRODUCT_STATUS_CHANGE). A revision's audit changes no status (only the first webhook):
+        approved, it replaces the live content; rejected, the live content stays.
+        """
         with self.state.lock:
             keyword = self.state.settings.audit_fail_keyword
             for pid in list(self._pending):
                 product = self.products[pid]
-                if product["status"] != "PENDING":
-                    self._pending.discard(pid)
+                revision = product.get("revision")
+                if revision is None and product["status"] != "PENDING":
+                    self._pending.discard(pid)  # deactivated or deleted while under audit
                     continue
                 if product["audit_due"] > now:
                     continue
                 self._pending.discard(pid)
-                failed = bool(keyword) and keyword in product["spec"]["title"]
+                audited = revision if revision is not None else product
+                failed = bool(keyword) and keyword in audited["spec"]["title"]
                 product["audit_status"] = "REJECTED" if failed else "APPROVED"
+                if failed:
+                    product["audit_failed_reasons"] = [dict(r) for r in AUDIT_FAILED_REASONS]
+                else:
+                    product.pop("audit_failed_reasons", None)
                 stamp = int(now)
                 self.state.webhooks.emit(
                     product["shop_id"],
@@ -266,25 +340,46 @@ class ProductStore:
                         "update_time": stamp,
                     },
                 )
-                self._set_status(product, "FAILED" if failed else "ACTIVATE", stamp)
+                if revision is None:
+                    self._set_status(product, "FAILED" if failed else "ACTIVATE", stamp)
+                    continue
+                self._unindex(product)
+                product.pop("revision")
+                if not failed:
+                    product["spec"], product["skus"] = revision["spec"], revision["skus"]
+                product["update_time"] = stamp
+                self._index(product)
 
     # -- price and stock (no audit) ---------------------------------------------------------
+    @staticmethod
+    def _sku_versions(product: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """SKU id -> that SKU in the live version and in the one under review.
+
+        Price and stock skip the audit and apply to the live product at once; the version
+        under review gets them too, so its approval does not bring back an older price.
+        """
+        out: dict[str, list[dict[str, Any]]] = {}
+        for sku in _all_skus(product):
+            out.setdefault(sku["id"], []).append(sku)
+        return out
+
     def update_prices(self, shop: dict[str, Any], product_id: str, skus: list[Any]) -> None:
         with self.state.lock:
             product = self.require(shop["id"], product_id)
-            own = {s["id"]: s for s in product["skus"]}
+            own = self._sku_versions(product)
             updates = []
             for item in skus:
-                sku = own.get(str(item.get("id", ""))) if isinstance(item, dict) else None
-                if sku is None:
+                versions = own.get(str(item.get("id", ""))) if isinstance(item, dict) else None
+                if not versions:
                     raise ApiError(C.SKU_NOT_FOUND, "SKU does not belong to the product.")
                 p = Problems()
                 price = check_price(shop, item.get("price"), p)
                 if p.items:
                     raise ApiError(*p.items[0])
-                updates.append((sku, price))
-            for sku, price in updates:
-                sku["price"] = price
+                updates.append((versions, price))
+            for versions, price in updates:
+                for sku in versions:
+                    sku["price"] = dict(price) if price else price
             product["update_time"] = self.state.clock.now_int()
 
     def update_inventory(
@@ -293,11 +388,11 @@ class ProductStore:
         errors = []
         with self.state.lock:
             product = self.require(shop["id"], product_id)
-            own = {s["id"]: s for s in product["skus"]}
+            own = self._sku_versions(product)
             for item in skus:
                 sku_id = str(item.get("id", "")) if isinstance(item, dict) else ""
-                sku = own.get(sku_id)
-                if sku is None:
+                versions = own.get(sku_id)
+                if not versions:
                     errors.append(
                         {
                             "code": C.SKU_NOT_FOUND,
@@ -325,9 +420,10 @@ class ProductStore:
                         }
                     )
                     continue
-                stock = {i["warehouse_id"]: i for i in sku["inventory"]}
-                stock.update({e["warehouse_id"]: e for e in entries})
-                sku["inventory"] = list(stock.values())
+                for sku in versions:
+                    stock = {i["warehouse_id"]: i for i in sku["inventory"]}
+                    stock.update({e["warehouse_id"]: dict(e) for e in entries})
+                    sku["inventory"] = list(stock.values())
             product["update_time"] = self.state.clock.now_int()
         return errors
 
@@ -347,8 +443,9 @@ class ProductStore:
         if pid is None:
             return None
         product = self.products[pid]
-        sku = next(s for s in product["skus"] if s["seller_sku"] == seller_sku)
-        return _sku_summary(self, product, sku)
+        # A seller SKU only the version under review has is not for sale yet.
+        sku = next((s for s in product["skus"] if s["seller_sku"] == seller_sku), None)
+        return _sku_summary(self, product, sku) if sku is not None else None
 
     def count_by_shop(self) -> dict[str, int]:
         return {
@@ -372,6 +469,12 @@ class ProductStore:
 
     def list_shop(self, shop_id: str) -> list[dict[str, Any]]:
         return [product_detail(self, p) for p in self.shop_products(shop_id)]
+
+
+def _all_skus(product: dict[str, Any]) -> list[dict[str, Any]]:
+    """The live SKUs, then those of the version under review (if any)."""
+    revision = product.get("revision")
+    return list(product.get("skus", [])) + (list(revision["skus"]) if revision else [])
 
 
 def _sku_summary(

@@ -1,4 +1,4 @@
-"""Admin routes under `/sandbox/v1`: clock, faults, stats, shop product inspection.
+"""Admin routes under `/sandbox/v1`: clock, faults, stats, shop products and listing caps.
 
 Unsigned on purpose: they are the test harness's controls, not part of the emulated API.
 """
@@ -83,3 +83,25 @@ async def shop_products(shop_id: str, state: StateDep) -> Response:
     state.advance()
     products = state.products.list_shop(shop_id)
     return ok({"total_count": len(products), "products": products})
+
+
+@router.get("/shops/{shop_id}/listing_limit")
+async def get_listing_limit(shop_id: str, state: StateDep) -> Response:
+    """The shop's new-shop daily listing cap and today's use (docs/sandbox.md)."""
+    if state.shop(shop_id) is None:
+        raise ApiError(36009004, "param shop_id is invalid")
+    return ok(state.listing_limits.status(shop_id, state.clock.now()))
+
+
+@router.put("/shops/{shop_id}/listing_limit")
+async def set_listing_limit(shop_id: str, request: Request, state: StateDep) -> Response:
+    """`{"daily_limit": N}`: at most N creates per UTC day (0 = no cap); `null` restores
+    `SANDBOX_NEW_SHOP_DAILY_LISTING_LIMIT`. Today's count is kept."""
+    if state.shop(shop_id) is None:
+        raise ApiError(36009004, "param shop_id is invalid")
+    body = await json_body(request)
+    limit = body.get("daily_limit", ...)
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ApiError(36009004, "param body.daily_limit must be an integer >= 0 or null")
+    state.listing_limits.set(shop_id, limit)
+    return ok(state.listing_limits.status(shop_id, state.clock.now()))

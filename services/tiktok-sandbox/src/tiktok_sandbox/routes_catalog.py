@@ -45,8 +45,11 @@ async def get_attributes(category_id: str, ctx: ShopRequest, request: Request) -
 @router.get("/product/202309/categories/{category_id}/rules")
 async def get_rules(category_id: str, ctx: ShopRequest, request: Request) -> Response:
     version = request.query_params.get("category_version")
-    # Rules do not depend on the version: fall back to the shop's own tree.
-    tree = tree_for_shop(ctx.shop, version or ("v2" if ctx.shop["market"] == "US" else "v1"))
+    if version:
+        return ok(rules_for(leaf_or_error(tree_for_shop(ctx.shop, version), category_id)))
+    # Rules do not depend on the version: without one, any tree of the shop's market.
+    trees = catalog().market_trees(ctx.shop["market"])
+    tree = next((t for t in trees if t.get(category_id) is not None), trees[0])
     return ok(rules_for(leaf_or_error(tree, category_id)))
 
 
@@ -66,8 +69,8 @@ async def get_brands(ctx: ShopRequest, request: Request, state: StateDep) -> Res
     size = page_size(q.get("page_size"))
     offset = decode_token("brands", q.get("page_token"))
     if q.get("category_id"):
-        market_tree = catalog().trees[ctx.shop["market"]]
-        if market_tree.get(q["category_id"]) is None:
+        trees = catalog().market_trees(ctx.shop["market"])
+        if all(t.get(q["category_id"]) is None for t in trees):
             raise ApiError(*CATEGORY_NOT_FOUND)
     authorized = _flag(q.get("is_authorized"))
     name = (q.get("brand_name") or "").lower()

@@ -91,12 +91,30 @@ for _version in ("202309", "202509"):
     )
 
 
+def _bool_param(raw: str | None, name: str) -> bool:
+    if raw is None or raw == "" or raw.lower() in ("false", "0"):
+        return False
+    if raw.lower() in ("true", "1"):
+        return True
+    raise ApiError(C.PARAM_INVALID, f"param {name} is invalid")
+
+
 @router.get("/product/202309/products/{product_id}")
-async def get_product(product_id: str, ctx: ShopRequest, state: StateDep) -> Response:
+async def get_product(
+    product_id: str, ctx: ShopRequest, request: Request, state: StateDep
+) -> Response:
+    """Get Product 202309: the live content; `return_under_review_version=true` returns the
+    version under review instead (an edit of a live product, or a product PENDING its
+    first audit), and 12052547 when there is none."""
+    under_review = _bool_param(
+        request.query_params.get("return_under_review_version"), "return_under_review_version"
+    )
     state.products.advance(state.clock.now())
     with state.lock:
         product = state.products.require(ctx.shop_id, product_id)
-        return ok(product_detail(state.products, product))
+        if under_review and not (product.get("revision") or product["status"] == "PENDING"):
+            raise ApiError(C.NO_VERSION_UNDER_REVIEW, C.NO_VERSION_UNDER_REVIEW_MSG)
+        return ok(product_detail(state.products, product, under_review=under_review))
 
 
 def _time_filter(body: dict[str, Any], name: str) -> int | None:

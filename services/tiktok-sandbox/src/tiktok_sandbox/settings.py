@@ -28,6 +28,9 @@ class Settings:
     audit_delay_seconds: float = 5.0
     # A product whose title contains this keyword fails its audit (lets tests reach FAILED).
     audit_fail_keyword: str = "SANDBOX_AUDIT_FAIL"
+    # New-shop daily listing cap: creates per shop per UTC day of the sandbox clock
+    # (TikTok: 100, then 12019068); 0 = off. Per shop: PUT /sandbox/v1/shops/{id}/listing_limit.
+    new_shop_daily_listing_limit: int = 0
     access_token_ttl_seconds: int = 7 * 24 * 3600
     # The real refresh token lives until the authorization ends (often years away).
     refresh_token_ttl_seconds: int = 365 * 24 * 3600

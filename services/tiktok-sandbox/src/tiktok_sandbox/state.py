@@ -6,6 +6,7 @@ CONTRACT shared by the sandbox modules:
   `products` (the product store, owned by the products module),
   `orders` (`OrderStore`, orders.py), `webhooks` (`WebhookDispatcher`, webhooks.py),
   `brands` (`CustomBrands`, brands.py: the catalogue brands plus each seller's own),
+  `listing_limits` (`ListingLimits`, listing_limits.py: the new-shop daily create cap),
   the seeded sellers/shops/apps and the OAuth codes/tokens.
 - `shop(shop_id)` -> the seeded shop dict (id, name, region, seller_type, cipher, code, seller_id).
 - Product store lookups used by orders: `products.get_sku(shop_id, sku_id)` and
@@ -27,6 +28,7 @@ from typing import Any
 from .brands import CustomBrands
 from .clock import Clock
 from .faults import Faults
+from .listing_limits import ListingLimits
 from .oauth import AuthStore
 from .orders import OrderStore
 from .products import ProductStore
@@ -52,6 +54,7 @@ class SandboxState:
         self.ratelimiter = RateLimiter(self.settings.qps)
         self.faults = Faults()
         self.brands = CustomBrands(self)
+        self.listing_limits = ListingLimits(self.settings.new_shop_daily_listing_limit)
         self.products = ProductStore(self)
         self.orders = OrderStore(self)
         self.webhooks = WebhookDispatcher(self)

@@ -378,46 +378,6 @@ def test_audit_outcome_is_sent_as_webhooks(sb: RunningSandbox, us: SignedClient)
     assert by_type[5]["shop_id"] == sb.shop_id("US")
 
 
-def _status_events(sb: RunningSandbox, product_id: str, count: int) -> list[str]:
-    """Statuses of the PRODUCT_STATUS_CHANGE deliveries for a product, oldest first."""
-    deadline = time.monotonic() + 10
-    statuses: list[str] = []
-    while time.monotonic() < deadline:
-        log = sb.admin("GET", "/sandbox/v1/webhooks/deliveries?limit=1000")["data"]["deliveries"]
-        statuses = [
-            d["payload"]["data"]["status"]
-            for d in log
-            if d["attempt"] == 1
-            and d["payload"]["type"] == 5
-            and d["payload"]["data"].get("product_id") == product_id
-        ]
-        if len(statuses) >= count:
-            break
-        time.sleep(0.05)
-    return statuses
-
-
-def test_edit_of_a_live_product_notifies_the_move_to_pending(
-    sb: RunningSandbox, us: SignedClient
-) -> None:
-    sub = us.call(
-        "PUT",
-        "/event/202309/webhooks",
-        json={"event_type": "PRODUCT_STATUS_CHANGE", "address": "http://127.0.0.1:9/hook"},
-    )
-    assert sub["code"] == 0, sub
-    pid = create(us, sofa_body(us, "REAUDIT"))["product_id"]
-    sb.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 61})
-    assert get(us, pid)["status"] == "ACTIVATE"
-    # Every write is audited again ("Edit Product"): ACTIVATE -> PENDING is a status change.
-    path = f"/product/202509/products/{pid}/partial_edit"
-    assert us.call("POST", path, json={"title": "Grey Sofa v2"})["code"] == 0
-    assert get(us, pid)["status"] == "PENDING"
-    sb.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 61})
-    assert get(us, pid)["status"] == "ACTIVATE"
-    assert _status_events(sb, pid, 3) == ["ACTIVATE", "PENDING", "ACTIVATE"]
-
-
 def test_edit_with_skus_not_a_list_is_a_validation_error(us: SignedClient) -> None:
     pid = create(us, sofa_body(us, "BADSKUS"))["product_id"]
     for path, method in (

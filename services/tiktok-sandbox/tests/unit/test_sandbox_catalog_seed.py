@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from tiktok_sandbox.catalog_attributes import attributes_for
-from tiktok_sandbox.catalog_seed import DATA, build_brands, load_uk_tree, load_us_tree
+from tiktok_sandbox.catalog_seed import DATA, build_brands, load_uk_tree, load_v2_tree
 
 SOURCE = Path("/work/shared/data/tiktok/uk-leaf-categories-v1.csv")
 
@@ -46,7 +46,7 @@ def test_derived_parent_ids_are_stable_and_unique() -> None:
 
 
 def test_us_tree_is_v2_with_enough_leaves_over_the_uk_groups() -> None:
-    us, uk = load_us_tree(), load_uk_tree()
+    us, uk = load_v2_tree(), load_uk_tree()
     assert us.version == "v2" and uk.version == "v1"
     assert len(us.leaves()) >= 150
     us_groups = {c.group for c in us.leaves()}
@@ -56,13 +56,13 @@ def test_us_tree_is_v2_with_enough_leaves_over_the_uk_groups() -> None:
 
 
 def test_some_categories_are_invite_only() -> None:
-    for tree in (load_uk_tree(), load_us_tree()):
+    for tree in (load_uk_tree(), load_v2_tree()):
         invite = [c for c in tree.leaves() if c.invite_only]
         assert 0 < len(invite) < len(tree.leaves()) // 2
 
 
 def test_furniture_leaves_carry_foldable_furniture() -> None:
-    for tree in (load_uk_tree(), load_us_tree()):
+    for tree in (load_uk_tree(), load_v2_tree()):
         for leaf in tree.leaves():
             names = {a["name"]: a for a in attributes_for(leaf)}
             if leaf.group == "Furniture":
@@ -74,7 +74,7 @@ def test_furniture_leaves_carry_foldable_furniture() -> None:
 
 
 def test_attributes_shape_and_spelling() -> None:
-    leaf = load_us_tree().leaves()[0]
+    leaf = load_v2_tree().leaves()[0]
     attrs = attributes_for(leaf)
     assert attrs == attributes_for(leaf)  # deterministic
     kinds = {a["type"] for a in attrs}

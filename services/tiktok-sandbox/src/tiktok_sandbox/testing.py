@@ -99,9 +99,10 @@ class SignedClient:
         data: dict[str, Any] = body["data"]
         return data
 
-    def leaf_id(self, keyword: str) -> str:
-        """Id of the first leaf category whose name contains `keyword` (US asks for v2)."""
-        version = "v2" if self.cipher == SHOPS[US_SHOP_ID]["cipher"] else "v1"
+    def leaf_id(self, keyword: str, version: str | None = None) -> str:
+        """Id of the first leaf whose name contains `keyword`, in the tree of `version`
+        (default: v2 for the US shop, v1 for the UK shop)."""
+        version = version or ("v2" if self.cipher == SHOPS[US_SHOP_ID]["cipher"] else "v1")
         cats = self.call(
             "GET",
             "/product/202309/categories",

@@ -1,4 +1,4 @@
-"""The seeded catalogue: real UK tree, hand-made US v2 tree, attributes, brands."""
+"""The seeded catalogue: real UK v1 tree, hand-made v2 tree, attributes, brands."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from tiktok_sandbox.catalog_attributes import attributes_for
-from tiktok_sandbox.catalog_seed import DATA, build_brands, load_uk_tree, load_v2_tree
+from tiktok_sandbox.catalog_seed import DATA, build_brands, catalog, load_uk_tree, load_v2_tree
 
 SOURCE = Path("/work/shared/data/tiktok/uk-leaf-categories-v1.csv")
 
@@ -45,7 +45,7 @@ def test_derived_parent_ids_are_stable_and_unique() -> None:
             assert not parent.is_leaf and parent.path == cat.path[:-1]
 
 
-def test_us_tree_is_v2_with_enough_leaves_over_the_uk_groups() -> None:
+def test_v2_tree_has_enough_leaves_over_the_uk_groups() -> None:
     us, uk = load_v2_tree(), load_uk_tree()
     assert us.version == "v2" and uk.version == "v1"
     assert len(us.leaves()) >= 150
@@ -102,3 +102,16 @@ def test_packaged_csv_matches_the_shared_source_ids() -> None:
     with SOURCE.open(newline="") as f:
         source_ids = {r["category_id"] for r in csv.DictReader(f)}
     assert source_ids == {c.id for c in load_uk_tree().leaves()}
+
+
+def test_trees_by_category_version() -> None:
+    cat = catalog()
+    assert cat.tree("UK", "v1") is cat.trees["UK"] and cat.tree("UK", "V1") is cat.trees["UK"]
+    assert cat.tree("UK", "v2") is cat.tree("US", "v2") is cat.trees["US"]
+    assert cat.tree("US", "v1") is None  # US shops must use v2 (12052217)
+    assert cat.market_trees("UK") == [cat.trees["UK"], cat.trees["US"]]
+    v2_leaf = cat.trees["US"].leaves()[0].id
+    assert cat.other_versions_have("UK", "v1", v2_leaf)
+    assert cat.other_versions_have("UK", "v2", "604468")
+    assert not cat.other_versions_have("UK", "v2", v2_leaf)
+    assert not cat.other_versions_have("UK", "v1", "1")

@@ -27,6 +27,14 @@ class Settings(ServiceSettings):
     # Product uploads (PUT /v1/feeds/{id}/products, /v1/sources/…) may be this large (gzip or
     # not); every other request keeps TTS_MAX_BODY_BYTES.
     max_upload_bytes: int = Field(default=4 * 1024**3, ge=1024)
+    # Export runs (docs/feeds.md, "Runs"): products in flight per run, how often an idle
+    # executor looks for queued runs, after how long a silent run is taken over (its process
+    # died), how often the event-driven mode gathers changed parents.
+    run_concurrency: int = Field(default=8, ge=1, le=200)
+    run_poll_seconds: float = Field(default=0.2, gt=0)
+    run_stale_seconds: float = Field(default=60.0, ge=2)
+    event_batch_seconds: float = Field(default=0.5, gt=0)
+    image_recheck_seconds: float = Field(default=7 * 86400, ge=0)
 
     # The auth-broker leases each connection's TikTok access token (docs/auth-broker.md);
     # catalog-sync presents this service credential (`Authorization: Bearer ...`).

@@ -56,6 +56,10 @@ class Feed(Base):
     warehouse_id: Mapped[str | None] = mapped_column(Text)
     # Set while the feed cannot export (its connection expired or was revoked), with why.
     paused_reason: Mapped[str | None] = mapped_column(Text)
+    events_synced_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    last_scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     optimization: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     dataflow: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)

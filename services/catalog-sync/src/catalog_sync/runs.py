@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tts_common.db import session_scope
 from tts_common.errors import Conflict, NotFound
 
-from catalog_sync import feeds, pipeline, state, taxonomy_cache
+from catalog_sync import feeds, payload, pipeline, state, taxonomy_cache
 from catalog_sync.dataflow import group_variants
 from catalog_sync.delta import Action, Plan, plan
 from catalog_sync.models import Feed
@@ -219,6 +219,7 @@ class RunState:
     sessions: async_sessionmaker[AsyncSession]
     tally: Tally = field(default_factory=Tally)
     creates_paused: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)  # per-run caches (image resolver)
 
 
 async def claim(sessions: async_sessionmaker[AsyncSession], stale_seconds: float) -> str | None:
@@ -385,7 +386,7 @@ async def _one(
     built = None
     if product.rows:
         merged = [row for _, rows in group_variants(product.rows) for row in rows]
-        built = build(merged, run.feed) if build is not None else None
+        built = await build(merged, run) if build is not None else None
         errors = getattr(built, "errors", ())
         if errors:
             outcome = state.Outcome(
@@ -438,8 +439,14 @@ async def _record(run: RunState, parent_id: str, outcome: state.Outcome) -> None
 async def _plan_item(
     run: RunState, parent_id: str, todo: Plan, built: Any, record: state.Record | None
 ) -> None:
-    diff_of = getattr(built, "diff_from", None)
-    changes = diff_of(record.payload if record else None) if diff_of is not None else []
+    changes = (
+        [
+            {"path": c.path, "old": c.old, "new": c.new}
+            for c in payload.diff((record.payload if record else None) or {}, built.document)
+        ]
+        if built is not None
+        else []
+    )
     async with session_scope(run.sessions) as session:
         for action in todo.actions:
             await session.execute(

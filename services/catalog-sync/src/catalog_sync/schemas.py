@@ -10,6 +10,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from catalog_sync import cron
 from catalog_sync.models import Feed
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
@@ -52,9 +53,15 @@ class NoNul(BaseModel):
 
 
 def check_cron(v: str | None) -> str | None:
-    if v is not None and not _CRON.match(v.strip()):
+    if v is None:
+        return v
+    if not _CRON.match(v.strip()):
         raise ValueError('must be 5 cron fields (minute hour day month weekday), e.g. "0 6 * * *"')
-    return v.strip() if v else v
+    try:
+        cron.parse(v.strip())
+    except ValueError as exc:
+        raise ValueError(f"not a valid schedule: {exc}") from None
+    return v.strip()
 
 
 class FeedSettings(NoNul):

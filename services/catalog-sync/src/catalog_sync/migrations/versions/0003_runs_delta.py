@@ -17,6 +17,10 @@ ALTER TABLE feeds ADD COLUMN adopt_existing BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE feeds ADD COLUMN event_driven BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE feeds ADD COLUMN warehouse_id TEXT;
 ALTER TABLE feeds ADD COLUMN paused_reason TEXT;
+-- Event-driven mode: changes marked (dirty_parents.marked_at) up to here were synced.
+ALTER TABLE feeds ADD COLUMN events_synced_at TIMESTAMPTZ NOT NULL DEFAULT now();
+ALTER TABLE feeds ADD COLUMN last_scheduled_at TIMESTAMPTZ;
+CREATE INDEX dirty_parents_marked ON dirty_parents (source_id, marked_at);
 
 -- What TikTok last accepted for each product of a feed (one row per parent). status:
 -- creating / unknown (a write whose outcome is not known: reconcile first), live, failed,
@@ -98,14 +102,16 @@ CREATE TABLE product_history (
 );
 CREATE INDEX product_history_parent ON product_history (feed_id, parent_id, at DESC);
 
--- Images uploaded to TikTok, per connection: same URL and content hash, never again.
+-- Images uploaded to TikTok, per connection: same URL, content hash and use case, never again.
 CREATE TABLE image_uploads (
     connection_id   UUID NOT NULL,
     url             TEXT NOT NULL,
+    use_case        TEXT NOT NULL,
     content_hash    TEXT NOT NULL,
     uri             TEXT NOT NULL,
+    checked_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
     uploaded_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (connection_id, url)
+    PRIMARY KEY (connection_id, url, use_case, content_hash)
 );
 
 -- The API-call log of a run (feeds with log_api_calls), headers only with log_api_headers.
@@ -126,6 +132,9 @@ DROP TABLE IF EXISTS feedback;
 DROP TABLE IF EXISTS run_items;
 DROP TABLE IF EXISTS runs;
 DROP TABLE IF EXISTS tiktok_products;
+DROP INDEX IF EXISTS dirty_parents_marked;
+ALTER TABLE feeds DROP COLUMN IF EXISTS last_scheduled_at;
+ALTER TABLE feeds DROP COLUMN IF EXISTS events_synced_at;
 ALTER TABLE feeds DROP COLUMN IF EXISTS paused_reason;
 ALTER TABLE feeds DROP COLUMN IF EXISTS warehouse_id;
 ALTER TABLE feeds DROP COLUMN IF EXISTS event_driven;

@@ -1,0 +1,369 @@
+"""The export's TikTok calls: create, adopt, reconcile, edit, price, inventory, delete.
+
+Never a duplicate product: before a create the product is recorded as `creating` (committed);
+a create whose outcome is unknown (`OutcomeUnknownError`, a 5xx or a lost answer on a write)
+is recorded `unknown` and reconciled at once — a search by seller SKU finds the listing if the
+create happened (it is adopted), else the create is sent again. A run killed anywhere resumes
+from these records the same way. An expired or revoked connection pauses the run (`Pause`),
+no storm of per-item failures; TikTok's daily listing cap defers the remaining creates while
+edits, price and stock updates go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tiktok_shop.errors import (
+    CredentialsError,
+    NetworkError,
+    OutcomeUnknownError,
+    ServerError,
+    TikTokError,
+)
+from tiktok_shop.lease import ConnectionUnavailableError
+from tiktok_shop.models.products import SearchProductsRequest
+from tts_common.db import session_scope
+
+from catalog_sync import state
+from catalog_sync.delta import Action, Plan, Stored, StoredSku, plan
+from catalog_sync.payload import BuiltProduct
+from catalog_sync.runs import Pause, Performer, RunState
+from catalog_sync.tiktok import TikTok
+
+log = logging.getLogger(__name__)
+
+# TikTok's answer to a create beyond a new shop's daily listing cap (docs/sandbox.md).
+LISTING_CAP_CODES = frozenset({12019052, 12052700})
+SEARCH_SKUS = 10  # Search Products 202502 takes at most 10 seller SKUs
+
+
+def _uncertain(exc: TikTokError) -> bool:
+    """Did a write maybe happen? (its answer was lost, or TikTok failed while handling it)"""
+    if isinstance(exc, OutcomeUnknownError):
+        return True
+    if isinstance(exc, NetworkError):
+        return exc.sent
+    return isinstance(exc, ServerError)
+
+
+def _failed(action: str, exc: TikTokError) -> state.Outcome:
+    return state.Outcome(
+        action, "failed", code=exc.code, message=exc.message[:1000], request_id=exc.request_id
+    )
+
+
+class TikTokPerformer(Performer):
+    def __init__(self, tiktok: TikTok) -> None:
+        self.tiktok = tiktok
+
+    def _api(self, run: RunState) -> Any:
+        assert run.feed.connection_id is not None
+        return self.tiktok.shop(run.feed.connection_id).products
+
+    async def perform(
+        self,
+        run: RunState,
+        parent_id: str,
+        built: Any,
+        record: state.Record | None,
+        todo: Plan,
+    ) -> state.Outcome:
+        try:
+            return await self._perform(run, parent_id, built, record, todo)
+        except (ConnectionUnavailableError, CredentialsError) as exc:
+            raise Pause(f"the feed's connection cannot be used: {exc}") from None
+
+    async def _perform(
+        self,
+        run: RunState,
+        parent_id: str,
+        built: BuiltProduct,
+        record: state.Record | None,
+        todo: Plan,
+    ) -> state.Outcome:
+        stored = record.stored if record else None
+        first = todo.actions[0]
+        if first is Action.RECONCILE:
+            stored = await self._reconcile(run, parent_id, built, stored)
+            if built is None:
+                return state.Outcome("reconcile", "ok")
+            todo = plan(built, stored, adopt_existing=False)
+            if not todo.writes:
+                return state.Outcome("reconcile", "ok")
+            first = todo.actions[0]
+        if first is Action.ADOPT:
+            stored = await self._reconcile(run, parent_id, built, None, adopt=True)
+            todo = plan(built, stored, adopt_existing=False)
+            if not todo.writes:
+                return state.Outcome("adopt", "ok")
+            first = todo.actions[0]
+        if first is Action.CREATE:
+            return await self._create(run, parent_id, built)
+        if first is Action.EDIT:
+            return await self._edit(run, parent_id, built, stored)
+        outcome = state.Outcome("skip", "ok")
+        for action in todo.actions:
+            if action is Action.PRICE:
+                outcome = await self._price(run, parent_id, built, stored, todo.price_skus)
+            elif action is Action.INVENTORY:
+                outcome = await self._inventory(run, parent_id, built, stored, todo.inventory_skus)
+            if outcome.outcome != "ok":
+                return outcome
+        return outcome
+
+    # -- create, reconcile ------------------------------------------------------------
+
+    async def _save(self, run: RunState, parent_id: str, **values: Any) -> None:
+        async with session_scope(run.sessions) as session:
+            await state.save(session, run.feed.id, parent_id, **values)
+
+    def _stored_skus(self, built: BuiltProduct, sku_ids: dict[str, str]) -> dict[str, StoredSku]:
+        return {
+            s: StoredSku(p.price_hash, p.inventory_hash, sku_ids.get(s))
+            for s, p in built.skus.items()
+        }
+
+    async def _create(
+        self, run: RunState, parent_id: str, built: BuiltProduct, attempts: int = 3
+    ) -> state.Outcome:
+        if run.creates_paused:
+            return state.Outcome("create", "deferred", message=run.creates_paused)
+        # Recorded before TikTok is called: a crash after the call is reconciled, not repeated.
+        await self._save(
+            run,
+            parent_id,
+            status="creating",
+            tiktok_product_id=None,
+            content_hash=built.content_hash,
+            skus=self._stored_skus(built, {}),
+            payload=built.document,
+        )
+        try:
+            result = await self._api(run).create_product(built.to_input())
+        except (ConnectionUnavailableError, CredentialsError):
+            await self._forget(run, parent_id)
+            raise
+        except TikTokError as exc:
+            if _uncertain(exc):
+                log.warning(
+                    "create outcome unknown; reconciling",
+                    extra={"feed_id": run.feed.id, "parent_id": parent_id, "code": exc.code},
+                )
+                await self._save_status(run, parent_id, "unknown")
+                stored = await self._reconcile(run, parent_id, built, None)
+                if stored is not None and stored.status == "live":
+                    return state.Outcome("create", "ok", message="reconciled after a lost answer")
+                if attempts <= 1:  # TikTok keeps failing: the next run tries again
+                    return _failed("create", exc)
+                return await self._create(run, parent_id, built, attempts - 1)
+            await self._forget(run, parent_id)
+            if exc.code in LISTING_CAP_CODES:
+                run.creates_paused = f"TikTok's listing limit: {exc.message}"
+                return state.Outcome("create", "deferred", code=exc.code, message=exc.message)
+            return _failed("create", exc)
+        sku_ids = {s.seller_sku: str(s.id) for s in result.skus if s.seller_sku}
+        await self._save(
+            run,
+            parent_id,
+            status="live",
+            tiktok_product_id=str(result.product_id),
+            content_hash=built.content_hash,
+            skus=self._stored_skus(built, sku_ids),
+            payload=built.document,
+        )
+        return state.Outcome("create", "ok")
+
+    async def _save_status(self, run: RunState, parent_id: str, status: str) -> None:
+        async with session_scope(run.sessions) as session:
+            await state.set_status(session, run.feed.id, parent_id, status)
+
+    async def _forget(self, run: RunState, parent_id: str) -> None:
+        """The create certainly did not happen: no product at TikTok (a later run creates)."""
+        await self._save(
+            run,
+            parent_id,
+            status="failed",
+            tiktok_product_id=None,
+            content_hash=None,
+            skus={},
+            payload=None,
+        )
+
+    async def _reconcile(
+        self,
+        run: RunState,
+        parent_id: str,
+        built: BuiltProduct | None,
+        stored: Stored | None,
+        *,
+        adopt: bool = False,
+    ) -> Stored | None:
+        """Find the listing by seller SKU: link it (live) or record that there is none."""
+        seller_skus = (
+            sorted(built.skus) if built is not None else sorted(stored.skus if stored else ())
+        )
+        found = None
+        for start in range(0, len(seller_skus), SEARCH_SKUS):
+            page = await self._api(run).search_products(
+                SearchProductsRequest(seller_skus=seller_skus[start : start + SEARCH_SKUS])
+            )
+            for product in page.products:
+                if product.status not in ("DELETED",):
+                    found = product
+                    break
+            if found is not None:
+                break
+        if found is None:
+            if adopt:
+                return None
+            await self._forget(run, parent_id)
+            return Stored("failed", None, None)
+        sku_ids = {s.seller_sku: str(s.id) for s in found.skus if s.seller_sku}
+        if adopt or built is None:
+            # What the adopted listing holds is not known: the next plan edits it to match.
+            content, skus = None, {s: StoredSku("", "", sku_id) for s, sku_id in sku_ids.items()}
+        else:  # our own create went through: TikTok holds what we sent
+            content, skus = built.content_hash, self._stored_skus(built, sku_ids)
+        await self._save(
+            run,
+            parent_id,
+            status="live",
+            tiktok_product_id=str(found.id),
+            content_hash=content,
+            skus=skus,
+            payload=built.document if built is not None and not adopt else None,
+        )
+        return Stored("live", str(found.id), content, skus)
+
+    # -- edit, price, inventory, delete -----------------------------------------------
+
+    async def _edit(
+        self, run: RunState, parent_id: str, built: BuiltProduct, stored: Stored | None
+    ) -> state.Outcome:
+        assert stored is not None and stored.tiktok_product_id is not None
+        sku_ids = {s: v.sku_id for s, v in stored.skus.items() if v.sku_id}
+        try:
+            result = await self._api(run).edit_product(
+                stored.tiktok_product_id, built.to_input(sku_ids)
+            )
+        except (ConnectionUnavailableError, CredentialsError):
+            raise
+        except TikTokError as exc:
+            # An edit is idempotent: one whose outcome is unknown is simply sent again next run.
+            await self._save_status(run, parent_id, "failed")
+            return _failed("edit", exc)
+        new_ids = {s.seller_sku: str(s.id) for s in result.skus if s.seller_sku}
+        await self._save(
+            run,
+            parent_id,
+            status="live",
+            tiktok_product_id=stored.tiktok_product_id,
+            content_hash=built.content_hash,
+            skus=self._stored_skus(built, {**sku_ids, **new_ids}),
+            payload=built.document,
+        )
+        return state.Outcome("edit", "ok")
+
+    async def _price(
+        self,
+        run: RunState,
+        parent_id: str,
+        built: BuiltProduct,
+        stored: Stored | None,
+        seller_skus: tuple[str, ...],
+    ) -> state.Outcome:
+        assert stored is not None and stored.tiktok_product_id is not None
+        sku_ids = {s: v.sku_id for s, v in stored.skus.items() if v.sku_id}
+        body = built.price_update(sku_ids, seller_skus)
+        try:
+            result = await self._api(run).update_price(stored.tiktok_product_id, body.skus)
+        except (ConnectionUnavailableError, CredentialsError):
+            raise
+        except TikTokError as exc:
+            return _failed("price", exc)
+        if not result.ok:
+            first = result.item_errors[0]
+            return state.Outcome("price", "failed", code=first.code, message=first.message)
+        skus = dict(stored.skus)
+        for s in seller_skus:
+            skus[s] = StoredSku(built.skus[s].price_hash, skus[s].inventory_hash, skus[s].sku_id)
+        await self._save(
+            run,
+            parent_id,
+            status="live",
+            tiktok_product_id=stored.tiktok_product_id,
+            content_hash=stored.content_hash,
+            skus=skus,
+            payload=built.document,
+        )
+        return state.Outcome("price", "ok")
+
+    async def _inventory(
+        self,
+        run: RunState,
+        parent_id: str,
+        built: BuiltProduct,
+        stored: Stored | None,
+        seller_skus: tuple[str, ...],
+    ) -> state.Outcome:
+        assert stored is not None and stored.tiktok_product_id is not None
+        # Reload: a price update in the same step may have changed the stored SKUs.
+        async with session_scope(run.sessions) as session:
+            current = (await state.load(session, run.feed.id, [parent_id]))[parent_id].stored
+        sku_ids = {s: v.sku_id for s, v in current.skus.items() if v.sku_id}
+        body = built.inventory_update(sku_ids, seller_skus)
+        try:
+            result = await self._api(run).update_inventory(current.tiktok_product_id, body.skus)
+        except (ConnectionUnavailableError, CredentialsError):
+            raise
+        except TikTokError as exc:
+            return _failed("inventory", exc)
+        if not result.ok:
+            first = result.item_errors[0]
+            return state.Outcome("inventory", "failed", code=first.code, message=first.message)
+        skus = dict(current.skus)
+        for s in seller_skus:
+            skus[s] = StoredSku(skus[s].price_hash, built.skus[s].inventory_hash, skus[s].sku_id)
+        await self._save(
+            run,
+            parent_id,
+            status="live",
+            tiktok_product_id=current.tiktok_product_id,
+            content_hash=current.content_hash,
+            skus=skus,
+            payload=built.document,
+        )
+        return state.Outcome("inventory", "ok")
+
+    async def delete(self, run: RunState, products: dict[str, str]) -> dict[str, state.Outcome]:
+        try:
+            result = await self._api(run).delete_products(list(products.values()))
+        except (ConnectionUnavailableError, CredentialsError) as exc:
+            raise Pause(f"the feed's connection cannot be used: {exc}") from None
+        except TikTokError as exc:
+            return {p: _failed("delete", exc) for p in products}
+        refused = {
+            str(e.detail.get("product_id")): e
+            for e in result.item_errors
+            if e.detail.get("product_id")
+        }
+        out: dict[str, state.Outcome] = {}
+        for parent_id, product_id in products.items():
+            error = refused.get(product_id)
+            if error is not None:
+                out[parent_id] = state.Outcome(
+                    "delete", "failed", code=error.code, message=error.message
+                )
+                continue
+            await self._save(
+                run,
+                parent_id,
+                status="deleted",
+                tiktok_product_id=product_id,
+                content_hash=None,
+                skus={},
+                payload=None,
+            )
+            out[parent_id] = state.Outcome("delete", "ok")
+        return out

@@ -1,0 +1,224 @@
+"""catalog-sync's background work: the run executor, the event-driven mode, the schedule.
+
+Each loop body owns its transactions (docs/architecture.md, "The transaction rule"). Several
+processes may run these workers: runs are claimed with `FOR UPDATE SKIP LOCKED`, the event
+and schedule passes create runs through the one-active-run-per-feed index, so two processes
+never start the same run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from tts_common.app import Runtime
+from tts_common.db import session_scope
+from tts_common.errors import Conflict
+from tts_common.events import ConnectionAuthorized, ConnectionExpired, ConnectionRevoked
+
+from catalog_sync import feeds, runs
+from catalog_sync.cron import matches
+from catalog_sync.payload import BuiltProduct, build_product
+from catalog_sync.payload_images import image_requests
+
+log = logging.getLogger(__name__)
+
+EVENT_BATCH = 1000  # parents per event-driven run
+
+
+def builder(images_for: Any) -> Any:
+    """The run's `build(rows, run)`: resolve the product's images, then build its payload.
+
+    `images_for(run)` makes the run's image resolver (one per run, so images are resolved
+    once per run however many products share them).
+    """
+
+    async def build(rows: list[dict[str, str]], run: runs.RunState) -> BuiltProduct:
+        resolver = run.extras.get("images")
+        if resolver is None:
+            resolver = run.extras["images"] = images_for(run)
+        feed = run.feed
+        await resolver.prepare(image_requests(rows))
+        return build_product(
+            rows, market=feed.market, warehouse_id=feed.warehouse_id or "", images=resolver
+        )
+
+    return build
+
+
+async def run_executor(rt: Runtime, performer: runs.Performer, build: Any) -> None:
+    """Claim queued (or abandoned) runs and perform them, one at a time per process."""
+    settings: Any = rt.settings
+    while True:
+        try:
+            run_id = await runs.claim(rt.sessions, settings.run_stale_seconds)
+        except Exception:
+            log.exception("claiming a run failed")
+            await asyncio.sleep(settings.run_poll_seconds * 10)
+            continue
+        if run_id is None:
+            await asyncio.sleep(settings.run_poll_seconds)
+            continue
+        beat = asyncio.ensure_future(_heartbeat(rt, run_id))
+        try:
+            await runs.execute(
+                rt.sessions, run_id, performer, concurrency=settings.run_concurrency, build=build
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("run failed", extra={"run_id": run_id})
+            async with session_scope(rt.sessions) as session:
+                await session.execute(
+                    text(
+                        "UPDATE runs SET status = 'failed', reason = :r, finished_at = now()"
+                        " WHERE id = :id"
+                    ),
+                    {"id": run_id, "r": f"{type(exc).__name__}: {exc}"[:500]},
+                )
+        finally:
+            beat.cancel()
+
+
+async def _heartbeat(rt: Runtime, run_id: str) -> None:
+    """Keep the run's heartbeat fresh while it runs (a silent heartbeat means: resume it)."""
+    settings: Any = rt.settings
+    while True:
+        await asyncio.sleep(max(1.0, settings.run_stale_seconds / 4))
+        try:
+            async with session_scope(rt.sessions) as session:
+                await session.execute(
+                    text(
+                        "UPDATE runs SET heartbeat_at = now() WHERE id = :id AND status = 'running'"
+                    ),
+                    {"id": run_id},
+                )
+        except Exception:
+            log.warning("run heartbeat failed", extra={"run_id": run_id})
+
+
+_DIRTY = text(
+    "SELECT d.parent_id, d.marked_at FROM dirty_parents d"
+    " WHERE d.source_id = :source AND d.marked_at > :since"
+    " ORDER BY d.marked_at LIMIT :n"
+)
+
+
+async def queue_event_runs(session: AsyncSession) -> int:
+    """One pass of the event-driven mode: a run for each feed whose parents changed."""
+    queued = 0
+    result = await session.execute(
+        text(
+            "SELECT id FROM feeds WHERE event_driven AND active AND paused_reason IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.feed_id = feeds.id"
+            "  AND r.status IN ('queued', 'running'))"
+        )
+    )
+    for (feed_id,) in result.all():
+        feed = await feeds.get_feed(session, str(feed_id))
+        rows = (
+            await session.execute(
+                _DIRTY,
+                {"source": feed.source_id, "since": feed.events_synced_at, "n": EVENT_BATCH},
+            )
+        ).all()
+        if not rows:
+            continue
+        try:
+            async with session.begin_nested():
+                await runs.start(
+                    session,
+                    feed,
+                    dry_run=False,
+                    trigger="event",
+                    parents=sorted({r.parent_id for r in rows}),
+                )
+        except Conflict:
+            continue  # another process queued one meanwhile
+        feed.events_synced_at = max(r.marked_at for r in rows)
+        queued += 1
+    return queued
+
+
+async def event_runs(rt: Runtime) -> None:
+    settings: Any = rt.settings
+    while True:
+        try:
+            async with session_scope(rt.sessions) as session:
+                await queue_event_runs(session)
+        except Exception:
+            log.exception("event-driven pass failed")
+        await asyncio.sleep(settings.event_batch_seconds)
+
+
+async def queue_scheduled_runs(session: AsyncSession, now: datetime) -> int:
+    """Start the full run of every active feed whose schedule matches this minute (once)."""
+    minute = now.replace(second=0, microsecond=0)
+    queued = 0
+    result = await session.execute(
+        text(
+            "SELECT id FROM feeds WHERE active AND schedule IS NOT NULL"
+            " AND (last_scheduled_at IS NULL OR last_scheduled_at < :minute)"
+        ),
+        {"minute": minute},
+    )
+    for (feed_id,) in result.all():
+        feed = await feeds.get_feed(session, str(feed_id))
+        if feed.schedule is None or not matches(feed.schedule, minute):
+            continue
+        feed.last_scheduled_at = minute
+        try:
+            async with session.begin_nested():
+                await runs.start(session, feed, dry_run=False, trigger="schedule")
+        except Conflict:
+            log.info("scheduled run skipped: a run is in progress", extra={"feed_id": feed.id})
+            continue
+        queued += 1
+    return queued
+
+
+async def scheduled_runs(rt: Runtime) -> None:
+    while True:
+        try:
+            async with session_scope(rt.sessions) as session:
+                await queue_scheduled_runs(session, datetime.now(UTC))
+        except Exception:
+            log.exception("schedule pass failed")
+        await asyncio.sleep(20)
+
+
+# --- connection-changed: pause and resume the feeds of a connection -----------------------
+
+
+async def on_connection_lost(
+    session: AsyncSession, data: ConnectionExpired | ConnectionRevoked
+) -> None:
+    reason = f"the connection {data.connection_id} is no longer authorized: {data.reason or ''}"
+    await session.execute(
+        text("UPDATE feeds SET paused_reason = :r WHERE connection_id = :c"),
+        {"r": reason.strip().rstrip(":"), "c": data.connection_id},
+    )
+
+
+async def on_connection_authorized(session: AsyncSession, data: ConnectionAuthorized) -> None:
+    """Resume the connection's paused feeds: clear the pause and run what the pause stopped."""
+    result = await session.execute(
+        text(
+            "UPDATE feeds SET paused_reason = NULL WHERE connection_id = :c"
+            " AND paused_reason IS NOT NULL RETURNING id"
+        ),
+        {"c": data.connection_id},
+    )
+    for (feed_id,) in result.all():
+        feed = await feeds.get_feed(session, str(feed_id))
+        if not feed.active:
+            continue
+        try:
+            async with session.begin_nested():
+                await runs.start(session, feed, dry_run=False, trigger="event")
+        except Conflict:
+            continue

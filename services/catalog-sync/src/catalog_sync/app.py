@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
-from tts_common.app import create_service_app
-from tts_common.events import PRODUCT_CHANGED
+from tts_common.app import Runtime, create_service_app
+from tts_common.events import CONNECTION_CHANGED, PRODUCT_CHANGED
 from tts_common.http import allow_body
 from tts_common.settings import load_settings
 from tts_common.subscriptions import Subscription
 
-from catalog_sync import products, tiktok
+from catalog_sync import products, runs, tiktok, workers
+from catalog_sync.actions import TikTokPerformer
 from catalog_sync.config import Settings
 from catalog_sync.routes import router
 from catalog_sync.routes_analysis import router as analysis_router
+from catalog_sync.routes_runs import router as runs_router
 from catalog_sync.routes_taxonomy import router as taxonomy_router
 
 NAME = "catalog-sync"
@@ -25,7 +28,41 @@ CONSUMERS = [
             "product.deleted": products.on_product_deleted,
         },
     ),
+    # An expired or revoked connection pauses its feeds; a new authorization resumes them.
+    Subscription(
+        CONNECTION_CHANGED,
+        {
+            "connection.expired": workers.on_connection_lost,
+            "connection.revoked": workers.on_connection_lost,
+            "connection.authorized": workers.on_connection_authorized,
+        },
+    ),
 ]
+
+
+async def run_executor(rt: Runtime) -> None:
+    """Perform queued runs through the app's TikTok client (tokens leased per connection)."""
+    from catalog_sync.images import DbImageResolver
+
+    client: tiktok.TikTok = rt.extras[tiktok.EXTRA]
+    settings: Settings = rt.settings  # type: ignore[assignment]
+
+    def images_for(run: runs.RunState) -> DbImageResolver:
+        assert run.feed.connection_id is not None or run.dry_run
+        return DbImageResolver(
+            rt.sessions,
+            run.feed.connection_id or "",
+            client.shop(run.feed.connection_id).products if run.feed.connection_id else None,
+            images_http,
+            dry_run=run.dry_run,
+            recheck_after=settings.image_recheck_seconds,
+        )
+
+    # Product images are downloaded from the merchant's URLs (their own pool and limits).
+    async with httpx.AsyncClient(
+        timeout=10.0, follow_redirects=True, max_redirects=3
+    ) as images_http:
+        await workers.run_executor(rt, TikTokPerformer(client), workers.builder(images_for))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,8 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = create_service_app(
         name=NAME,
         settings=settings,
-        routers=[router, analysis_router, taxonomy_router],
+        routers=[router, analysis_router, taxonomy_router, runs_router],
         consumers=CONSUMERS,
+        workers=[run_executor, workers.event_runs, workers.scheduled_runs],
         on_startup=[start_tiktok],
         on_shutdown=[stop_tiktok],
         description="Delta product sync to TikTok Shop: feeds, dataflow, readiness, runs, feedback",

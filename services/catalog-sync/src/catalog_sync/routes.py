@@ -23,6 +23,7 @@ from tts_common.openapi import error_responses
 from catalog_sync import autoaccept, feedfile, feeds, intake, lists, products
 from catalog_sync.intake import MassDeletion
 from catalog_sync.schemas import FeedIn, FeedOut, FeedPatch, ProductOut, UploadOut, has_nul
+from catalog_sync.sources import SourceOptions
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,8 @@ async def _upload(
     force: bool,
 ) -> JSONResponse:
     feed = await feeds.get_feed(session, feed_id)
+    source = await feeds.ensure_source(session, feed.source_id)
+    options = SourceOptions.model_validate(source.options) if source.options else None
     try:
         report = await intake.ingest(
             session,
@@ -145,6 +148,7 @@ async def _upload(
             force=force,
             max_delete_share=feed.max_delete_share,
             feed_id=feed.id,
+            options=options,
         )
     except MassDeletion as exc:
         return JSONResponse(

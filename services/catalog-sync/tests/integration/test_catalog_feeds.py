@@ -174,3 +174,67 @@ surprise: true
 
     not_yaml = await client.post("/v1/feeds:apply", content="feed: [unclosed")
     assert not_yaml.status_code == 422 and not_yaml.json()["problems"][0]["line"] == 1
+
+
+WOO_FEED = """
+feed:
+  name: woo
+  market: UK
+source:
+  id: woo-shop
+  options:
+    columns: {SKU: product_id}
+optimization:
+  parent_id_from: {column: Parent}
+  exclude:
+    - name: draft
+      when: [{kind: in, column: Published, values: ["0", "-1"]}]
+    - name: variation without price
+      when:
+        - {kind: equals, column: Type, value: variation}
+        - {kind: empty, column: Regular price}
+  parents:
+    parent_only_when: [{kind: equals, column: Type, value: variable}]
+dataflow:
+  export:
+    - {attribute: product_id}
+    - {attribute: parent_id}
+    - {attribute: product_name, source: Name}
+    - {attribute: description, source: Description}
+    - {attribute: sku.price, source: Regular price}
+    - {attribute: sku.quantity, source: Stock}
+"""
+
+
+async def test_a_woocommerce_export_through_source_options_and_optimization(
+    client: httpx.AsyncClient,
+) -> None:
+    """`variable` parent rows fill their `variation` rows and are not sold themselves."""
+    applied = await client.post("/v1/feeds:apply", content=WOO_FEED)
+    assert applied.status_code == 201, applied.text
+    feed = applied.json()["feed"]["id"]
+    exported = yaml.safe_load((await client.get(f"/v1/feeds/{feed}/file")).text)
+    assert exported["source"]["options"] == {"columns": {"SKU": "product_id"}}
+
+    body = (DATA / "woocommerce-variable.csv").read_bytes()
+    report = (await client.put(f"/v1/feeds/{feed}/products?format=csv", content=body)).json()
+    assert report["refused"] == 0 and report["new"] == report["rows_read"], report
+
+    blue = (await client.get(f"/v1/feeds/{feed}/preview?product_id=woo-hoodie-blue-logo")).json()
+    assert blue["parent_id"] == "woo-hoodie" and blue["exported"]
+    assert blue["export"]["product_name"] == "Hoodie"  # filled from the parent row
+    assert blue["export"]["sku.price"] == "45"
+    parent = (await client.get(f"/v1/feeds/{feed}/preview?product_id=woo-hoodie")).json()
+    assert not parent["exported"] and parent["dropped_because"] == "parent_only"
+    unpriced = (
+        await client.get(f"/v1/feeds/{feed}/preview?product_id=woo-hoodie-red-plain")
+    ).json()
+    assert unpriced["dropped_because"] == "excluded by filter 'variation without price'"
+
+    readiness = (await client.get(f"/v1/feeds/{feed}/readiness")).json()
+    issues = (await client.get(f"/v1/feeds/{feed}/issues")).json()
+    # Hoodie, beanie and t-shirt; the scarf has no sellable variation, the mittens are a draft.
+    assert readiness["products"] == 3
+    assert {i["parent_id"] for i in issues} <= {"woo-hoodie", "woo-beanie", "woo-tshirt"}
+    scarf = (await client.get(f"/v1/feeds/{feed}/preview?product_id=woo-scarf")).json()
+    assert scarf["dropped_because"] == "parent_without_variants"

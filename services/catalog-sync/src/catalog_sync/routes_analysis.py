@@ -102,18 +102,8 @@ async def _analyze(
 ) -> tuple[ReadinessAnalyzer, list[Any]]:
     feed = await feeds.get_feed(session, feed_id)
     view = await pipeline.open_view(session, feed)
-    # What the taxonomy cache holds (docs/feeds.md, "Taxonomies over HTTP"): category schemas,
-    # the market's categories (invite-only, leaf) and the connection's brands (authorization).
-    analyzer = ReadinessAnalyzer(
-        await taxonomy_cache.cached_schemas(session, feed.market),
-        market=feed.market,
-        categories=await taxonomy_cache.cached_categories(session, feed.market) or None,
-        brands=(
-            await taxonomy_cache.cached_brands(session, feed.market, feed.connection_id) or None
-            if feed.connection_id
-            else None
-        ),
-    )
+    # What the taxonomy cache holds (docs/feeds.md, "Taxonomies over HTTP").
+    analyzer = await taxonomy_cache.readiness_analyzer(session, feed)
     results = []
     async for product in pipeline.products(session, view):
         if not product.rows:

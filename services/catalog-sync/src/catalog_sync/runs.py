@@ -273,16 +273,7 @@ async def execute(
             if parents_filter is not None
             else await _total(session, feed.source_id)
         )
-        analyzer = ReadinessAnalyzer(
-            await taxonomy_cache.cached_schemas(session, feed.market),
-            market=feed.market,
-            categories=await taxonomy_cache.cached_categories(session, feed.market) or None,
-            brands=(
-                await taxonomy_cache.cached_brands(session, feed.market, feed.connection_id) or None
-                if feed.connection_id
-                else None
-            ),
-        )
+        analyzer = await taxonomy_cache.readiness_analyzer(session, feed)
     seen: set[str] = set()
     slots = asyncio.Semaphore(max(1, concurrency))
     try:

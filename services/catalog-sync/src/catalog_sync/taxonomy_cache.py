@@ -41,6 +41,7 @@ from tts_common.errors import AppError, Conflict, Unavailable
 
 from catalog_sync.classify import SchemaAttribute, schema_for
 from catalog_sync.models import Feed
+from catalog_sync.readiness import ReadinessAnalyzer
 from catalog_sync.taxonomy import (
     CategoryAttribute,
     CategoryRuleSummary,
@@ -219,6 +220,20 @@ async def cached_brands(
     row = await _load(session, market, BRANDS, key, 0)
     value = _parse(BRANDS, market, key, row.payload) if row else None
     return {b.id: b for b in value or ()}
+
+
+async def readiness_analyzer(session: AsyncSession, feed: Feed) -> ReadinessAnalyzer:
+    """The Analyzer for `feed` over what the cache holds: the category schemas, the market's
+    categories (invite-only, leaf) and the feed connection's brands (authorization)."""
+    brands = (
+        await cached_brands(session, feed.market, feed.connection_id) if feed.connection_id else {}
+    )
+    return ReadinessAnalyzer(
+        await cached_schemas(session, feed.market),
+        market=feed.market,
+        categories=await cached_categories(session, feed.market) or None,
+        brands=brands or None,
+    )
 
 
 async def cached_schemas(

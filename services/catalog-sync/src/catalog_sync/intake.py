@@ -33,6 +33,7 @@ upload would be: by the row hash, never half-applied.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -66,7 +67,6 @@ PROBLEMS_IN_RESPONSE = 1000
 # The stored rows' hashes are held in memory (about 150 bytes per row) up to this many rows;
 # a larger source is compared in PostgreSQL instead.
 KNOWN_HASHES_MAX = 2_000_000
-KNOWN_HASHES_BATCH = 20_000
 # Memory PostgreSQL may use per hash/sort step of the set-based statements (this
 # transaction only): the joins of a 1,000,000-row upload run in memory rather than in
 # batches on disk; PostgreSQL takes only what a step needs.
@@ -89,7 +89,10 @@ _SUPERSEDE = (
     " RETURNING s.seq, s.product_id, d.last"
 )
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('catalog_sync.upload:' || $1, 0))"
-_KNOWN = "SELECT product_id, hash FROM source_products WHERE source_id = $1"
+_KNOWN = (
+    "SELECT array_agg(product_id), array_agg(hash) FROM ("
+    " SELECT product_id, hash FROM source_products WHERE source_id = $1 LIMIT $2) stored"
+)
 
 
 @dataclass
@@ -169,17 +172,14 @@ class UnreadableUpload(AppError):
 
 def row_hash(parent_id: str, data: dict[str, str]) -> bytes:
     """A 16-byte BLAKE2b of the canonical JSON of a row (parent included): equal rows, equal
-    hashes. (BLAKE2b, not MD5: the intake hashes every row of every upload, and BLAKE2b is
-    the faster of the two on 64-bit machines; the hash detects changes, it signs nothing.)
+    hashes. (BLAKE2b rather than MD5: the intake hashes every row of every upload, and BLAKE2b
+    is the faster of the two on 64-bit machines; the hash detects changes, it signs nothing.)
 
     The canonical JSON is `[<parent_id>,<row, keys sorted>]`, compact, as
     `orjson.dumps([parent_id, data], option=OPT_SORT_KEYS)` writes it.
     """
-    return _digest(orjson.dumps(parent_id), orjson.dumps(data, option=_SORT))
-
-
-def _digest(parent_json: bytes, data_json: bytes) -> bytes:
-    return hashlib.blake2b(b"[" + parent_json + b"," + data_json + b"]", digest_size=16).digest()
+    canonical = orjson.dumps([parent_id, data], option=_SORT)
+    return hashlib.blake2b(canonical, digest_size=16).digest()
 
 
 def _copy_text(value: str) -> str:
@@ -244,10 +244,11 @@ class _Encoder:
 
     def take(self, items: list[Parsed]) -> None:
         dumps = orjson.dumps
-        digest_of = _digest
+        blake2b = hashlib.blake2b
         special = _COPY_SPECIAL.search
         append = self._pending.append
-        pop = None if self.known is None else self.known.pop
+        known = self.known
+        pop = None if known is None else known.pop
         prefix = self._prefix
         parents = self.parents
         size = written = 0
@@ -259,28 +260,31 @@ class _Encoder:
             product_id = data["product_id"]
             parent_id = data.get("parent_id") or product_id
             try:
-                data_json = dumps(data, option=_SORT)
-                parent_json = dumps(parent_id)
+                canonical = dumps([parent_id, data], option=_SORT)
             except orjson.JSONEncodeError:  # a lone surrogate (NDJSON may escape one)
                 self.refuse(
                     Refused(line, "invalid_text: a value holds a lone surrogate", product_id)
                 )
                 continue
-            if b"\\" in data_json:  # JSON escapes: a NUL, or text whose backslashes COPY doubles
-                if b"\\u0000" in data_json and _has_nul(data):  # PostgreSQL text cannot hold NUL
-                    self.refuse(Refused(line, "nul_character: a value holds a NUL", product_id))
-                    continue
-                data_copy = data_json.replace(b"\\", b"\\\\")
-            else:
-                data_copy = data_json
-            digest = digest_of(parent_json, data_json)
+            digest = blake2b(canonical, digest_size=16).digest()
+            stored = None
             if pop is not None:
                 stored = pop(product_id, None)
-                if stored is None:
-                    self.new += 1
-                elif stored == digest:
+                if stored == digest:  # stored before, so PostgreSQL can hold it
                     self.unchanged += 1
                     continue
+            # The row itself: the canonical JSON without its `["<parent_id>",` and `]`.
+            data_json = canonical[len(dumps(parent_id)) + 2 : -1]
+            if b"\\" in data_json:  # JSON escapes: a NUL, or text whose backslashes COPY doubles
+                if b"\\u0000" in data_json and _has_nul(data):  # PostgreSQL text cannot hold NUL
+                    if known is not None and stored is not None:  # refused, so: absent
+                        known[product_id] = stored
+                    self.refuse(Refused(line, "nul_character: a value holds a NUL", product_id))
+                    continue
+                data_json = data_json.replace(b"\\", b"\\\\")
+            if pop is not None:
+                if stored is None:
+                    self.new += 1
                 else:
                     self.changed += 1
             if special(product_id) is not None or special(parent_id) is not None:
@@ -288,9 +292,9 @@ class _Encoder:
             else:
                 head = f"{prefix}{product_id}\t{parent_id}\t{line}\t"
             append(head.encode())
-            append(data_copy)
+            append(data_json)
             append(b"\t\\\\x" + digest.hex().encode() + b"\n")
-            size += len(data_copy) + 100
+            size += len(data_json) + 100
             written += 1
             if parents is not None and parent_id != self._last_parent:
                 parents.append(parent_id)
@@ -390,6 +394,11 @@ _MARK_PARENTS_DIRTY = text(
     " SELECT DISTINCT :source, p FROM unnest(CAST(:parents AS TEXT[])) p"
     " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
 )
+_ANY_DIRTY = "SELECT EXISTS (SELECT 1 FROM dirty_parents WHERE source_id = $1)"
+_INSERT_DIRTY = (
+    "INSERT INTO dirty_parents (source_id, parent_id)"
+    " SELECT DISTINCT $1::text, p FROM unnest($2::text[]) p"
+)
 _MARK_DELETED_DIRTY = text(
     "INSERT INTO dirty_parents (source_id, parent_id)"
     " SELECT DISTINCT :source, sp.parent_id FROM source_products sp"
@@ -428,14 +437,16 @@ _RECORD = text(
 
 
 async def _known_hashes(driver: Any, source_id: str) -> dict[str, bytes] | None:
-    """product_id → hash of the source's stored rows; None beyond KNOWN_HASHES_MAX rows."""
-    known: dict[str, bytes] = {}
-    cursor = await driver.cursor(_KNOWN, source_id)
-    while batch := await cursor.fetch(KNOWN_HASHES_BATCH):
-        known.update(batch)
-        if len(known) > KNOWN_HASHES_MAX:
-            return None
-    return known
+    """product_id → hash of the source's stored rows; None beyond KNOWN_HASHES_MAX rows.
+
+    Two arrays in one answer: decoded in C, about five times cheaper than as many records.
+    """
+    ids, hashes = await driver.fetchrow(_KNOWN, source_id, KNOWN_HASHES_MAX + 1)
+    if ids is None:
+        return {}
+    if len(ids) > KNOWN_HASHES_MAX:
+        return None
+    return dict(zip(ids, hashes, strict=True))
 
 
 async def _copy(
@@ -552,10 +563,19 @@ async def _first_upload(
     encoder = _Encoder(report, {}, report.source_id, collect_parents=True)
     await _copy(driver, "source_products", chunks, parser, encoder, ("source_id", *_ROW_COLUMNS))
     report.new = encoder.written
-    if encoder.parents:
-        await session.execute(
-            _MARK_PARENTS_DIRTY, {"source": report.source_id, "parents": encoder.parents}
-        )
+    if not encoder.parents:
+        return
+    if not await driver.fetchval(_ANY_DIRTY, report.source_id):
+        # None marked yet: a plain INSERT, three times cheaper than ON CONFLICT's per-row
+        # arbitration. A parent a product event marks meanwhile makes it fail: then the
+        # savepoint is rolled back and the upsert below runs.
+        with contextlib.suppress(asyncpg.UniqueViolationError):
+            async with driver.transaction():
+                await driver.execute(_INSERT_DIRTY, report.source_id, encoder.parents)
+                return
+    await session.execute(
+        _MARK_PARENTS_DIRTY, {"source": report.source_id, "parents": encoder.parents}
+    )
 
 
 async def _supersede(driver: Any, encoder: _Encoder) -> None:

@@ -183,6 +183,12 @@ async def test_text_postgresql_cannot_store_is_refused_per_row(
         await conn.close()
     assert recorded == report["refused"]
 
+    rows = _rows(3)
+    rows[0]["product_name"] = "now with a \x00"  # refused, so absent from this snapshot
+    snapshot = (await _put(client, feed, _ndjson(rows), force="true")).json()
+    assert _counts(snapshot) == (0, 0, 2, 2, 1)  # sku-0 and "ok" are deleted
+    assert sorted(await _stored(client)) == ["sku-1", "sku-2"]
+
 
 async def _cut_off(body: bytes, pieces: int) -> AsyncIterator[bytes]:
     step = len(body) // pieces + 1
@@ -243,3 +249,32 @@ async def test_without_the_duplicate_check_a_later_row_supersedes(
     finally:
         await engine.dispose()
     assert (await _stored(client))["sku-1"][1]["product_name"] == "Newer"
+
+
+async def test_a_parent_marked_meanwhile_falls_back_to_the_upsert(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = await _feed(client)
+    source = (await client.get(f"/v1/feeds/{feed}")).json()["source_id"]
+    conn = await _db(client)
+    try:  # as if a product event had marked p-1 while the first upload ran
+        await conn.execute(
+            "INSERT INTO dirty_parents (source_id, parent_id, marked_at)"
+            " VALUES ($1, 'p-1', now() - interval '1 day')",
+            source,
+        )
+    finally:
+        await conn.close()
+    monkeypatch.setattr(intake, "_ANY_DIRTY", "SELECT $1::text IS NULL")  # "none marked"
+    first = (await _put(client, feed, _ndjson(_rows(9)))).json()
+    assert _counts(first) == (9, 0, 0, 0, 0) and len(await _stored(client)) == 9
+    conn = await _db(client)
+    try:
+        marked = dict(
+            await conn.fetch(
+                "SELECT parent_id, marked_at > now() - interval '1 hour' FROM dirty_parents"
+            )
+        )
+    finally:
+        await conn.close()
+    assert marked == {"p-0": True, "p-1": True, "p-2": True}

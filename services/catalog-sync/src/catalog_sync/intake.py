@@ -417,6 +417,24 @@ _UPSERT = text(
     " seq = EXCLUDED.seq, data = EXCLUDED.data, hash = EXCLUDED.hash, updated_at = now()"
     " WHERE source_products.hash <> EXCLUDED.hash"
 )
+# Compared in this process, the staging table holds just the new and changed rows (a few
+# percent of a daily snapshot): each is looked up by its key, never a scan of the source.
+_MARK_STAGED_DIRTY = text(
+    "INSERT INTO dirty_parents (source_id, parent_id)"
+    " SELECT :source, parent_id FROM ("
+    "   SELECT s.parent_id FROM upload_staging s"
+    "   UNION SELECT (SELECT sp.parent_id FROM source_products sp"
+    "     WHERE sp.source_id = :source AND sp.product_id = s.product_id) FROM upload_staging s"
+    " ) touched WHERE parent_id IS NOT NULL"
+    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
+)
+_UPSERT_STAGED = text(
+    "INSERT INTO source_products (source_id, product_id, parent_id, seq, data, hash)"
+    " SELECT :source, product_id, parent_id, seq, data, hash FROM upload_staging"
+    " ON CONFLICT (source_id, product_id) DO UPDATE SET parent_id = EXCLUDED.parent_id,"
+    " seq = EXCLUDED.seq, data = EXCLUDED.data, hash = EXCLUDED.hash, updated_at = now()"
+    " WHERE source_products.hash <> EXCLUDED.hash"
+)
 _DELETE_ABSENT = text(
     "DELETE FROM source_products sp WHERE sp.source_id = :source"
     " AND NOT EXISTS (SELECT 1 FROM upload_staging s WHERE s.product_id = sp.product_id)"
@@ -633,8 +651,9 @@ async def _merge(
         if report.deleted and known is None:
             await session.execute(_MARK_DELETED_DIRTY, params)
     if report.new or report.changed:
-        await session.execute(_MARK_DIRTY, params)
-        await session.execute(_UPSERT, params)
+        staged_all = known is None
+        await session.execute(_MARK_DIRTY if staged_all else _MARK_STAGED_DIRTY, params)
+        await session.execute(_UPSERT if staged_all else _UPSERT_STAGED, params)
     if snapshot and report.deleted:
         if known is None:
             await session.execute(_DELETE_ABSENT, params)

@@ -11,7 +11,12 @@ any exception; see ``tts_common.consumer`` for what it does with each kind.
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, InterfaceError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    InterfaceError,
+    ProgrammingError,
+)
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 
@@ -41,9 +46,22 @@ class UnknownEventType(PoisonEvent):
     """A well-formed envelope whose ``type`` no model is registered for."""
 
 
+# The database refused the statement for what it holds (a malformed value, a statement it
+# cannot run): the same record fails the same way every time. (An IntegrityError stays
+# retriable: two replicas racing to insert one row is transient.)
+_DETERMINISTIC_DB_ERRORS = (DataError, ProgrammingError)
+
+
 def is_retriable(exc: BaseException) -> bool:
-    """The runner's classification: the ``retriable`` attribute, else retriable."""
+    """The runner's classification: the ``retriable`` attribute, else retriable.
+
+    Except the database's deterministic refusals (``DataError``, ``ProgrammingError``, e.g.
+    an event naming a connection id that is not a UUID): retrying them only delays the dead
+    letter.
+    """
     flag = getattr(exc, "retriable", None)
+    if flag is None and isinstance(exc, _DETERMINISTIC_DB_ERRORS):
+        return False
     return True if flag is None else bool(flag)
 
 

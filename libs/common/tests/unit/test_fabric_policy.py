@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 from tts_common.consumer import is_outage, is_retriable
 from tts_common.db import async_url
 from tts_common.errors import AppError
@@ -20,6 +27,11 @@ from tts_common.fabric_errors import NonRetriableError, PoisonEvent, RetriableEr
         (AppError("upstream 503", retriable=True), True),
         (ConnectionResetError(), True),  # unknown: retried a bounded number of times
         (KeyError("x"), True),
+        # The database refusing the statement itself: the same record fails every time.
+        (DataError("UPDATE", {}, Exception("invalid input syntax for type uuid")), False),
+        (ProgrammingError("SELECT", {}, Exception("syntax error")), False),
+        (IntegrityError("INSERT", {}, Exception("duplicate key")), True),  # a race: transient
+        (OperationalError("UPDATE", {}, Exception("deadlock detected")), True),
     ],
 )
 def test_classification(exc: BaseException, expected: bool) -> None:

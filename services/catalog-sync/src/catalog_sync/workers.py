@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -194,9 +195,20 @@ async def scheduled_runs(rt: Runtime) -> None:
 # --- connection-changed: pause and resume the feeds of a connection -----------------------
 
 
+def _is_uuid(value: str) -> bool:
+    """auth-broker connection ids are UUIDs; another id names no feed's connection."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 async def on_connection_lost(
     session: AsyncSession, data: ConnectionExpired | ConnectionRevoked
 ) -> None:
+    if not _is_uuid(data.connection_id):
+        return
     reason = f"the connection {data.connection_id} is no longer authorized: {data.reason or ''}"
     await session.execute(
         text("UPDATE feeds SET paused_reason = :r WHERE connection_id = :c"),
@@ -206,6 +218,8 @@ async def on_connection_lost(
 
 async def on_connection_authorized(session: AsyncSession, data: ConnectionAuthorized) -> None:
     """Resume the connection's paused feeds: clear the pause and run what the pause stopped."""
+    if not _is_uuid(data.connection_id):
+        return
     result = await session.execute(
         text(
             "UPDATE feeds SET paused_reason = NULL WHERE connection_id = :c"

@@ -21,14 +21,18 @@ PostgreSQL at all. Three ways, by what the source holds:
      export's input) and those rows upserted (an unchanged row is neither sent, rewritten
      nor locked; an upload that changes nothing writes no product at all);
   3. for a snapshot, the rows it lacks are deleted and their parents marked dirty;
-- **more** (the stored hashes would not fit the process's memory bound): every row is
-  staged, and set-based statements count new / changed / unchanged rows against the stored
-  ones first; the guard and steps 2-3 follow as above.
+- **more** (the stored hashes would not fit the process's memory bound), or a source read
+  without the parser's duplicate check: every row is staged, and set-based statements count
+  new / changed / unchanged rows against the stored ones first; the guard and steps 2-3
+  follow as above.
 
 Everything runs on the caller's session (the transaction rule: the route's `SessionDep`
 commits), so a refused or failed upload leaves the stored products exactly as they were.
-A product event (`products.py`) landing during an upload is merged like a concurrent
-upload would be: by the row hash, never half-applied.
+A product event (`products.py`) that lands while an upload runs is ordered with it row by
+row, never half-applied: the upload compares with the stored rows once (as it starts; a
+large source as its COPY ends) and writes the rows that differed then, each only if it
+still differs (`ON CONFLICT … WHERE hash <> EXCLUDED.hash`). A first upload that meets a
+row an event created meanwhile answers 409 `upload_conflict` (nothing changed; repeat it).
 """
 
 from __future__ import annotations

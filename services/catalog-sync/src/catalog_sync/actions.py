@@ -12,6 +12,8 @@ edits, price and stock updates go on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tiktok_shop.errors import (
@@ -22,7 +24,7 @@ from tiktok_shop.errors import (
     TikTokError,
 )
 from tiktok_shop.lease import ConnectionUnavailableError
-from tiktok_shop.models.products import SearchProductsRequest
+from tiktok_shop.models.products import ProductSummary, SearchProductsRequest
 from tts_common.db import session_scope
 
 from catalog_sync import state
@@ -33,8 +35,12 @@ from catalog_sync.tiktok import TikTok
 
 log = logging.getLogger(__name__)
 
-# TikTok's answer to a create beyond a new shop's daily listing cap (docs/sandbox.md).
-LISTING_CAP_CODES = frozenset({12019052, 12052700})
+# TikTok's answer to a create beyond a new shop's daily listing cap ("Create Product 202309";
+# docs/sandbox.md, "Daily listing cap").
+LISTING_CAP_CODES = frozenset({12019068})
+# A seller SKU another product of the shop holds ("Create Product 202309"): after a create
+# whose answer was lost, most likely our own listing, not yet found by the search.
+SELLER_SKU_TAKEN = 12052056
 SEARCH_SKUS = 10  # Search Products 202502 takes at most 10 seller SKUs
 
 
@@ -45,6 +51,23 @@ def _uncertain(exc: TikTokError) -> bool:
     if isinstance(exc, NetworkError):
         return exc.sent
     return isinstance(exc, ServerError)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a write whose outcome is unknown sent: what TikTok holds if it happened."""
+
+    content_hash: str | None
+    skus: Mapping[str, StoredSku]
+    payload: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, record: state.Record, built: BuiltProduct | None) -> Sent:
+        stored = record.stored
+        if stored.skus or built is None:
+            return cls(stored.content_hash, stored.skus, record.payload)
+        skus = {s: StoredSku(p.price_hash, p.inventory_hash) for s, p in built.skus.items()}
+        return cls(built.content_hash, skus, built.document)
 
 
 def _failed(action: str, exc: TikTokError) -> state.Outcome:
@@ -68,11 +91,23 @@ class TikTokPerformer(Performer):
         built: Any,
         record: state.Record | None,
         todo: Plan,
-    ) -> state.Outcome:
+    ) -> list[state.Outcome]:
         try:
             return await self._perform(run, parent_id, built, record, todo)
         except (ConnectionUnavailableError, CredentialsError) as exc:
-            raise Pause(f"the feed's connection cannot be used: {exc}") from None
+            raise Pause(self._lost(run, exc)) from None
+
+    def pause_reason(self, run: RunState, exc: BaseException) -> str | None:
+        if isinstance(exc, ConnectionUnavailableError | CredentialsError):
+            return self._lost(run, exc)
+        return None
+
+    def _lost(self, run: RunState, exc: TikTokError) -> str:
+        """The pause's reason; the connection's cached token is dropped, so the first call
+        after the seller authorized again leases the new one."""
+        if run.feed.connection_id is not None:
+            self.tiktok.tokens.invalidate(run.feed.connection_id)
+        return f"the feed's connection cannot be used: {exc}"
 
     async def _perform(
         self,
@@ -81,36 +116,43 @@ class TikTokPerformer(Performer):
         built: BuiltProduct,
         record: state.Record | None,
         todo: Plan,
-    ) -> state.Outcome:
+    ) -> list[state.Outcome]:
         stored = record.stored if record else None
         first = todo.actions[0]
+        done: list[state.Outcome] = []
         if first is Action.RECONCILE:
-            stored = await self._reconcile(run, parent_id, built, stored)
+            assert record is not None
+            stored = await self._reconcile(run, parent_id, Sent.of(record, built))
+            done.append(state.Outcome("reconcile", "ok"))
             if built is None:
-                return state.Outcome("reconcile", "ok")
+                return done
             todo = plan(built, stored, adopt_existing=False)
             if not todo.writes:
-                return state.Outcome("reconcile", "ok")
+                return done
             first = todo.actions[0]
         if first is Action.ADOPT:
-            stored = await self._reconcile(run, parent_id, built, None, adopt=True)
+            stored = await self._adopt(run, parent_id, built)
             todo = plan(built, stored, adopt_existing=False)
+            if stored is not None:
+                done.append(state.Outcome("adopt", "ok"))
             if not todo.writes:
-                return state.Outcome("adopt", "ok")
+                return done
             first = todo.actions[0]
         if first is Action.CREATE:
-            return await self._create(run, parent_id, built)
+            return [*done, await self._create(run, parent_id, built)]
         if first is Action.EDIT:
-            return await self._edit(run, parent_id, built, stored)
-        outcome = state.Outcome("skip", "ok")
+            return [*done, await self._edit(run, parent_id, built, stored)]
         for action in todo.actions:
             if action is Action.PRICE:
                 outcome = await self._price(run, parent_id, built, stored, todo.price_skus)
             elif action is Action.INVENTORY:
                 outcome = await self._inventory(run, parent_id, built, stored, todo.inventory_skus)
+            else:
+                continue
+            done.append(outcome)
             if outcome.outcome != "ok":
-                return outcome
-        return outcome
+                break
+        return done
 
     # -- create, reconcile ------------------------------------------------------------
 
@@ -125,7 +167,12 @@ class TikTokPerformer(Performer):
         }
 
     async def _create(
-        self, run: RunState, parent_id: str, built: BuiltProduct, attempts: int = 3
+        self,
+        run: RunState,
+        parent_id: str,
+        built: BuiltProduct,
+        attempts: int = 3,
+        after_unknown: bool = False,
     ) -> state.Outcome:
         if run.creates_paused:
             return state.Outcome("create", "deferred", message=run.creates_paused)
@@ -151,12 +198,18 @@ class TikTokPerformer(Performer):
                     extra={"feed_id": run.feed.id, "parent_id": parent_id, "code": exc.code},
                 )
                 await self._save_status(run, parent_id, "unknown")
-                stored = await self._reconcile(run, parent_id, built, None)
-                if stored is not None and stored.status == "live":
+                sent = Sent(built.content_hash, self._stored_skus(built, {}), built.document)
+                stored = await self._reconcile(run, parent_id, sent)
+                if stored.status == "live":
                     return state.Outcome("create", "ok", message="reconciled after a lost answer")
                 if attempts <= 1:  # TikTok keeps failing: the next run tries again
                     return _failed("create", exc)
-                return await self._create(run, parent_id, built, attempts - 1)
+                return await self._create(run, parent_id, built, attempts - 1, after_unknown=True)
+            if after_unknown and exc.code == SELLER_SKU_TAKEN:
+                # The lost create may have gone through after all, not yet searchable: the
+                # next run reconciles again instead of creating.
+                await self._save_status(run, parent_id, "unknown")
+                return _failed("create", exc)
             await self._forget(run, parent_id)
             if exc.code in LISTING_CAP_CODES:
                 run.creates_paused = f"TikTok's listing limit: {exc.message}"
@@ -190,51 +243,67 @@ class TikTokPerformer(Performer):
             payload=None,
         )
 
-    async def _reconcile(
-        self,
-        run: RunState,
-        parent_id: str,
-        built: BuiltProduct | None,
-        stored: Stored | None,
-        *,
-        adopt: bool = False,
-    ) -> Stored | None:
-        """Find the listing by seller SKU: link it (live) or record that there is none."""
-        seller_skus = (
-            sorted(built.skus) if built is not None else sorted(stored.skus if stored else ())
-        )
-        found = None
+    async def _search(
+        self, run: RunState, seller_skus: list[str], *, exact: bool
+    ) -> ProductSummary | None:
+        """The shop's listing holding these seller SKUs ("Search Products 202502", by seller
+        SKU), deleted ones aside. `exact`: it must hold exactly these (our own create did);
+        a listing holding only some of them is another product's (the seller's data repeats
+        a SKU), never taken for ours."""
+        wanted = set(seller_skus)
         for start in range(0, len(seller_skus), SEARCH_SKUS):
             page = await self._api(run).search_products(
                 SearchProductsRequest(seller_skus=seller_skus[start : start + SEARCH_SKUS])
             )
             for product in page.products:
-                if product.status not in ("DELETED",):
-                    found = product
-                    break
-            if found is not None:
-                break
+                if product.status == "DELETED":
+                    continue
+                held = {s.seller_sku for s in product.skus if s.seller_sku}
+                if held == wanted or (not exact and held & wanted):
+                    return product
+        return None
+
+    async def _reconcile(self, run: RunState, parent_id: str, sent: Sent) -> Stored:
+        """Did the write whose answer was lost happen? Link the listing it made (live, holding
+        what was sent), or record that there is none (a create may then be sent)."""
+        found = await self._search(run, sorted(sent.skus), exact=True)
         if found is None:
-            if adopt:
-                return None
             await self._forget(run, parent_id)
             return Stored("failed", None, None)
         sku_ids = {s.seller_sku: str(s.id) for s in found.skus if s.seller_sku}
-        if adopt or built is None:
-            # What the adopted listing holds is not known: the next plan edits it to match.
-            content, skus = None, {s: StoredSku("", "", sku_id) for s, sku_id in sku_ids.items()}
-        else:  # our own create went through: TikTok holds what we sent
-            content, skus = built.content_hash, self._stored_skus(built, sku_ids)
+        skus = {
+            s: StoredSku(v.price_hash, v.inventory_hash, sku_ids.get(s, v.sku_id))
+            for s, v in sent.skus.items()
+        }
         await self._save(
             run,
             parent_id,
             status="live",
             tiktok_product_id=str(found.id),
-            content_hash=content,
+            content_hash=sent.content_hash,
             skus=skus,
-            payload=built.document if built is not None and not adopt else None,
+            payload=sent.payload,
         )
-        return Stored("live", str(found.id), content, skus)
+        return Stored("live", str(found.id), sent.content_hash, skus)
+
+    async def _adopt(self, run: RunState, parent_id: str, built: BuiltProduct) -> Stored | None:
+        """`adopt_existing`: link a listing that has our seller SKUs instead of creating one."""
+        found = await self._search(run, sorted(built.skus), exact=False)
+        if found is None:
+            return None
+        sku_ids = {s.seller_sku: str(s.id) for s in found.skus if s.seller_sku}
+        # What the adopted listing holds is not known: the plan then edits it to match.
+        skus = {s: StoredSku("", "", sku_id) for s, sku_id in sku_ids.items()}
+        await self._save(
+            run,
+            parent_id,
+            status="live",
+            tiktok_product_id=str(found.id),
+            content_hash=None,
+            skus=skus,
+            payload=None,
+        )
+        return Stored("live", str(found.id), None, skus)
 
     # -- edit, price, inventory, delete -----------------------------------------------
 
@@ -340,7 +409,7 @@ class TikTokPerformer(Performer):
         try:
             result = await self._api(run).delete_products(list(products.values()))
         except (ConnectionUnavailableError, CredentialsError) as exc:
-            raise Pause(f"the feed's connection cannot be used: {exc}") from None
+            raise Pause(self._lost(run, exc)) from None
         except TikTokError as exc:
             return {p: _failed("delete", exc) for p in products}
         refused = {

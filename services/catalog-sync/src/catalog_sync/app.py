@@ -20,24 +20,33 @@ from catalog_sync.routes_taxonomy import router as taxonomy_router
 
 NAME = "catalog-sync"
 
-CONSUMERS = [
-    Subscription(
-        PRODUCT_CHANGED,
-        {
-            "product.upserted": products.on_product_upserted,
-            "product.deleted": products.on_product_deleted,
-        },
-    ),
-    # An expired or revoked connection pauses its feeds; a new authorization resumes them.
-    Subscription(
-        CONNECTION_CHANGED,
-        {
-            "connection.expired": workers.on_connection_lost,
-            "connection.revoked": workers.on_connection_lost,
-            "connection.authorized": workers.on_connection_authorized,
-        },
-    ),
-]
+
+def consumers(connection_group: str | None = None) -> list[Subscription]:
+    """What catalog-sync consumes. `connection_group` gives the connection events a consumer
+    group of their own (default: the service's): tests that run several catalog-sync apps
+    against one Kafka at once give each its own, so each sees its connections' events."""
+    return [
+        Subscription(
+            PRODUCT_CHANGED,
+            {
+                "product.upserted": products.on_product_upserted,
+                "product.deleted": products.on_product_deleted,
+            },
+        ),
+        # An expired or revoked connection pauses its feeds; a new authorization resumes them.
+        Subscription(
+            CONNECTION_CHANGED,
+            {
+                "connection.expired": workers.on_connection_lost,
+                "connection.revoked": workers.on_connection_lost,
+                "connection.authorized": workers.on_connection_authorized,
+            },
+            group=connection_group,
+        ),
+    ]
+
+
+CONSUMERS = consumers()
 
 
 async def run_executor(rt: Runtime) -> None:
@@ -65,14 +74,14 @@ async def run_executor(rt: Runtime) -> None:
         await workers.run_executor(rt, TikTokPerformer(client), workers.builder(images_for))
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, connection_group: str | None = None) -> FastAPI:
     settings = settings or load_settings(Settings)
     start_tiktok, stop_tiktok = tiktok.hooks(settings)  # one TikTok client for the app
     app = create_service_app(
         name=NAME,
         settings=settings,
         routers=[router, analysis_router, taxonomy_router, runs_router],
-        consumers=CONSUMERS,
+        consumers=consumers(connection_group) if connection_group else CONSUMERS,
         workers=[run_executor, workers.event_runs, workers.scheduled_runs],
         on_startup=[start_tiktok],
         on_shutdown=[stop_tiktok],

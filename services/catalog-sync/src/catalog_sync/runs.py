@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tts_common.db import session_scope
 from tts_common.errors import Conflict, NotFound
 
-from catalog_sync import feeds, payload, pipeline, state, taxonomy_cache
+from catalog_sync import calllog, feeds, payload, pipeline, state, taxonomy_cache
 from catalog_sync.dataflow import group_variants
 from catalog_sync.delta import Action, Plan, plan
 from catalog_sync.models import Feed
@@ -39,7 +39,9 @@ from catalog_sync.readiness import ReadinessAnalyzer
 
 log = logging.getLogger(__name__)
 
-Trigger = Literal["manual", "schedule", "event"]
+# manual: POST …/runs; schedule: the feed's cron; event: the event-driven mode (the parents that
+# changed); resume: the connection was authorized again after a pause.
+Trigger = Literal["manual", "schedule", "event", "resume"]
 ACTIVE = ("queued", "running")
 BATCH = 50
 DELETE_BATCH = 20  # Delete Products 202309 takes at most 20 ids
@@ -70,12 +72,17 @@ _CLAIM = text(
 )
 _PROGRESS = text(
     "UPDATE runs SET done = :done, total = greatest(total, :total), counts = :counts,"
-    " heartbeat_at = now() WHERE id = :id RETURNING cancel_requested"
+    " heartbeat_at = now() WHERE id = :id RETURNING cancel_requested,"
+    " (SELECT paused_reason FROM feeds WHERE feeds.id = runs.feed_id) AS paused_reason"
 ).bindparams(bindparam("counts", type_=JSONB))
 _FINISH = text(
-    "UPDATE runs SET status = :status, reason = :reason, done = :done, counts = :counts,"
-    " finished_at = now(), heartbeat_at = now() WHERE id = :id"
+    "UPDATE runs SET status = :status, reason = :reason, done = :done,"
+    " total = greatest(total, :total), counts = :counts, finished_at = now(),"
+    " heartbeat_at = now() WHERE id = :id"
 ).bindparams(bindparam("counts", type_=JSONB))
+_CALLS = text("INSERT INTO api_calls (run_id, entry) VALUES (:run, :entry)").bindparams(
+    bindparam("entry", type_=JSONB)
+)
 _ITEM = text(
     "INSERT INTO run_items (run_id, parent_id, action, outcome, detail)"
     " VALUES (:run, :parent, :action, :outcome, :detail)"
@@ -203,12 +210,19 @@ class Performer:
 
     async def perform(
         self, run: RunState, parent_id: str, built: Any, record: state.Record | None, todo: Plan
-    ) -> state.Outcome:
+    ) -> list[state.Outcome]:
+        """The plan's calls, one outcome per action performed (the last one is the feedback;
+        a failed one ends the list)."""
         raise NotImplementedError
 
     async def delete(self, run: RunState, products: dict[str, str]) -> dict[str, state.Outcome]:
         """Delete up to 20 products (parent id -> TikTok product id) in one call."""
         raise NotImplementedError
+
+    def pause_reason(self, run: RunState, exc: BaseException) -> str | None:
+        """Why `exc` (raised while a product was prepared) means the feed must pause, if it
+        does; None: it is about that product only."""
+        return None
 
 
 @dataclass
@@ -220,6 +234,19 @@ class RunState:
     tally: Tally = field(default_factory=Tally)
     creates_paused: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # per-run caches (image resolver)
+    # Set when the run must stop early: (final status, reason). Products not started yet are
+    # left alone; the ones in flight finish.
+    stop: tuple[str, str] | None = None
+    paused_here: bool = False  # this run found the connection unusable (else: told so)
+    calls: calllog.RunLog | None = None
+
+    def halt(self, status: str, reason: str) -> None:
+        if self.stop is None:
+            self.stop = (status, reason)
+
+    def pause(self, reason: str) -> None:
+        self.paused_here = self.paused_here or self.stop is None
+        self.halt("paused", reason)
 
 
 async def claim(sessions: async_sessionmaker[AsyncSession], stale_seconds: float) -> str | None:
@@ -238,6 +265,9 @@ async def _total(session: AsyncSession, source_id: str) -> int:
     )
 
 
+Item = tuple[pipeline.ExportProduct, state.Record | None]
+
+
 async def execute(
     sessions: async_sessionmaker[AsyncSession],
     run_id: str,
@@ -245,8 +275,15 @@ async def execute(
     *,
     concurrency: int = 8,
     build: Any = None,
+    progress_seconds: float = 0.5,
 ) -> str:
-    """Run `run_id` to its end; returns the final status."""
+    """Run `run_id` to its end; returns the final status.
+
+    One reader streams the feed's products; `concurrency` workers take them one at a time
+    through readiness, the payload (its images resolved) and the plan's TikTok calls, so at
+    most `concurrency` products are in flight whatever their speed. Progress, a cancel and a
+    pause of the feed (its connection lost) are seen within `progress_seconds`.
+    """
     async with session_scope(sessions) as session:
         row = (
             await session.execute(text("SELECT * FROM runs WHERE id = :id"), {"id": run_id})
@@ -263,7 +300,7 @@ async def execute(
             failed = await session.execute(
                 text(
                     "SELECT parent_id FROM feedback WHERE feed_id = :f"
-                    " AND outcome IN ('failed', 'not_ready')"
+                    " AND outcome IN ('failed', 'not_ready', 'deferred')"
                 ),
                 {"f": feed.id},
             )
@@ -274,76 +311,121 @@ async def execute(
             else await _total(session, feed.source_id)
         )
         analyzer = await taxonomy_cache.readiness_analyzer(session, feed)
-    seen: set[str] = set()
-    slots = asyncio.Semaphore(max(1, concurrency))
+    if feed.log_api_calls:
+        run.calls = calllog.RunLog(run_id, headers=feed.log_api_headers)
+    # Every task started below inherits the run's call log (a context variable).
+    token = calllog.CURRENT.set(run.calls)
     try:
-        async with sessions() as reader:
-            view = await pipeline.open_view(reader, feed)
-            batch: list[pipeline.ExportProduct] = []
-            async for product in pipeline.products(reader, view):
-                if parents_filter is not None and product.parent_id not in parents_filter:
-                    seen.add(product.parent_id)
-                    continue
-                batch.append(product)
-                if len(batch) >= BATCH:
-                    if await _batch(run, batch, analyzer, performer, slots, build, seen):
-                        return await _finish(run, "cancelled", "cancelled on request")
-                    batch = []
-            if batch and await _batch(run, batch, analyzer, performer, slots, build, seen):
-                return await _finish(run, "cancelled", "cancelled on request")
-        # Gone from the source but at TikTok: deleted (a filtered run only looks at its own).
-        await _deletions(run, seen, performer, parents_filter)
-    except Pause as exc:
-        await _pause_feed(run, str(exc))
-        return await _finish(run, "paused", str(exc))
+        return await _execute(run, performer, analyzer, build, parents_filter, concurrency,
+                              progress_seconds)  # fmt: skip
+    finally:
+        calllog.CURRENT.reset(token)
+
+
+async def _execute(
+    run: RunState,
+    performer: Performer,
+    analyzer: ReadinessAnalyzer,
+    build: Any,
+    parents_filter: set[str] | None,
+    concurrency: int,
+    progress_seconds: float,
+) -> str:
+    seen: set[str] = set()
+    queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=2 * max(1, concurrency))
+    workers = [
+        asyncio.ensure_future(_worker(run, queue, analyzer, performer, build))
+        for _ in range(max(1, concurrency))
+    ]
+    progress = asyncio.ensure_future(_progress_loop(run, progress_seconds))
+    try:
+        await _read(run, queue, parents_filter, seen)
+        for _ in workers:
+            await queue.put(None)
+        await asyncio.gather(*workers)
+        if run.stop is None:
+            # Gone from the source but at TikTok: deleted (a filtered run only looks at its own).
+            try:
+                await _deletions(run, seen, performer, parents_filter)
+            except Pause as exc:
+                run.pause(str(exc))
+    finally:
+        for task in (*workers, progress):
+            task.cancel()
+        await asyncio.gather(*workers, progress, return_exceptions=True)
+    if run.stop is not None:
+        status, reason = run.stop
+        if status == "paused" and run.paused_here:
+            await _pause_feed(run, reason)
+        return await _finish(run, status, reason)
     return await _finish(run, "succeeded", None)
 
 
-async def _live(run: RunState) -> dict[str, str]:
-    async with session_scope(run.sessions) as session:
-        return await state.live_parents(session, run.feed.id)
+async def _read(
+    run: RunState, queue: asyncio.Queue[Item | None], only: set[str] | None, seen: set[str]
+) -> None:
+    """Stream the feed's products to the workers, with their stored state (loaded per batch)."""
+    async with run.sessions() as reader:
+        view = await pipeline.open_view(reader, run.feed)
+        batch: list[pipeline.ExportProduct] = []
+        async for product in pipeline.products(reader, view):
+            if run.stop is not None:
+                return
+            if not product.rows:
+                continue  # every row dropped by the optimization: gone, as for the deletions
+            seen.add(product.parent_id)
+            if only is not None and product.parent_id not in only:
+                continue
+            batch.append(product)
+            if len(batch) >= BATCH:
+                await _hand_over(run, queue, batch)
+                batch = []
+        if batch:
+            await _hand_over(run, queue, batch)
 
 
-async def _batch(
-    run: RunState,
-    batch: list[pipeline.ExportProduct],
-    analyzer: ReadinessAnalyzer,
-    performer: Performer,
-    slots: asyncio.Semaphore,
-    build: Any,
-    seen: set[str],
-) -> bool:
-    """Plan and perform a batch of products; True when the run was asked to stop."""
+async def _hand_over(
+    run: RunState, queue: asyncio.Queue[Item | None], batch: list[pipeline.ExportProduct]
+) -> None:
     async with session_scope(run.sessions) as session:
         records = await state.load(session, run.feed.id, [p.parent_id for p in batch])
-    tasks = []
     for product in batch:
-        seen.add(product.parent_id)
-        tasks.append(
-            asyncio.ensure_future(
-                _one(
-                    run, product, records.get(product.parent_id), analyzer, performer, slots, build
-                )
+        if run.stop is not None:
+            return
+        await queue.put((product, records.get(product.parent_id)))
+
+
+async def _worker(
+    run: RunState,
+    queue: asyncio.Queue[Item | None],
+    analyzer: ReadinessAnalyzer,
+    performer: Performer,
+    build: Any,
+) -> None:
+    while True:
+        item = await queue.get()
+        if item is None:
+            return
+        if run.stop is not None:
+            continue  # drain: the reader is stopping too
+        product, record = item
+        try:
+            await _one(run, product, record, analyzer, performer, build)
+        except Pause as exc:
+            run.pause(str(exc))
+            continue
+        except Exception as exc:  # a bug or the database: this product only, the run goes on
+            log.exception(
+                "a product failed unexpectedly",
+                extra={"run_id": run.run_id, "parent_id": product.parent_id},
             )
-        )
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    for result in results:
-        if isinstance(result, Pause):
-            raise result
-        if isinstance(result, BaseException):
-            raise result
-    run.tally.done += len(batch)
-    async with session_scope(run.sessions) as session:
-        cancel = await session.scalar(
-            _PROGRESS,
-            {
-                "id": run.run_id,
-                "done": run.tally.done,
-                "total": run.tally.total,
-                "counts": run.tally.as_dict(),
-            },
-        )
-    return bool(cancel)
+            outcome = state.Outcome("error", "failed", message=f"{type(exc).__name__}: {exc}"[:500])
+            run.tally.add(outcome.action, outcome.outcome)
+            try:
+                await _record(run, product.parent_id, [outcome])
+            except Exception:
+                log.exception("recording a failed product failed", extra={"run_id": run.run_id})
+        run.tally.done += 1
 
 
 async def _one(
@@ -352,17 +434,11 @@ async def _one(
     record: state.Record | None,
     analyzer: ReadinessAnalyzer,
     performer: Performer,
-    slots: asyncio.Semaphore,
     build: Any,
 ) -> None:
     parent_id = product.parent_id
-    if not product.rows:  # every row was dropped by the optimization: nothing to sell
-        todo = plan(None, record.stored if record else None)
-        if todo.actions == (Action.SKIP,):
-            run.tally.add("skip", "ok")
-            return
-    result = analyzer.add(product.rows) if product.rows else None
-    if result is not None and result.issues:
+    result = analyzer.add(product.rows)
+    if result.issues:
         outcome = state.Outcome(
             "not_ready",
             "not_ready",
@@ -372,59 +448,91 @@ async def _one(
             ),
         )
         run.tally.add("not_ready", "not_ready")
-        await _record(run, parent_id, outcome)
+        await _record(run, parent_id, [outcome])
         return
+    merged = [row for _, rows in group_variants(product.rows) for row in rows]
     built = None
-    if product.rows:
-        merged = [row for _, rows in group_variants(product.rows) for row in rows]
-        built = await build(merged, run) if build is not None else None
-        errors = getattr(built, "errors", ())
-        if errors:
+    if build is not None:
+        try:
+            built = await build(merged, run)
+        except Exception as exc:
+            reason = performer.pause_reason(run, exc)
+            if reason is not None:
+                raise Pause(reason) from None
+            # TikTok failing while the product's images were uploaded: this product, this run.
             outcome = state.Outcome(
-                "not_ready",
-                "not_ready",
-                errors=tuple({"attribute": e.attribute, "message": e.message} for e in errors),
+                "images", "failed", code=getattr(exc, "code", None), message=str(exc)[:1000]
             )
-            run.tally.add("not_ready", "not_ready")
-            await _record(run, parent_id, outcome)
+            run.tally.add(outcome.action, outcome.outcome)
+            await _record(run, parent_id, [outcome])
             return
+    errors = getattr(built, "errors", ())
+    if errors:
+        outcome = state.Outcome(
+            "not_ready",
+            "not_ready",
+            errors=tuple({"attribute": e.attribute, "message": e.message} for e in errors),
+        )
+        run.tally.add("not_ready", "not_ready")
+        await _record(run, parent_id, [outcome])
+        return
     todo = plan(built, record.stored if record else None, adopt_existing=run.feed.adopt_existing)
     if run.dry_run:
         for action in todo.actions:
             run.tally.add(action, "planned")
-        await _plan_item(run, parent_id, todo, built, record)
+        if todo.writes:
+            await _plan_item(run, parent_id, todo, built, record)
         return
     if not todo.writes:
         run.tally.add(todo.actions[0], "ok")
         return
-    async with slots:
-        outcome = await performer.perform(run, parent_id, built, record, todo)
-    run.tally.add(outcome.action, outcome.outcome)
-    await _record(run, parent_id, outcome)
+    if run.stop is not None:  # paused or cancelled while this product was prepared
+        return
+    outcomes = await performer.perform(run, parent_id, built, record, todo)
+    for outcome in outcomes:
+        run.tally.add(outcome.action, outcome.outcome)
+    await _record(run, parent_id, outcomes)
 
 
-async def _record(run: RunState, parent_id: str, outcome: state.Outcome) -> None:
+async def _record(run: RunState, parent_id: str, outcomes: Sequence[state.Outcome]) -> None:
+    """One product's outcomes: its run items, its history; the feedback (the last outcome)
+    unless this is a dry run, which changes nothing but its own report."""
+    if not outcomes:
+        return
     async with session_scope(run.sessions) as session:
-        await state.record(
-            session,
-            run.feed.id,
-            parent_id,
-            run.run_id,
-            outcome,
-            feedback_enabled=run.feed.feedback_enabled,
-        )
-        await session.execute(
-            _ITEM,
-            {
-                "run": run.run_id,
-                "parent": parent_id,
-                "action": outcome.action,
-                "outcome": outcome.outcome,
-                "detail": {"code": outcome.code, "message": outcome.message}
-                if outcome.code or outcome.message
-                else None,
-            },
-        )
+        for outcome in outcomes:
+            if not run.dry_run:
+                await state.record(
+                    session,
+                    run.feed.id,
+                    parent_id,
+                    run.run_id,
+                    outcome,
+                    feedback_enabled=run.feed.feedback_enabled and outcome is outcomes[-1],
+                )
+            await session.execute(
+                _ITEM,
+                {
+                    "run": run.run_id,
+                    "parent": parent_id,
+                    "action": outcome.action,
+                    "outcome": outcome.outcome,
+                    "detail": _detail(outcome),
+                },
+            )
+
+
+def _detail(outcome: state.Outcome) -> dict[str, Any] | None:
+    detail: dict[str, Any] = {}
+    if outcome.code is not None:
+        detail["code"] = outcome.code
+    if outcome.message:
+        detail["message"] = outcome.message
+    if outcome.request_id:
+        detail["request_id"] = outcome.request_id
+    if outcome.errors:
+        detail["errors"] = list(outcome.errors)
+    return detail or None
 
 
 async def _plan_item(
@@ -457,10 +565,29 @@ async def _plan_item(
             )
 
 
+async def _live(run: RunState) -> dict[str, str]:
+    async with session_scope(run.sessions) as session:
+        return await state.live_parents(session, run.feed.id)
+
+
 async def _deletions(
     run: RunState, seen: set[str], performer: Performer, only: set[str] | None
 ) -> None:
-    """Products TikTok has that the source no longer does: deleted, under the guard."""
+    """Products TikTok has that the source no longer does: deleted, under the guard.
+
+    A product gone whose last create had no known outcome is reconciled first (a listing
+    that create made is found by seller SKU, then deleted like the others)."""
+    if not run.dry_run:
+        async with session_scope(run.sessions) as session:
+            uncertain = await state.uncertain_parents(session, run.feed.id)
+        for parent_id in sorted(set(uncertain) - seen):
+            if run.stop is not None or (only is not None and parent_id not in only):
+                continue
+            todo = Plan((Action.RECONCILE,), why="gone from the source; outcome unknown")
+            outcomes = await performer.perform(run, parent_id, None, uncertain[parent_id], todo)
+            for outcome in outcomes:
+                run.tally.add(outcome.action, outcome.outcome)
+            await _record(run, parent_id, outcomes)
     live = await _live(run)
     gone = sorted((set(live) - seen) & only if only is not None else set(live) - seen)
     if not gone:
@@ -481,11 +608,53 @@ async def _deletions(
             )
         return
     for start in range(0, len(gone), DELETE_BATCH):
+        if run.stop is not None:
+            return
         chunk = {p: live[p] for p in gone[start : start + DELETE_BATCH]}
-        outcomes = await performer.delete(run, chunk)
-        for parent_id, outcome in outcomes.items():
+        deleted = await performer.delete(run, chunk)
+        for parent_id, outcome in deleted.items():
             run.tally.add(outcome.action, outcome.outcome)
-            await _record(run, parent_id, outcome)
+            await _record(run, parent_id, [outcome])
+
+
+async def _progress_loop(run: RunState, every: float) -> None:
+    """Write progress (and the call log) while the run goes; see a cancel or a pause."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await _progress(run)
+        except Exception:
+            log.warning("run progress could not be written", extra={"run_id": run.run_id})
+
+
+async def _progress(run: RunState) -> None:
+    async with session_scope(run.sessions) as session:
+        row = (
+            await session.execute(
+                _PROGRESS,
+                {
+                    "id": run.run_id,
+                    "done": run.tally.done,
+                    "total": run.tally.total,
+                    "counts": run.tally.as_dict(),
+                },
+            )
+        ).first()
+        await _write_calls(session, run)
+    if row is None:
+        return
+    if row.cancel_requested:
+        run.halt("cancelled", "cancelled on request")
+    elif row.paused_reason and not run.dry_run:  # the connection was lost meanwhile
+        run.halt("paused", row.paused_reason)
+
+
+async def _write_calls(session: AsyncSession, run: RunState) -> None:
+    if run.calls is None:
+        return
+    entries = run.calls.drain()
+    if entries:
+        await session.execute(_CALLS, [{"run": run.run_id, "entry": e} for e in entries])
 
 
 async def _pause_feed(run: RunState, reason: str) -> None:
@@ -497,6 +666,7 @@ async def _pause_feed(run: RunState, reason: str) -> None:
 
 
 async def _finish(run: RunState, status: str, reason: str | None) -> str:
+    counts = run.tally.as_dict()
     async with session_scope(run.sessions) as session:
         await session.execute(
             _FINISH,
@@ -505,9 +675,11 @@ async def _finish(run: RunState, status: str, reason: str | None) -> str:
                 "status": status,
                 "reason": reason,
                 "done": run.tally.done,
-                "counts": run.tally.as_dict(),
+                "total": run.tally.total,
+                "counts": counts,
             },
         )
+        await _write_calls(session, run)
     log.info(
         "run finished",
         extra={
@@ -515,7 +687,7 @@ async def _finish(run: RunState, status: str, reason: str | None) -> str:
             "feed_id": run.feed.id,
             "status": status,
             "reason": reason,
-            "counts": run.tally.as_dict(),
+            "counts": counts,
         },
     )
     return status

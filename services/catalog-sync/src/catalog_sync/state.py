@@ -165,6 +165,18 @@ async def record(
     )
 
 
+async def uncertain_parents(session: AsyncSession, feed_id: str) -> dict[str, Record]:
+    """The feed's products whose last create or edit has no known outcome."""
+    result = await session.execute(
+        text(
+            "SELECT parent_id, status, tiktok_product_id, content_hash, skus, payload"
+            " FROM tiktok_products WHERE feed_id = :feed AND status IN ('creating', 'unknown')"
+        ),
+        {"feed": feed_id},
+    )
+    return {row.parent_id: _stored(row) for row in result}
+
+
 async def live_parents(session: AsyncSession, feed_id: str) -> dict[str, str]:
     """parent id -> TikTok product id of every product TikTok has for the feed."""
     result = await session.execute(

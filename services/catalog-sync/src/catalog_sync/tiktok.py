@@ -35,6 +35,7 @@ from tiktok_shop import (
 from tts_common.app import Hook, Runtime
 from tts_common.errors import AppError, BadRequest, Conflict, NotFound, Unavailable
 
+from catalog_sync.calllog import RunCallLog
 from catalog_sync.config import Settings
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,15 @@ CATEGORY_NOT_LEAF = 12052024
 
 
 def config_from_settings(settings: Settings) -> ClientConfig:
-    """Only the Open API host is needed: catalog-sync never runs OAuth (the broker does)."""
+    """Only the Open API host is needed: catalog-sync never runs OAuth (the broker does).
+
+    Headers reach the call-log hook (redacted), which keeps them only for the run log of a
+    feed with `log_api_headers` (`catalog_sync.calllog`), never in the service log."""
     return ClientConfig(
         app_key=settings.tiktok_app_key,
         app_secret=settings.tiktok_app_secret,
         open_api_base_url=settings.tiktok_open_api_url,
+        log_headers=True,
     )
 
 
@@ -77,7 +82,9 @@ def build(settings: Settings) -> TikTok:
     tokens = BrokerLeaseTokenProvider(
         settings.auth_broker_url, settings.service_credential, transport.http
     )
-    client = TikTokShopClient(config, tokens, transport=transport, call_log=LoggingCallLog())
+    client = TikTokShopClient(
+        config, tokens, transport=transport, call_log=RunCallLog(LoggingCallLog())
+    )
     return TikTok(client=client, tokens=tokens, transport=transport)
 
 

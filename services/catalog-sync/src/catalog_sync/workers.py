@@ -104,8 +104,22 @@ async def _heartbeat(rt: Runtime, run_id: str) -> None:
 
 _DIRTY = text(
     "SELECT d.parent_id, d.marked_at FROM dirty_parents d"
-    " WHERE d.source_id = :source AND d.marked_at > :since"
+    " WHERE d.source_id = :source AND d.marked_at > :since AND d.marked_at < :before"
     " ORDER BY d.marked_at LIMIT :n"
+)
+_LAST_SETTLED = text(
+    "SELECT max(marked_at) FROM dirty_parents WHERE source_id = :source"
+    " AND marked_at > :since AND marked_at < :before"
+)
+# `dirty_parents.marked_at` is the marking transaction's start (`now()`), and a transaction
+# commits later: a row can appear with a marked_at older than rows already seen. Only rows
+# older than every transaction still writing to this database (and than a second ago, for a
+# transaction that has not written yet) are taken; the others wait for the next pass, so the
+# watermark (`feeds.events_synced_at`) never passes a change that is not visible yet.
+_SETTLED = text(
+    "SELECT least(now() - interval '1 second', (SELECT min(xact_start) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND backend_xid IS NOT NULL"
+    " AND pid <> pg_backend_pid()))"
 )
 
 
@@ -119,28 +133,40 @@ async def queue_event_runs(session: AsyncSession) -> int:
             "  AND r.status IN ('queued', 'running'))"
         )
     )
-    for (feed_id,) in result.all():
+    pending = result.all()
+    if not pending:
+        return 0
+    before = await session.scalar(_SETTLED)
+    for (feed_id,) in pending:
         feed = await feeds.get_feed(session, str(feed_id))
         rows = (
             await session.execute(
                 _DIRTY,
-                {"source": feed.source_id, "since": feed.events_synced_at, "n": EVENT_BATCH},
+                {
+                    "source": feed.source_id,
+                    "since": feed.events_synced_at,
+                    "before": before,
+                    "n": EVENT_BATCH + 1,
+                },
             )
         ).all()
         if not rows:
             continue
+        parents: list[str] | None = sorted({r.parent_id for r in rows})
+        synced = max(r.marked_at for r in rows)
+        if len(rows) > EVENT_BATCH:
+            # More changed than a parents list should carry (a large upload marks many at one
+            # instant; a cut inside it would skip the rest): one full run covers them all.
+            parents = None
+            synced = await session.scalar(_LAST_SETTLED, {
+                "source": feed.source_id, "since": feed.events_synced_at, "before": before,
+            })  # fmt: skip
         try:
             async with session.begin_nested():
-                await runs.start(
-                    session,
-                    feed,
-                    dry_run=False,
-                    trigger="event",
-                    parents=sorted({r.parent_id for r in rows}),
-                )
+                await runs.start(session, feed, dry_run=False, trigger="event", parents=parents)
         except Conflict:
             continue  # another process queued one meanwhile
-        feed.events_synced_at = max(r.marked_at for r in rows)
+        feed.events_synced_at = synced
         queued += 1
     return queued
 
@@ -233,6 +259,6 @@ async def on_connection_authorized(session: AsyncSession, data: ConnectionAuthor
             continue
         try:
             async with session.begin_nested():
-                await runs.start(session, feed, dry_run=False, trigger="event")
+                await runs.start(session, feed, dry_run=False, trigger="resume")
         except Conflict:
-            continue
+            continue  # a run is queued already: it finds the feed resumed

@@ -183,7 +183,10 @@ def tiktok_stack(fresh_database: str, broker_database: str, kafka_bootstrap: str
                         tiktok_app_key=sb.settings.app_key,
                         tiktok_app_secret=sb.settings.app_secret,  # type: ignore[arg-type]
                         **(settings or {}),
-                    )
+                    ),
+                    # Its own group for connection events: another catalog-sync process on
+                    # this Kafka (another test run) must not take this one's events.
+                    connection_group=f"catalog-sync-test-{uuid.uuid4().hex[:12]}",
                 )
                 async with (
                     LifespanManager(app, startup_timeout=60, shutdown_timeout=60),

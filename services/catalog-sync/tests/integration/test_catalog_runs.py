@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ INVENTORY = "POST /product/202309/products/{product_id}/inventory/update"
 DELETE = "DELETE /product/202309/products"
 UPLOAD = "POST /product/202309/images/upload"
 SEARCH = "POST /product/202502/products/search"
+PRODUCT_PATH = re.compile(r"/products/\d+(/|$)")
 WRITES = (CREATE, EDIT, PARTIAL_EDIT, PRICE, INVENTORY, DELETE, UPLOAD)
 
 
@@ -204,6 +206,16 @@ async def items(stack: Any, feed: str, run_id: str) -> list[dict[str, Any]]:
     return out
 
 
+async def call_log(stack: Any, feed: str, run_id: str) -> list[dict[str, Any]]:
+    """The run's API-call log, each entry with `template`: its path as the sandbox counts it."""
+    r = await stack.http.get(f"/v1/feeds/{feed}/runs/{run_id}/calls")
+    assert r.status_code == 200, r.text
+    entries = [orjson.loads(line) for line in r.content.splitlines() if line]
+    for e in entries:
+        e["template"] = PRODUCT_PATH.sub(r"/products/{product_id}\1", e["path"])
+    return entries
+
+
 async def feedback(stack: Any, feed: str) -> dict[str, dict[str, Any]]:
     r = await stack.http.get(f"/v1/feeds/{feed}/feedback")
     assert r.status_code == 200, r.text
@@ -273,11 +285,13 @@ async def assert_all_live(stack: Any, feed: str, market: str, rows: list[Row]) -
 
 async def test_feeds_go_live_then_only_changes_cost_calls(tiktok_stack: Any, images: str) -> None:
     async with tiktok_stack(sandbox={"audit_delay_seconds": 0}) as stack:
-        uk, _, uk_rows = await new_feed(stack, "UK", "uk", images)
-        us, _, us_rows = await new_feed(stack, "US", "us", images, parents=15)
-        stack.reset_calls()
-
+        uk, _, uk_rows = await new_feed(stack, "UK", "uk", images, log_api_calls=True)
+        us, _, us_rows = await new_feed(
+            stack, "US", "us", images, parents=15, log_api_calls=True, log_api_headers=True
+        )
+        creates = 0
         for feed, market, rows in ((uk, "UK", uk_rows), (us, "US", us_rows)):
+            stack.reset_calls()
             done = await run(stack, feed)
             n = len(parents_of(rows))
             assert done["status"] == "succeeded", done
@@ -290,9 +304,19 @@ async def test_feeds_go_live_then_only_changes_cost_calls(tiktok_stack: Any, ima
                 b["action"] == "create" and b["outcome"] == "ok" and b["tiktok_product_id"]
                 for b in back.values()
             )
-        calls = stack.calls()
-        total = len(parents_of(uk_rows)) + len(parents_of(us_rows))
-        assert calls[CREATE] == total  # one create per product, none repeated
+            calls = stack.calls()
+            assert calls[CREATE] == n  # one create per product, none repeated
+            creates += calls[CREATE]
+            # The run's call log: every call the sandbox served, headers only when asked for.
+            logged = await call_log(stack, feed, done["id"])
+            assert Counter(f"{e['method']} {e['template']}" for e in logged) == Counter(calls)
+            with_headers = market == "US"
+            assert all(("request_headers" in e) is with_headers for e in logged)
+            if with_headers:
+                assert all(
+                    e["request_headers"]["x-tts-access-token"] == "[REDACTED]" for e in logged
+                )
+        assert creates == len(parents_of(uk_rows)) + len(parents_of(us_rows))
 
         # 2. Nothing changed: not one write call.
         stack.reset_calls()
@@ -340,3 +364,243 @@ async def test_feeds_go_live_then_only_changes_cost_calls(tiktok_stack: Any, ima
             )
 
         await eventually(applied)
+
+
+# --- 4: a dry run plans exactly what the real run then does --------------------------------
+
+
+def without_skips(entries: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(i["parent_id"], i["action"]) for i in entries if i["action"] != "skip"}
+
+
+async def test_a_dry_run_reports_what_the_real_run_then_does(
+    tiktok_stack: Any, images: str
+) -> None:
+    async with tiktok_stack(sandbox={"audit_delay_seconds": 0}) as stack:
+        feed, _, rows = await new_feed(stack, "UK", "dry", images, parents=12)
+        assert (await run(stack, feed))["status"] == "succeeded"
+        groups = parents_of(rows)
+        names = sorted(groups)
+        priced, retitled, removed, restocked = names[0], names[1], names[2], names[3]
+        changed: list[Row] = []
+        for row in rows:
+            if row["parent_id"] == removed:
+                continue
+            if row["product_id"] == groups[priced][0]:
+                row = {**row, "sku.price": "77.70"}
+            if row["parent_id"] == retitled:
+                row = {**row, "product_name": "A better title"}
+            if row["product_id"] == groups[restocked][0]:
+                row = {**row, "sku.quantity": "42"}
+            changed.append(row)
+        new_rows = generate("UK", "new", images, parents=1, seed=99)
+        added = new_rows[0]["parent_id"]
+        changed += new_rows
+        await upload(stack, feed, changed)
+        stack.reset_calls()
+
+        dry = await run(stack, feed, dry_run=True)
+        assert dry["status"] == "succeeded" and dry["dry_run"], dry
+        assert writes(stack.calls()) == {}  # no write, no image upload
+        planned = await items(stack, feed, dry["id"])
+        expected = {
+            (priced, "price"),
+            (retitled, "edit"),
+            (removed, "delete"),
+            (restocked, "inventory"),
+            (added, "create"),
+        }
+        assert without_skips(planned) == expected
+        assert all(i["outcome"] == "planned" for i in planned)
+        detail = {i["parent_id"]: i["detail"] for i in planned}
+        changes = {
+            p: {c["path"]: (c["old"], c["new"]) for c in d["changes"]} for p, d in detail.items()
+        }
+        first = groups[priced][0]
+        assert changes[priced] == {f"skus[{first}].price.amount": ("10.09", "77.70")}
+        assert changes[retitled] == {"title": ("Sandbox product dry 1", "A better title")}
+        warehouse = MARKETS["UK"].warehouse
+        stock = f"skus[{groups[restocked][0]}].inventory[{warehouse}].quantity"
+        assert changes[restocked] == {stock: (5, 42)}
+        assert changes[added]["title"] == (None, "Sandbox product new 0")
+        assert detail[priced]["price_skus"] == [first]
+        # The feedback still holds the last real run's outcomes.
+        assert all(b["action"] == "create" for b in (await feedback(stack, feed)).values())
+
+        real = await run(stack, feed)
+        assert real["status"] == "succeeded", real
+        performed = await items(stack, feed, real["id"])
+        assert without_skips(performed) == expected
+        assert all(i["outcome"] == "ok" for i in performed), performed
+        assert writes(stack.calls()) == {
+            PRICE: 1,
+            EDIT: 1,
+            DELETE: 1,
+            INVENTORY: 1,
+            CREATE: 1,
+            UPLOAD: 1,  # the new product's own image; the shared one is uploaded already
+        }
+
+
+# --- 5: faults on creates never list a product twice ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"drop_response_rate": 0.2}, id="commit-then-drop-20pct"),
+        pytest.param({"error_rate": 0.1}, id="503-10pct"),
+    ],
+)
+async def test_faults_on_creates_never_make_a_duplicate(
+    tiktok_stack: Any, images: str, fault: dict[str, Any]
+) -> None:
+    async with tiktok_stack() as stack:
+        feed, _, rows = await new_feed(stack, "UK", "flt", images, parents=30)
+        # A few certain faults first (the rate alone might spare a small feed), then the rate.
+        certain = {k: 1.0 for k in fault}
+        for rule in ({**certain, "remaining": 3}, fault):
+            stack.sandbox.admin("POST", "/sandbox/v1/faults", {**rule, "operations": [CREATE]})
+        stack.reset_calls()
+        done = await run(stack, feed)
+        n = len(parents_of(rows))
+        assert done["status"] == "succeeded", done
+        stats = stack.stats()
+        kind = "drop_response" if "drop_response_rate" in fault else "error"
+        assert stats["faults_injected"].get(kind, 0) >= 3, stats["faults_injected"]
+        # Whatever the faults did, a later run finishes what is left; nothing is listed twice.
+        stack.sandbox.admin("DELETE", "/sandbox/v1/faults")
+        if done["counts"]["create"] != {"ok": n}:
+            assert (await run(stack, feed))["status"] == "succeeded"
+        await assert_all_live(stack, feed, "UK", rows)
+        stats = stack.stats()
+        assert stats["products_by_shop"][stack.sandbox.shop_id("UK")] == n
+        assert stats["duplicate_seller_sku_rejections"] == {}  # never a blind second create
+        if kind == "drop_response":  # lost answers were found by seller SKU, not re-sent
+            assert stats["calls"][SEARCH] >= 3
+
+
+# --- 6: a revoked connection pauses the feed; a new authorization resumes it ---------------
+
+
+async def feed_state(stack: Any, feed: str) -> dict[str, Any]:
+    r = await stack.http.get(f"/v1/feeds/{feed}")
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def runs_of(stack: Any, feed: str) -> list[dict[str, Any]]:
+    r = await stack.http.get(f"/v1/feeds/{feed}/runs")
+    assert r.status_code == 200, r.text
+    out: list[dict[str, Any]] = r.json()
+    return out
+
+
+async def test_a_revoked_connection_pauses_the_feed_and_authorizing_resumes_it(
+    tiktok_stack: Any, images: str
+) -> None:
+    async with tiktok_stack(settings={"run_concurrency": 4}) as stack:
+        feed, connection, rows = await new_feed(stack, "UK", "rev", images, parents=12)
+        assert (await run(stack, feed))["status"] == "succeeded"
+        n = len(parents_of(rows))
+
+        # The seller ends the authorization at TikTok: every token is refused.
+        stack.sandbox.admin(
+            "POST",
+            "/sandbox/v1/faults",
+            {"revoke_authorization": {"shop_id": stack.sandbox.shop_id("UK")}},
+        )
+        repriced = [{**r, "sku.price": "55.55"} for r in rows]
+        await upload(stack, feed, repriced)
+        stack.reset_calls()
+        paused = await run(stack, feed)
+        assert paused["status"] == "paused", paused
+        assert "connection" in paused["reason"], paused
+        assert "failed" not in str(paused["counts"]), paused["counts"]  # no storm of failures
+        assert stack.calls().get(PRICE, 0) <= 4  # the products in flight, no more
+        state = await feed_state(stack, feed)
+        assert state["paused_reason"] == paused["reason"]
+        assert all(b["outcome"] == "ok" for b in (await feedback(stack, feed)).values())
+        # While paused, a run stops at once, without a TikTok call.
+        stack.reset_calls()
+        again = await run(stack, feed)
+        assert again["status"] == "paused" and writes(stack.calls()) == {}
+
+        # The seller authorizes again: `connection.authorized` resumes the feed with a run.
+        await stack.reauthorize(connection, "UK")
+
+        async def resumed() -> bool:
+            state = await feed_state(stack, feed)
+            latest = (await runs_of(stack, feed))[0]
+            return (
+                state["paused_reason"] is None
+                and latest["trigger"] == "resume"
+                and latest["status"] not in ACTIVE
+            )
+
+        await eventually(resumed, within=60)
+        latest = (await runs_of(stack, feed))[0]
+        assert latest["status"] == "succeeded", latest
+        assert latest["counts"]["price"] == {"ok": n}, latest["counts"]
+
+        # Revoked at the broker: `connection.revoked` pauses the feed before any run.
+        await stack.revoke(connection)
+
+        async def paused_by_event() -> bool:
+            return bool((await feed_state(stack, feed))["paused_reason"])
+
+        await eventually(paused_by_event, within=60)
+        stack.reset_calls()
+        blocked = await run(stack, feed)
+        assert blocked["status"] == "paused", blocked
+        assert "no longer authorized" in blocked["reason"], blocked
+        assert writes(stack.calls()) == {}
+
+
+# --- 7: event-driven mode ------------------------------------------------------------------
+
+
+async def test_event_driven_feed_syncs_a_changed_price_within_seconds(
+    tiktok_stack: Any, images: str
+) -> None:
+    async with tiktok_stack(sandbox={"audit_delay_seconds": 0}) as stack:
+        feed, _, rows = await new_feed(stack, "UK", "evt", images, parents=8, event_driven=True)
+        n = len(parents_of(rows))
+
+        # The upload itself is an event: its parents are exported without a manual run.
+        async def exported() -> bool:
+            done = [r for r in await runs_of(stack, feed) if r["status"] not in ACTIVE]
+            records = await stored(stack, feed)
+            return (
+                bool(done)
+                and len(records) == n
+                and all(r["status"] == "live" for r in records.values())
+            )
+
+        await eventually(exported, within=90)
+        assert all(r["trigger"] == "event" for r in await runs_of(stack, feed))
+        before = len(await runs_of(stack, feed))
+        stack.reset_calls()
+
+        sku = rows[0]["product_id"]
+        r = await stack.http.post(
+            f"/v1/feeds/{feed}/products:upsert?format=ndjson",
+            content=ndjson([{**rows[0], "sku.price": "12.34"}]),
+        )
+        assert r.status_code == 200 and r.json()["changed"] == 1, r.text
+
+        async def synced() -> bool:
+            runs = await runs_of(stack, feed)
+            return len(runs) > before and runs[0]["status"] not in ACTIVE
+
+        await eventually(synced, within=30)
+        latest = (await runs_of(stack, feed))[0]
+        assert latest["trigger"] == "event" and latest["status"] == "succeeded", latest
+        assert latest["progress"]["total"] == 1
+        assert latest["counts"] == {"price": {"ok": 1}}, latest["counts"]
+        assert writes(stack.calls()) == {PRICE: 1}
+        held = {p["id"]: p for p in shop_products(stack, "UK")}
+        product = held[(await stored(stack, feed))[rows[0]["parent_id"]]["tiktok_product_id"]]
+        price = next(s["price"] for s in product["skus"] if s["seller_sku"] == sku)
+        assert price["sale_price"] == "12.34"

@@ -67,11 +67,22 @@ async def run_executor(rt: Runtime) -> None:
             recheck_after=settings.image_recheck_seconds,
         )
 
+    async def default_warehouse(run: runs.RunState) -> str:
+        """The shop's default sales warehouse ("Get Warehouses 202309"); "" without one."""
+        if run.feed.connection_id is None:
+            return ""
+        found = await client.shop(run.feed.connection_id).logistics.get_warehouses()
+        sales = [w for w in found.warehouses if w.type == "SALES_WAREHOUSE"]
+        chosen = next((w for w in sales if w.is_default), sales[0] if sales else None)
+        return str(chosen.id) if chosen is not None else ""
+
     # Product images are downloaded from the merchant's URLs (their own pool and limits).
     async with httpx.AsyncClient(
         timeout=10.0, follow_redirects=True, max_redirects=3
     ) as images_http:
-        await workers.run_executor(rt, TikTokPerformer(client), workers.builder(images_for))
+        await workers.run_executor(
+            rt, TikTokPerformer(client), workers.builder(images_for, default_warehouse)
+        )
 
 
 def create_app(settings: Settings | None = None, *, connection_group: str | None = None) -> FastAPI:

@@ -69,10 +69,13 @@ class RunItemOut(BaseModel):
     "/v1/feeds/{feed_id}/runs",
     status_code=202,
     dependencies=WRITE,
-    summary="Queue an export run (dry_run: plan only, no TikTok call)",
+    summary="Queue an export run (dry_run: plan only, no TikTok write)",
     response_model=RunOut,
     responses=error_responses(
-        403, 404, 409, described={409: "a run of the feed is queued or running"}
+        403,
+        404,
+        409,
+        described={409: "a run of the feed is queued or running, or the feed has no connection"},
     ),
 )
 async def start_run(feed_id: str, session: SessionDep, body: RunIn | None = None) -> Any:

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 Trigger = Literal["manual", "schedule", "event", "resume"]
 ACTIVE = ("queued", "running")
 BATCH = 50
+NO_CONNECTION = "the feed has no connection: connect it to an auth-broker connection first"
 DELETE_BATCH = 20  # Delete Products 202309 takes at most 20 ids
 
 
@@ -123,7 +124,10 @@ async def start(
     trigger: Trigger = "manual",
     parents: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Queue a run (flush only); 409 while another run of the feed is queued or running."""
+    """Queue a run (flush only); 409 while another run of the feed is queued or running, or
+    when a real run's feed has no connection (an active one would call TikTok)."""
+    if not dry_run and feed.active and feed.connection_id is None:
+        raise Conflict(NO_CONNECTION, code="no_connection")
     run_id = str(uuid.uuid4())
     created = await session.scalar(
         _START,
@@ -296,6 +300,8 @@ async def execute(
             return await _finish(run, "succeeded", "the feed is inactive: no TikTok calls")
         if not run.dry_run and feed.paused_reason:
             return await _finish(run, "paused", feed.paused_reason)
+        if not run.dry_run and feed.connection_id is None:
+            return await _finish(run, "failed", NO_CONNECTION)
         if only_failed:
             failed = await session.execute(
                 text(
@@ -459,9 +465,10 @@ async def _one(
             reason = performer.pause_reason(run, exc)
             if reason is not None:
                 raise Pause(reason) from None
-            # TikTok failing while the product's images were uploaded: this product, this run.
+            # TikTok failing while the product was prepared (its images uploaded, the default
+            # warehouse asked): this product, this run.
             outcome = state.Outcome(
-                "images", "failed", code=getattr(exc, "code", None), message=str(exc)[:1000]
+                "prepare", "failed", code=getattr(exc, "code", None), message=str(exc)[:1000]
             )
             run.tally.add(outcome.action, outcome.outcome)
             await _record(run, parent_id, [outcome])

@@ -31,11 +31,13 @@ log = logging.getLogger(__name__)
 EVENT_BATCH = 1000  # parents per event-driven run
 
 
-def builder(images_for: Any) -> Any:
+def builder(images_for: Any, warehouse_for: Any = None) -> Any:
     """The run's `build(rows, run)`: resolve the product's images, then build its payload.
 
     `images_for(run)` makes the run's image resolver (one per run, so images are resolved
-    once per run however many products share them).
+    once per run however many products share them). `await warehouse_for(run)` names the
+    warehouse `sku.quantity` goes to when the feed sets none (the shop's default one, asked
+    once per run).
     """
 
     async def build(rows: list[dict[str, str]], run: runs.RunState) -> BuiltProduct:
@@ -43,10 +45,15 @@ def builder(images_for: Any) -> Any:
         if resolver is None:
             resolver = run.extras["images"] = images_for(run)
         feed = run.feed
+        warehouse = feed.warehouse_id or ""
+        if not warehouse and warehouse_for is not None:
+            if "warehouse" not in run.extras:
+                async with run.extras.setdefault("warehouse_lock", asyncio.Lock()):
+                    if "warehouse" not in run.extras:
+                        run.extras["warehouse"] = await warehouse_for(run)
+            warehouse = run.extras["warehouse"]
         await resolver.prepare(image_requests(rows))
-        return build_product(
-            rows, market=feed.market, warehouse_id=feed.warehouse_id or "", images=resolver
-        )
+        return build_product(rows, market=feed.market, warehouse_id=warehouse, images=resolver)
 
     return build
 

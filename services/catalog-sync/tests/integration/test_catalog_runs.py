@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -157,18 +158,21 @@ async def cache_taxonomies(stack: Any, feed: str, market: str) -> None:
 
 
 async def new_feed(
-    stack: Any, market: str, tag: str, images: str, parents: int = 20, **settings: Any
+    stack: Any,
+    market: str,
+    tag: str,
+    images: str,
+    parents: int = 20,
+    *,
+    warehouse: bool = True,
+    **settings: Any,
 ) -> tuple[str, str, list[Row]]:
-    """A connected, active feed with generated products uploaded; (feed id, connection, rows)."""
+    """A connected, active feed with generated products uploaded; (feed id, connection, rows).
+    Without `warehouse` the feed names none: stock goes to the shop's default warehouse."""
     connection = await stack.connect(market)
-    feed = await stack.feed(
-        f"{tag}-feed",
-        market,
-        connection,
-        active=True,
-        warehouse_id=MARKETS[market].warehouse,
-        **settings,
-    )
+    if warehouse:
+        settings["warehouse_id"] = MARKETS[market].warehouse
+    feed = await stack.feed(f"{tag}-feed", market, connection, active=True, **settings)
     rows = generate(market, tag, images, parents)
     await upload(stack, feed, rows)
     await cache_taxonomies(stack, feed, market)
@@ -287,7 +291,14 @@ async def test_feeds_go_live_then_only_changes_cost_calls(tiktok_stack: Any, ima
     async with tiktok_stack(sandbox={"audit_delay_seconds": 0}) as stack:
         uk, _, uk_rows = await new_feed(stack, "UK", "uk", images, log_api_calls=True)
         us, _, us_rows = await new_feed(
-            stack, "US", "us", images, parents=15, log_api_calls=True, log_api_headers=True
+            stack,
+            "US",
+            "us",
+            images,
+            parents=15,
+            warehouse=False,
+            log_api_calls=True,
+            log_api_headers=True,
         )
         creates = 0
         for feed, market, rows in ((uk, "UK", uk_rows), (us, "US", us_rows)):
@@ -317,6 +328,10 @@ async def test_feeds_go_live_then_only_changes_cost_calls(tiktok_stack: Any, ima
                     e["request_headers"]["x-tts-access-token"] == "[REDACTED]" for e in logged
                 )
         assert creates == len(parents_of(uk_rows)) + len(parents_of(us_rows))
+        # The US feed names no warehouse: its stock went to the shop's default one.
+        stocked = {i["warehouse_id"] for p in shop_products(stack, "US") for s in p["skus"]
+                   for i in s["inventory"]}  # fmt: skip
+        assert stocked == {MARKETS["US"].warehouse}
 
         # 2. Nothing changed: not one write call.
         stack.reset_calls()
@@ -478,6 +493,84 @@ async def test_faults_on_creates_never_make_a_duplicate(
         assert stats["duplicate_seller_sku_rejections"] == {}  # never a blind second create
         if kind == "drop_response":  # lost answers were found by seller SKU, not re-sent
             assert stats["calls"][SEARCH] >= 3
+
+
+# --- the new-shop daily listing cap, and a run killed after its create -----------------------
+
+
+async def test_the_listing_cap_defers_creates_while_other_updates_go_on(
+    tiktok_stack: Any, images: str
+) -> None:
+    async with tiktok_stack() as stack:
+        feed, _, rows = await new_feed(stack, "UK", "cap", images, parents=4)
+        assert (await run(stack, feed))["status"] == "succeeded"
+        shop = stack.sandbox.shop_id("UK")
+        # Two more creates allowed today (4 made already).
+        stack.sandbox.admin("PUT", f"/sandbox/v1/shops/{shop}/listing_limit", {"daily_limit": 6})
+        more = generate("UK", "cap2", images, parents=4, seed=3)
+        first = rows[0]["product_id"]
+        await upload(stack, feed, [{**r, "sku.price": "33.33"} if r["product_id"] == first
+                                   else r for r in rows] + more)  # fmt: skip
+        stack.reset_calls()
+        capped = await run(stack, feed)
+        assert capped["status"] == "succeeded", capped
+        assert capped["counts"]["create"] == {"ok": 2, "deferred": 2}, capped["counts"]
+        assert capped["counts"]["price"] == {"ok": 1}  # updates are never capped
+        assert stack.calls()[CREATE] == 3  # the refused one; the last one was not even sent
+        back = await feedback(stack, feed)
+        deferred = {p for p, b in back.items() if b["outcome"] == "deferred"}
+        assert len(deferred) == 2
+        assert any(back[p]["code"] == 12019068 for p in deferred)
+        # The next UTC day: `only: failed` creates what was deferred, nothing else.
+        status = stack.sandbox.admin("GET", f"/sandbox/v1/shops/{shop}/listing_limit")["data"]
+        clock = stack.sandbox.admin("GET", "/sandbox/v1/clock")["data"]
+        ahead = int(status["resets_at"]) - int(clock["now"]) + 1
+        stack.sandbox.admin("POST", "/sandbox/v1/clock", {"advance_seconds": ahead})
+        stack.reset_calls()
+        retried = await run(stack, feed, only="failed")
+        assert retried["status"] == "succeeded", retried
+        assert retried["counts"] == {"create": {"ok": 2}}, retried["counts"]
+        assert writes(stack.calls()) == {CREATE: 2}
+        await assert_all_live(stack, feed, "UK", rows + more)
+
+
+async def test_a_run_killed_after_its_create_resumes_without_a_second_listing(
+    tiktok_stack: Any, images: str
+) -> None:
+    async with tiktok_stack(settings={"run_stale_seconds": 2}) as stack:
+        feed, _, rows = await new_feed(stack, "UK", "kill", images, parents=3)
+        assert (await run(stack, feed))["status"] == "succeeded"
+        parent = rows[0]["parent_id"]
+        listed = (await stored(stack, feed))[parent]["tiktok_product_id"]
+        # As a process killed mid-run leaves it: the create recorded as sent, its answer never
+        # stored, the run `running` with a heartbeat that stopped.
+        conn = await asyncpg.connect(libpq_dsn(stack.database_url))
+        try:
+            await conn.execute(
+                "UPDATE tiktok_products SET status = 'creating', tiktok_product_id = NULL"
+                " WHERE feed_id = $1 AND parent_id = $2",
+                feed,
+                parent,
+            )
+            run_id = str(uuid.uuid4())
+            await conn.execute(
+                "INSERT INTO runs (id, feed_id, trigger, dry_run, status, started_at,"
+                " heartbeat_at) VALUES ($1, $2, 'manual', false, 'running',"
+                " now() - interval '1 hour', now() - interval '1 hour')",
+                run_id,
+                feed,
+            )
+        finally:
+            await conn.close()
+        stack.reset_calls()
+        resumed = await wait_run(stack, feed, run_id)  # taken over by the executor
+        assert resumed["status"] == "succeeded", resumed
+        assert resumed["counts"]["reconcile"] == {"ok": 1}, resumed["counts"]
+        assert writes(stack.calls()) == {}  # found by seller SKU: not created again
+        assert stack.calls()[SEARCH] >= 1
+        record = (await stored(stack, feed))[parent]
+        assert (record["status"], record["tiktok_product_id"]) == ("live", listed)
+        await assert_all_live(stack, feed, "UK", rows)
 
 
 # --- 6: a revoked connection pauses the feed; a new authorization resumes it ---------------

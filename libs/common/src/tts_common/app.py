@@ -24,6 +24,7 @@ services and repositories only `flush()`; the entrypoint commits — `SessionDep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -97,10 +98,15 @@ async def _connect_kafka(rt: Runtime) -> None:
     delay = 0.5
     while True:
         producer = make_producer(rt.settings.kafka_bootstrap, client_id=rt.name)
+        attempt = asyncio.ensure_future(_start_producer(rt, producer))
         try:
-            await producer.start()
-            await ensure_topics(rt.settings.kafka_bootstrap)
+            # Shielded: a shutdown during the connect lets the attempt finish before the
+            # producer is stopped. aiokafka cancelled inside start() can leave a connection
+            # it opened unclosed (aiokafka#715).
+            await asyncio.shield(attempt)
         except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(attempt, 15)
             await producer.stop()
             raise
         except Exception as exc:
@@ -112,6 +118,11 @@ async def _connect_kafka(rt: Runtime) -> None:
         rt.producer = producer
         rt.kafka_ready.set()
         return
+
+
+async def _start_producer(rt: Runtime, producer: AIOKafkaProducer) -> None:
+    await producer.start()
+    await ensure_topics(rt.settings.kafka_bootstrap)
 
 
 async def _relay(rt: Runtime) -> None:

@@ -215,7 +215,9 @@ def run_sandbox(**settings_overrides: Any) -> Iterator[RunningSandbox]:
         app,
         host="127.0.0.1",
         port=port,
-        log_level="warning",
+        # Leave the process's logging alone (no config, no levels): uvicorn's defaults would
+        # stop its loggers propagating to the root handler for every later test in the process.
+        log_config=None,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=1,

@@ -475,10 +475,12 @@ async def _one(
             return
     errors = getattr(built, "errors", ())
     if errors:
+        # An image that could not be resolved: the resolver knows why (docs/feeds.md, "Images").
+        problems: dict[str, str] = getattr(run.extras.get("images"), "problems", {})
         outcome = state.Outcome(
             "not_ready",
             "not_ready",
-            errors=tuple({"attribute": e.attribute, "message": e.message} for e in errors),
+            errors=tuple(_payload_error(e, problems) for e in errors),
         )
         run.tally.add("not_ready", "not_ready")
         await _record(run, parent_id, [outcome])
@@ -499,6 +501,17 @@ async def _one(
     for outcome in outcomes:
         run.tally.add(outcome.action, outcome.outcome)
     await _record(run, parent_id, outcomes)
+
+
+def _payload_error(error: Any, problems: dict[str, str]) -> dict[str, str]:
+    out = {"attribute": error.attribute, "message": error.message}
+    if error.product_id:
+        out["product_id"] = error.product_id
+    # "no uploaded TikTok image for <url>": the URL is the message's last word.
+    why = problems.get(error.message.rsplit(" ", 1)[-1]) if problems else None
+    if why is not None:
+        out["why"] = why
+    return out
 
 
 async def _record(run: RunState, parent_id: str, outcomes: Sequence[state.Outcome]) -> None:

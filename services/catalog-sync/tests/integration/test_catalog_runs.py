@@ -71,10 +71,13 @@ MARKETS = {
 
 @pytest.fixture(scope="module")
 def images() -> Iterator[str]:
-    """Base URL of a local server answering `/img/<name>.png` with a valid 600x600 PNG."""
+    """Base URL of a local server answering `/img/<name>.png` with a valid 600x600 PNG
+    (`/img/missing…`: 404)."""
     picture = sample_png(600, 600)
 
     async def image(request: Request) -> Response:
+        if request.path_params["name"].startswith("missing"):
+            return Response(b"not here", status_code=404)
         return Response(picture, media_type="image/png")
 
     async def health(request: Request) -> Response:
@@ -410,7 +413,12 @@ async def test_a_dry_run_reports_what_the_real_run_then_does(
             changed.append(row)
         new_rows = generate("UK", "new", images, parents=1, seed=99)
         added = new_rows[0]["parent_id"]
-        changed += new_rows
+        broken_rows = [
+            {**r, "images": f"{images}/img/missing.png"}
+            for r in generate("UK", "bad", images, parents=1, seed=5)
+        ]
+        broken = broken_rows[0]["parent_id"]
+        changed += new_rows + broken_rows
         await upload(stack, feed, changed)
         stack.reset_calls()
 
@@ -425,11 +433,15 @@ async def test_a_dry_run_reports_what_the_real_run_then_does(
             (restocked, "inventory"),
             (added, "create"),
         }
-        assert without_skips(planned) == expected
-        assert all(i["outcome"] == "planned" for i in planned)
+        assert without_skips(planned) == expected | {(broken, "not_ready")}
+        assert all(i["outcome"] == "planned" for i in planned if i["parent_id"] != broken)
+        # A broken image link: not sent, and the report says why.
+        (problem,) = next(i for i in planned if i["parent_id"] == broken)["detail"]["errors"]
+        assert problem["attribute"] == "images" and "HTTP 404" in problem["why"], problem
         detail = {i["parent_id"]: i["detail"] for i in planned}
         changes = {
-            p: {c["path"]: (c["old"], c["new"]) for c in d["changes"]} for p, d in detail.items()
+            p: {c["path"]: (c["old"], c["new"]) for c in d.get("changes", [])}
+            for p, d in detail.items()
         }
         first = groups[priced][0]
         assert changes[priced] == {f"skus[{first}].price.amount": ("10.09", "77.70")}
@@ -445,8 +457,9 @@ async def test_a_dry_run_reports_what_the_real_run_then_does(
         real = await run(stack, feed)
         assert real["status"] == "succeeded", real
         performed = await items(stack, feed, real["id"])
-        assert without_skips(performed) == expected
-        assert all(i["outcome"] == "ok" for i in performed), performed
+        assert without_skips(performed) == expected | {(broken, "not_ready")}
+        assert all(i["outcome"] == "ok" for i in performed if i["parent_id"] != broken)
+        assert (await feedback(stack, feed))[broken]["outcome"] == "not_ready"
         assert writes(stack.calls()) == {
             PRICE: 1,
             EDIT: 1,

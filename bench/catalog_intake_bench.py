@@ -371,6 +371,7 @@ def upload(
     """PUT the file as a snapshot, streamed from disk; the report must match `expect`."""
     size = path.stat().st_size
     cpu0 = cpu_seconds(pid)
+    client0 = time.process_time()
     with RssSampler(pid) as rss:
         started = time.perf_counter()
         r = http.put(
@@ -395,6 +396,7 @@ def upload(
         "mb_per_s": round(size / seconds / 1e6, 1),
         "server_duration_s": report["duration_s"],
         "server_cpu_s": round(cpu_seconds(pid) - cpu0, 2),
+        "client_cpu_s": round(time.process_time() - client0, 2),
         "server_peak_rss_mb_during": round(rss.peak_kb / 1024, 1),
         "report": {k: report[k] for k in ("rows_read", "new", "changed", "unchanged", "deleted")}
         | {"refused": report["refused"]},

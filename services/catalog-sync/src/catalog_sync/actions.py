@@ -97,6 +97,12 @@ class TikTokPerformer(Performer):
         except (ConnectionUnavailableError, CredentialsError) as exc:
             raise Pause(self._lost(run, exc)) from None
 
+    async def begin(self, run: RunState) -> None:
+        """A run asks the broker for the connection's token afresh (not a cached lease): a
+        connection revoked or expired since is seen at the first call and pauses the run."""
+        if run.feed.connection_id is not None:
+            self.tiktok.tokens.invalidate(run.feed.connection_id)
+
     def pause_reason(self, run: RunState, exc: BaseException) -> str | None:
         if isinstance(exc, ConnectionUnavailableError | CredentialsError):
             return self._lost(run, exc)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from tts_common.api_auth import require_scope
 from tts_common.deps import SessionDep
+from tts_common.errors import Conflict
 from tts_common.openapi import error_responses
 
 from catalog_sync import feeds, runs
@@ -120,6 +121,28 @@ async def get_run(feed_id: str, run_id: str, session: SessionDep) -> Any:
 async def cancel_run(feed_id: str, run_id: str, session: SessionDep) -> Any:
     feed = await feeds.get_feed(session, feed_id)
     return await runs.cancel(session, feed.id, run_id)
+
+
+@router.post(
+    "/v1/feeds/{feed_id}:resume",
+    status_code=202,
+    dependencies=WRITE,
+    summary="Resume a paused feed: clear the pause and queue a run (trigger resume)",
+    response_model=RunOut,
+    responses=error_responses(
+        403,
+        404,
+        409,
+        described={409: "the feed is not paused, has a run queued or running, or no connection"},
+    ),
+)
+async def resume_feed(feed_id: str, session: SessionDep) -> Any:
+    feed = await feeds.get_feed(session, feed_id)
+    if feed.paused_reason is None:
+        raise Conflict(f"feed {feed.name} is not paused", code="not_paused")
+    feed.paused_reason = None
+    await session.flush()  # a 409 below rolls the request back: the pause stays
+    return await runs.start(session, feed, dry_run=False, trigger="resume")
 
 
 @router.get(

@@ -223,6 +223,9 @@ class Performer:
         """Delete up to 20 products (parent id -> TikTok product id) in one call."""
         raise NotImplementedError
 
+    async def begin(self, run: RunState) -> None:
+        """Called before a real run's first product."""
+
     def pause_reason(self, run: RunState, exc: BaseException) -> str | None:
         """Why `exc` (raised while a product was prepared) means the feed must pause, if it
         does; None: it is about that product only."""
@@ -343,6 +346,8 @@ async def _execute(
         asyncio.ensure_future(_worker(run, queue, analyzer, performer, build))
         for _ in range(max(1, concurrency))
     ]
+    if not run.dry_run:
+        await performer.begin(run)
     progress = asyncio.ensure_future(_progress_loop(run, progress_seconds))
     try:
         await _read(run, queue, parents_filter, seen)

@@ -662,6 +662,20 @@ async def test_a_revoked_connection_pauses_the_feed_and_authorizing_resumes_it(
         assert blocked["status"] == "paused", blocked
         assert "no longer authorized" in blocked["reason"], blocked
         assert writes(stack.calls()) == {}
+        # Resumed by hand while the broker still refuses: the run's first call pauses it again.
+        await upload(stack, feed, [{**r, "sku.price": "66.60"} for r in rows])
+        r = await stack.http.post(f"/v1/feeds/{feed}:resume")
+        assert r.status_code == 202 and r.json()["trigger"] == "resume", r.text
+        again = await wait_run(stack, feed, r.json()["id"])
+        assert again["status"] == "paused" and "unavailable" in again["reason"], again
+        assert "failed" not in str(again["counts"]), again["counts"]
+        assert (await feed_state(stack, feed))["paused_reason"] == again["reason"]
+        assert writes(stack.calls()) == {}  # the lease was refused: nothing reached TikTok
+        await stack.reauthorize(connection, "UK")
+        await eventually(resumed, within=60)
+        assert (await runs_of(stack, feed))[0]["counts"]["price"] == {"ok": n}
+        r = await stack.http.post(f"/v1/feeds/{feed}:resume")
+        assert r.status_code == 409 and r.json()["error"] == "not_paused", r.text
 
 
 # --- 7: event-driven mode ------------------------------------------------------------------

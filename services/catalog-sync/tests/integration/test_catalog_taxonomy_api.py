@@ -9,37 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-import httpx
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
-from auth_broker.config import Settings as BrokerSettings
-from auth_broker.testing import (
-    MIGRATIONS as BROKER_MIGRATIONS,
-)
-from auth_broker.testing import (
-    RunningBroker,
-    approve_in_sandbox,
-    free_port,
-    run_broker,
-    sandbox_settings,
-)
-from catalog_sync.app import NAME, create_app
-from catalog_sync.cli import MIGRATIONS
-from catalog_sync.config import Settings
 from tiktok_sandbox.catalog_seed import catalog
-from tiktok_sandbox.testing import RunningSandbox, run_sandbox
-from tts_common.migrate import migrate_async
-from tts_common.testing.infra import database_url, libpq_dsn, new_database_name
 
 pytestmark = pytest.mark.integration
 
-AUTH = {"Authorization": "Bearer dev-api-key"}
-SERVICE_SECRET = "catalog-sync-test-credential-0123456789"
 SOFAS = "604468"  # Furniture > Indoor Furniture > Sofas, a real UK leaf
 SOFAS_PATH = "Furniture>Indoor Furniture>Sofas"
 MUGS = "600042"  # Kitchenware > Drinkware > Mugs
@@ -50,122 +27,25 @@ BRANDS_OP = "GET /product/202309/brands"
 RECOMMEND_OP = "POST /product/202309/categories/recommend"
 
 
-@dataclass
-class Env:
-    sandbox: RunningSandbox
-    broker: RunningBroker
-    http: httpx.AsyncClient  # catalog-sync (ASGI)
-    outside: httpx.AsyncClient  # broker and sandbox over real HTTP
-
-    async def connect(self, market: str) -> str:
-        """A connection the sandbox's seller approved (OAuth through the broker)."""
-        r = await self.outside.post(
-            self.broker.base_url + "/v1/connections",
-            json={"name": f"{market}-{uuid.uuid4().hex[:6]}", "market": market},
-            headers=self.broker.admin,
-        )
-        assert r.status_code == 201, r.text
-        created = r.json()
-        target = await approve_in_sandbox(self.outside, created["authorize_url"], market)
-        assert (await self.outside.get(target)).status_code == 200
-        return str(created["id"])
-
-    async def revoke(self, connection_id: str) -> None:
-        r = await self.outside.delete(
-            f"{self.broker.base_url}/v1/connections/{connection_id}", headers=self.broker.admin
-        )
-        assert r.status_code in (200, 204), r.text
-
-    def calls(self) -> dict[str, int]:
-        """TikTok calls the sandbox served, per operation."""
-        stats: dict[str, int] = self.sandbox.admin("GET", "/sandbox/v1/stats")["data"]["calls"]
-        return stats
-
-    def reset_calls(self) -> None:
-        self.sandbox.admin("DELETE", "/sandbox/v1/stats")
-
-    async def feed(self, name: str, market: str = "UK", connection_id: str | None = None) -> str:
-        body: dict[str, Any] = {"name": name, "market": market}
-        if connection_id is not None:
-            body["connection_id"] = connection_id
-        r = await self.http.post("/v1/feeds", json=body)
-        assert r.status_code == 201, r.text
-        return str(r.json()["id"])
-
-
 @pytest.fixture
-async def broker_database(pg_server_url: str) -> AsyncIterator[str]:
-    """The broker's own database (its tables and catalog-sync's may not share one)."""
-    name = new_database_name("t_taxonomy_broker")
-    admin = await asyncpg.connect(libpq_dsn(pg_server_url), timeout=30)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield database_url(pg_server_url, name)
-    finally:
-        admin = await asyncpg.connect(libpq_dsn(pg_server_url), timeout=30)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-@pytest.fixture
-async def env(
-    fresh_database: str, broker_database: str, kafka_bootstrap: str
-) -> AsyncIterator[Env]:
-    await migrate_async(broker_database, BROKER_MIGRATIONS, "auth-broker")
-    await migrate_async(fresh_database, MIGRATIONS, NAME)
-    port = free_port()
-    with run_sandbox(redirect_url=f"http://127.0.0.1:{port}/v1/oauth/callback") as sb:
-        broker_settings = BrokerSettings(
-            **sandbox_settings(
-                sb,
-                broker_database,
-                kafka_bootstrap,
-                http_port=port,
-                refresher_enabled=False,
-                service_credentials=f"catalog-sync:{SERVICE_SECRET}",
-            )
-        )
-        with run_broker(broker_settings) as broker:
-            settings = Settings(
-                database_url=fresh_database,
-                kafka_bootstrap=kafka_bootstrap,
-                auth_broker_url=broker.base_url,
-                service_credential=SERVICE_SECRET,  # type: ignore[arg-type]
-                tiktok_open_api_url=sb.base_url,
-                tiktok_app_key=sb.settings.app_key,
-                tiktok_app_secret=sb.settings.app_secret,  # type: ignore[arg-type]
-            )
-            app = create_app(settings)
-            async with (
-                LifespanManager(app, startup_timeout=60, shutdown_timeout=60),
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app),
-                    base_url="http://catalog",
-                    headers=AUTH,
-                    timeout=60,
-                ) as http,
-                httpx.AsyncClient(timeout=30) as outside,
-            ):
-                yield Env(sb, broker, http, outside)
+async def env(tiktok_stack: Any) -> AsyncIterator[Any]:
+    """The sandbox, a broker and catalog-sync (`tiktok_stack`, conftest.py)."""
+    async with tiktok_stack() as stack:
+        yield stack
 
 
 def _uk_leaves() -> int:
     return len(catalog().trees["UK"].leaves())
 
 
-async def _get(env: Env, path: str, **params: Any) -> dict[str, Any]:
+async def _get(env: Any, path: str, **params: Any) -> dict[str, Any]:
     r = await env.http.get(path, params=params)
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
 
 
-async def test_taxonomies_are_fetched_once_then_served_from_the_cache(env: Env) -> None:
+async def test_taxonomies_are_fetched_once_then_served_from_the_cache(env: Any) -> None:
     connection = await env.connect("UK")
     feed = await env.feed("uk-shop", connection_id=connection)
     base = f"/v1/feeds/{feed}/taxonomies"
@@ -269,7 +149,7 @@ PRODUCTS = [
 ]  # fmt: skip
 
 
-async def test_suggestions_for_unmapped_values_then_accept_above_a_score(env: Env) -> None:
+async def test_suggestions_for_unmapped_values_then_accept_above_a_score(env: Any) -> None:
     connection = await env.connect("UK")
     r = await env.http.post("/v1/feeds:apply", content=FEED_FILE.format(connection=connection))
     assert r.status_code == 201, r.text
@@ -337,7 +217,7 @@ async def test_suggestions_for_unmapped_values_then_accept_above_a_score(env: En
     assert r.status_code == 404
 
 
-async def test_without_a_usable_connection_the_answers_say_what_to_do(env: Env) -> None:
+async def test_without_a_usable_connection_the_answers_say_what_to_do(env: Any) -> None:
     us = await env.feed("us-unconnected", market="US")
     for method, path in (
         ("GET", f"/v1/feeds/{us}/taxonomies/categories"),

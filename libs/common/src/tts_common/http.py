@@ -92,6 +92,8 @@ class HttpLimits:
     keep_alive_s: int
     # Path prefix -> body limit in bytes; the longest matching prefix wins.
     body_limits: dict[str, int] = field(default_factory=dict)
+    # Path prefix -> (body timeout, request timeout) in seconds, for the same prefixes.
+    timeouts: dict[str, tuple[float, float]] = field(default_factory=dict)
     docs_paths: frozenset[str] = frozenset()
 
     @classmethod
@@ -103,6 +105,14 @@ class HttpLimits:
             request_timeout_s=settings.request_timeout_seconds,
             keep_alive_s=settings.http_keep_alive_seconds,
         )
+
+    def timeouts_for(self, path: str) -> tuple[float, float]:
+        """(body timeout, request timeout) for `path`: its longest registered prefix's."""
+        best, found = -1, (self.body_timeout_s, self.request_timeout_s)
+        for prefix, value in self.timeouts.items():
+            if len(prefix) > best and _under(path, prefix):
+                best, found = len(prefix), value
+        return found
 
     def body_limit(self, path: str) -> int:
         """The body limit for `path`: its longest registered prefix's, else the default."""
@@ -118,12 +128,28 @@ def _under(path: str, prefix: str) -> bool:
     return path == base or path.startswith(base + "/")
 
 
-def allow_body(app: FastAPI, prefix: str, max_bytes: int) -> None:
-    """Let requests under `prefix` (a path, matched by whole segments) carry up to `max_bytes`."""
+def allow_body(
+    app: FastAPI,
+    prefix: str,
+    max_bytes: int,
+    *,
+    body_timeout_s: float | None = None,
+    request_timeout_s: float | None = None,
+) -> None:
+    """Let requests under `prefix` (a path, matched by whole segments) carry up to `max_bytes`.
+
+    A large upload also needs time: `body_timeout_s` / `request_timeout_s` replace the app's
+    defaults under the prefix (0 = no request timeout there).
+    """
     if not prefix.startswith("/") or max_bytes < 1:
         raise ValueError("allow_body needs a path prefix starting with / and a positive size")
     limits: HttpLimits = app.state.http_limits
     limits.body_limits[prefix] = max_bytes
+    if body_timeout_s is not None or request_timeout_s is not None:
+        limits.timeouts[prefix] = (
+            limits.body_timeout_s if body_timeout_s is None else body_timeout_s,
+            limits.request_timeout_s if request_timeout_s is None else request_timeout_s,
+        )
 
 
 def server_options(app: FastAPI) -> dict[str, Any]:
@@ -332,6 +358,7 @@ class HttpGuard:
                 chunked = True
         path: str = scope["path"]
         limits = self.limits
+        body_timeout, request_timeout = limits.timeouts_for(path)
         declared = _content_length(content_length)
         with correlation(clean_correlation_id(raw_cid)) as cid:
             ex = _Exchange(
@@ -340,7 +367,7 @@ class HttpGuard:
                 send,
                 correlation_id=cid,
                 body_limit=limits.body_limit(path),
-                body_deadline=started + limits.body_timeout_s,
+                body_deadline=started + body_timeout,
                 expects_body=chunked or bool(declared),
                 csp=DOCS_CSP if path in limits.docs_paths else API_CSP,
             )
@@ -357,7 +384,7 @@ class HttpGuard:
                 elif declared is not None and declared > ex.body_limit:
                     await ex.refuse_large_body(declared=True)
                 else:
-                    await self._run(ex, started)
+                    await self._run(ex, started, request_timeout)
             finally:
                 status = ex.status if ex.status is not None else CLIENT_CLOSED
                 if ex.client_gone and not ex.answered:
@@ -372,13 +399,13 @@ class HttpGuard:
                     )
                 self.metrics.observe(scope, status, time.monotonic() - started)
 
-    async def _run(self, ex: _Exchange, started: float) -> None:
+    async def _run(self, ex: _Exchange, started: float, request_timeout: float) -> None:
         """Call the app; render what it raised; enforce the request timeout."""
         try:
-            if self.limits.request_timeout_s <= 0:
+            if request_timeout <= 0:
                 await self.app(ex.scope, ex.receive, ex.send)
             else:
-                await self._run_with_deadline(ex, started + self.limits.request_timeout_s)
+                await self._run_with_deadline(ex, started + request_timeout, request_timeout)
         except ClientDisconnect:
             ex.client_gone = ex.client_gone or not ex.answered
         except Exception as exc:
@@ -389,7 +416,7 @@ class HttpGuard:
             else:
                 raise  # a response is half-sent: the server closes the connection
 
-    async def _run_with_deadline(self, ex: _Exchange, deadline: float) -> None:
+    async def _run_with_deadline(self, ex: _Exchange, deadline: float, limit_s: float) -> None:
         task = asyncio.ensure_future(self.app(ex.scope, ex.receive, ex.send))
         try:
             done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
@@ -399,14 +426,13 @@ class HttpGuard:
                 else:
                     log.warning(
                         "request timed out; the handler goes on, its answer is dropped",
-                        extra={"path": ex.scope["path"], "limit_s": self.limits.request_timeout_s},
+                        extra={"path": ex.scope["path"], "limit_s": limit_s},
                     )
                     await ex.answer(
                         503,
                         error_body(
                             "request_timeout",
-                            "the request took longer than "
-                            f"{self.limits.request_timeout_s:g} s; it may still complete",
+                            f"the request took longer than {limit_s:g} s; it may still complete",
                         ),
                         close=True,
                         extra=((b"retry-after", b"1"),),

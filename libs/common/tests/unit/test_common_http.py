@@ -419,3 +419,19 @@ def test_server_options_enforce_the_header_limit_with_h11() -> None:
         "timeout_keep_alive": 7,
     }
     assert server_options(FastAPI()) == {}
+
+
+def test_upload_prefixes_get_their_own_timeouts() -> None:
+    from tts_common.http import HttpLimits
+
+    limits = HttpLimits(
+        max_body_bytes=1024,
+        max_header_bytes=16384,
+        body_timeout_s=15.0,
+        request_timeout_s=60.0,
+        keep_alive_s=5,
+    )
+    limits.timeouts["/v1/feeds"] = (3600.0, 0.0)
+    assert limits.timeouts_for("/v1/feeds/x/products") == (3600.0, 0.0)
+    assert limits.timeouts_for("/v1/feedsx") == (15.0, 60.0)  # whole segments only
+    assert limits.timeouts_for("/healthz") == (15.0, 60.0)

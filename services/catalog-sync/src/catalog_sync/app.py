@@ -99,5 +99,11 @@ def create_app(settings: Settings | None = None, *, connection_group: str | None
         description="Delta product sync to TikTok Shop: feeds, dataflow, readiness, runs, feedback",
     )
     # Product snapshots are large; only the upload routes live under these prefixes' limit.
-    allow_body(app, "/v1/feeds", settings.max_upload_bytes)
+    allow_body(
+        app,
+        "/v1/feeds",
+        settings.max_upload_bytes,
+        body_timeout_s=settings.upload_body_timeout_seconds,
+        request_timeout_s=settings.upload_request_timeout_seconds,
+    )
     return app

@@ -27,6 +27,10 @@ class Settings(ServiceSettings):
     # Product uploads (PUT /v1/feeds/{id}/products, /v1/sources/…) may be this large (gzip or
     # not); every other request keeps TTS_MAX_BODY_BYTES.
     max_upload_bytes: int = Field(default=4 * 1024**3, ge=1024)
+    # …and may take this long to arrive and to be applied (0: no request timeout): a
+    # 1,000,000-row snapshot streams for about 20 s (bench/results/catalog_intake.json).
+    upload_body_timeout_seconds: float = Field(default=3600.0, gt=0)
+    upload_request_timeout_seconds: float = Field(default=0.0, ge=0)
     # Export runs (docs/feeds.md, "Runs"): products in flight per run, how often an idle
     # executor looks for queued runs, after how long a silent run is taken over (its process
     # died), how often the event-driven mode gathers changed parents.

@@ -188,7 +188,9 @@ async def put_products(
     summary="Add or replace some products (no deletions)",
     description=_UPLOAD_DOC,
     response_model=UploadOut,
-    responses=_errors(400, 404, 422),
+    responses=_errors(
+        400, 404, 409, 422, described={409: "a product event wrote a row meanwhile; retry"}
+    ),
 )
 async def upsert_products(
     feed_id: str,

@@ -21,7 +21,7 @@ CREATE TABLE sources (
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
--- One row per variant as received. `hash` is the MD5 of the canonical JSON of `data`: an
+-- One row per variant as received. `hash` is a hash of the canonical row (intake.row_hash): an
 -- unchanged row of a new upload is recognised without rewriting it. `seq` is the row's line
 -- in the upload that last wrote it: within a parent the first row is the main product.
 CREATE TABLE source_products (

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tiktok_shop.errors import (
     CredentialsError,
@@ -348,31 +348,7 @@ class TikTokPerformer(Performer):
         stored: Stored | None,
         seller_skus: tuple[str, ...],
     ) -> state.Outcome:
-        assert stored is not None and stored.tiktok_product_id is not None
-        sku_ids = {s: v.sku_id for s, v in stored.skus.items() if v.sku_id}
-        body = built.price_update(sku_ids, seller_skus)
-        try:
-            result = await self._api(run).update_price(stored.tiktok_product_id, body.skus)
-        except (ConnectionUnavailableError, CredentialsError):
-            raise
-        except TikTokError as exc:
-            return _failed("price", exc)
-        if not result.ok:
-            first = result.item_errors[0]
-            return state.Outcome("price", "failed", code=first.code, message=first.message)
-        skus = dict(stored.skus)
-        for s in seller_skus:
-            skus[s] = StoredSku(built.skus[s].price_hash, skus[s].inventory_hash, skus[s].sku_id)
-        await self._save(
-            run,
-            parent_id,
-            status="live",
-            tiktok_product_id=stored.tiktok_product_id,
-            content_hash=stored.content_hash,
-            skus=skus,
-            payload=built.document,
-        )
-        return state.Outcome("price", "ok")
+        return await self._sku_update("price", run, parent_id, built, seller_skus)
 
     async def _inventory(
         self,
@@ -382,24 +358,46 @@ class TikTokPerformer(Performer):
         stored: Stored | None,
         seller_skus: tuple[str, ...],
     ) -> state.Outcome:
-        assert stored is not None and stored.tiktok_product_id is not None
-        # Reload: a price update in the same step may have changed the stored SKUs.
+        return await self._sku_update("inventory", run, parent_id, built, seller_skus)
+
+    async def _sku_update(
+        self,
+        kind: Literal["price", "inventory"],
+        run: RunState,
+        parent_id: str,
+        built: BuiltProduct,
+        seller_skus: tuple[str, ...],
+    ) -> state.Outcome:
+        """Update Price or Update Inventory for `seller_skus` (no re-audit), then store the new
+        hash of what changed. The stored row is read afresh: a price update in the same step
+        may have changed it."""
         async with session_scope(run.sessions) as session:
             current = (await state.load(session, run.feed.id, [parent_id]))[parent_id].stored
+        assert current.tiktok_product_id is not None
         sku_ids = {s: v.sku_id for s, v in current.skus.items() if v.sku_id}
-        body = built.inventory_update(sku_ids, seller_skus)
+        api = self._api(run)
         try:
-            result = await self._api(run).update_inventory(current.tiktok_product_id, body.skus)
+            if kind == "price":
+                body = built.price_update(sku_ids, seller_skus)
+                result = await api.update_price(current.tiktok_product_id, body.skus)
+            else:
+                stock = built.inventory_update(sku_ids, seller_skus)
+                result = await api.update_inventory(current.tiktok_product_id, stock.skus)
         except (ConnectionUnavailableError, CredentialsError):
             raise
         except TikTokError as exc:
-            return _failed("inventory", exc)
+            return _failed(kind, exc)
         if not result.ok:
             first = result.item_errors[0]
-            return state.Outcome("inventory", "failed", code=first.code, message=first.message)
+            return state.Outcome(kind, "failed", code=first.code, message=first.message)
         skus = dict(current.skus)
         for s in seller_skus:
-            skus[s] = StoredSku(skus[s].price_hash, built.skus[s].inventory_hash, skus[s].sku_id)
+            old, new = skus[s], built.skus[s]
+            skus[s] = (
+                StoredSku(new.price_hash, old.inventory_hash, old.sku_id)
+                if kind == "price"
+                else StoredSku(old.price_hash, new.inventory_hash, old.sku_id)
+            )
         await self._save(
             run,
             parent_id,
@@ -409,7 +407,7 @@ class TikTokPerformer(Performer):
             skus=skus,
             payload=built.document,
         )
-        return state.Outcome("inventory", "ok")
+        return state.Outcome(kind, "ok")
 
     async def delete(self, run: RunState, products: dict[str, str]) -> dict[str, state.Outcome]:
         try:

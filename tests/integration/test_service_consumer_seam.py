@@ -122,7 +122,9 @@ async def test_redelivered_and_replayed_events_change_the_database_once(
     # Delivered twice: the same event (same id) before and after the rest.
     records = [good[0], *good[1:3], bad, *good[3:], good[0]]
     group = f"seam-{run}"
-    await _start_group_at_end(kafka_bootstrap, group, CONNECTION_CHANGED)
+    # The app joins its group under this process's TTS_CONSUMER_GROUP_PREFIX.
+    group_id = ServiceSettings().consumer_group_prefix + group
+    await _start_group_at_end(kafka_bootstrap, group_id, CONNECTION_CHANGED)
     producer = make_producer(kafka_bootstrap)
     await producer.start()
     try:
@@ -162,7 +164,7 @@ async def test_redelivered_and_replayed_events_change_the_database_once(
     assert stats.batch_fallbacks >= 1
     assert (stats.processed, stats.duplicates, stats.dead_lettered) == (5, 1, 1)
     inbox = await _sql(
-        schema, "SELECT event_id FROM inbox WHERE consumer_group = $1 ORDER BY event_id", group
+        schema, "SELECT event_id FROM inbox WHERE consumer_group = $1 ORDER BY event_id", group_id
     )
     assert [r["event_id"] for r in inbox] == sorted(e.id for e in good)
 
@@ -203,4 +205,5 @@ async def test_api_only_and_consume_only_modes(schema: str, kafka_bootstrap: str
             assert (await client.get("/v1/thing")).status_code == 404
             assert (await client.get("/healthz")).status_code == 200
         names = {t.get_name() for t in consume_only.state.runtime.tasks}
-        assert "consumer:mode-test" in names and "outbox-relay" in names
+        prefix = ServiceSettings().consumer_group_prefix
+        assert f"consumer:{prefix}mode-test" in names and "outbox-relay" in names

@@ -252,7 +252,9 @@ def create_service_app(
     register_settings_secrets(settings)
     for secret in secrets:
         register_secret(secret, pinned=True)  # the service's own credentials: never evicted
-    groups = group_subscriptions(name, consumers)  # a bad table fails at build time
+    groups = group_subscriptions(  # a bad table fails at build time
+        name, consumers, prefix=settings.consumer_group_prefix
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

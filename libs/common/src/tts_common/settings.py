@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Prepended to every consumer group id of this process ("" in production). Tests give each
+    # app its own prefix so that two test runs on one broker never share (and split) a group.
+    consumer_group_prefix: str = ""
     # API clients: comma-separated `client|scope+scope|sha256:<hex>` (hashes only; see
     # tts_common.api_auth). Unset in dev/test: the published dev key. SecretStr so that a raw
     # key pasted here by mistake is never echoed.

@@ -103,11 +103,15 @@ class ConsumerGroup:
         return all(s.batch_mode for s in self.subscriptions)
 
 
-def group_subscriptions(service: str, subscriptions: Sequence[Subscription]) -> list[ConsumerGroup]:
-    """One runner per consumer group; a topic may be subscribed once per group."""
+def group_subscriptions(
+    service: str, subscriptions: Sequence[Subscription], prefix: str = ""
+) -> list[ConsumerGroup]:
+    """One runner per consumer group; a topic may be subscribed once per group.
+
+    ``prefix`` (``TTS_CONSUMER_GROUP_PREFIX``) is prepended to every group id."""
     groups: dict[str, list[Subscription]] = {}
     for sub in subscriptions:
-        groups.setdefault(sub.group or service, []).append(sub)
+        groups.setdefault(prefix + (sub.group or service), []).append(sub)
     out = []
     for group_id, subs in groups.items():
         topics = [s.topic for s in subs]

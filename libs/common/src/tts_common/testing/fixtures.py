@@ -11,12 +11,18 @@ the servers are found or started, and docs/local-infra.md for the scripts behind
 - ``unique_topic`` (function): a topic name nobody else uses (the broker auto-creates topics).
 - ``captured_logs`` (function): every log record from DEBUG up, as the production JSON formatter
   (with its redaction) writes it — for tests proving secrets never reach the logs.
+
+Importing this plugin gives the test process its own ``TTS_CONSUMER_GROUP_PREFIX`` (unless one is
+set): two test runs sharing a broker never join, and split, one another's consumer groups.
+Subprocesses a test starts inherit it, so they still share their groups with the test's apps.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -31,6 +37,8 @@ from tts_common.testing.infra import (
     new_database_name,
     new_topic_name,
 )
+
+os.environ.setdefault("TTS_CONSUMER_GROUP_PREFIX", f"test-{uuid.uuid4().hex[:8]}-")
 
 
 @pytest.fixture(scope="session")

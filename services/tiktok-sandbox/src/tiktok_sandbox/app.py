@@ -23,6 +23,7 @@ from .routes_fulfillment import router as fulfillment_router
 from .routes_logistics import router as logistics_router
 from .routes_orders import router as orders_router
 from .routes_products import router as products_router
+from .routes_seed import router as seed_router
 from .settings import Settings
 from .state import SandboxState
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, state: SandboxState | None = No
         fulfillment_router,
         events_router,
         admin_router,
+        seed_router,
     ):
         app.include_router(router)
     _install_handlers(app, state)

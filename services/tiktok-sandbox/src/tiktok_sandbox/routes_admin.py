@@ -70,6 +70,18 @@ async def get_stats(state: StateDep) -> Response:
     return ok(data)
 
 
+@router.get("/requests")
+async def request_log(request: Request, state: StateDep) -> Response:
+    """When each call arrived (`at`, epoch seconds), oldest first: `?operation=` (an operation
+    id as in the stats) and `?since=` (epoch seconds) narrow it. The newest 200,000 calls."""
+    try:
+        since = float(request.query_params.get("since") or 0)
+    except ValueError:
+        raise ApiError(36009004, "param since must be a number (epoch seconds)") from None
+    operation = request.query_params.get("operation") or None
+    return ok({"requests": state.stats.request_log(operation, since)})
+
+
 @router.delete("/stats")
 async def reset_stats(state: StateDep) -> Response:
     state.stats.reset()

@@ -146,7 +146,15 @@ async def search_products(ctx: ShopRequest, request: Request, state: StateDep) -
     state.products.advance(state.clock.now())
     with state.lock:
         matches = []
-        for p in state.products.shop_products(ctx.shop_id):
+        candidates = state.products.shop_products(ctx.shop_id)
+        if wanted_skus and status != "DELETED":
+            # By the seller-SKU index, not a scan: a shop of 100,000 listings searched once
+            # per product (an adopt run) would otherwise be quadratic. Deleted products are
+            # not indexed; the filters below still decide.
+            owners = state.products.sku_owner
+            ids = {owners.get((ctx.shop_id, s)) for s in wanted_skus}
+            candidates = [state.products.products[i] for i in ids if i is not None]
+        for p in candidates:
             if status == "ALL" and p["status"] == "DELETED":
                 continue
             if status != "ALL" and p["status"] != status:

@@ -165,7 +165,7 @@ async def limits_and_faults(
 async def require_shop(request: Request) -> ShopContext:
     state: SandboxState = request.app.state.sandbox
     operation = operation_id(request)
-    state.stats.call(operation)
+    state.stats.call(operation, request.url.path)
     seller_id = await _verify_signed(request, state, operation)
     cipher = request.query_params.get("shop_cipher")
     if not cipher:

@@ -163,7 +163,8 @@ class ProductSynced(EventData):
     parent_id: str
     product_ids: list[str] = Field(default_factory=list)
     tiktok_product_id: str
-    action: Literal["create", "edit", "adopt"]
+    # price / inventory: the dedicated update calls (no re-audit).
+    action: Literal["create", "edit", "adopt", "price", "inventory"]
     sku_ids: dict[str, str] = Field(default_factory=dict)  # product_id -> TikTok SKU id
     run_id: str | None = None
 
@@ -184,7 +185,8 @@ class ProductSyncFailed(EventData):
     feed_id: str
     parent_id: str
     product_ids: list[str] = Field(default_factory=list)
-    action: Literal["create", "edit", "delete", "adopt"]
+    # The action that failed, or (a product failing readiness, not sent) the one it needed.
+    action: Literal["create", "edit", "delete", "adopt", "price", "inventory"]
     errors: list[SyncError] = Field(min_length=1)
     run_id: str | None = None
 

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tts_common.db import session_scope
 from tts_common.errors import Conflict, NotFound
 
-from catalog_sync import calllog, feeds, payload, pipeline, state, taxonomy_cache
+from catalog_sync import calllog, feeds, payload, pipeline, state, sync_events, taxonomy_cache
 from catalog_sync.dataflow import group_variants
 from catalog_sync.delta import Action, Plan, plan
 from catalog_sync.models import Feed
@@ -448,6 +448,7 @@ async def _one(
     build: Any,
 ) -> None:
     parent_id = product.parent_id
+    ids = [row.get("product_id", "") for row in product.rows]
     result = analyzer.add(product.rows)
     if result.issues:
         outcome = state.Outcome(
@@ -459,7 +460,7 @@ async def _one(
             ),
         )
         run.tally.add("not_ready", "not_ready")
-        await _record(run, parent_id, [outcome])
+        await _record(run, parent_id, [outcome], ids)
         return
     merged = [row for _, rows in group_variants(product.rows) for row in rows]
     built = None
@@ -476,7 +477,7 @@ async def _one(
                 "prepare", "failed", code=getattr(exc, "code", None), message=str(exc)[:1000]
             )
             run.tally.add(outcome.action, outcome.outcome)
-            await _record(run, parent_id, [outcome])
+            await _record(run, parent_id, [outcome], ids)
             return
     errors = getattr(built, "errors", ())
     if errors:
@@ -488,7 +489,7 @@ async def _one(
             errors=tuple(_payload_error(e, problems) for e in errors),
         )
         run.tally.add("not_ready", "not_ready")
-        await _record(run, parent_id, [outcome])
+        await _record(run, parent_id, [outcome], ids)
         return
     todo = plan(built, record.stored if record else None, adopt_existing=run.feed.adopt_existing)
     if run.dry_run:
@@ -505,7 +506,7 @@ async def _one(
     outcomes = await performer.perform(run, parent_id, built, record, todo)
     for outcome in outcomes:
         run.tally.add(outcome.action, outcome.outcome)
-    await _record(run, parent_id, outcomes)
+    await _record(run, parent_id, outcomes, ids)
 
 
 def _payload_error(error: Any, problems: dict[str, str]) -> dict[str, str]:
@@ -519,12 +520,22 @@ def _payload_error(error: Any, problems: dict[str, str]) -> dict[str, str]:
     return out
 
 
-async def _record(run: RunState, parent_id: str, outcomes: Sequence[state.Outcome]) -> None:
-    """One product's outcomes: its run items, its history; the feedback (the last outcome)
-    unless this is a dry run, which changes nothing but its own report."""
+async def _record(
+    run: RunState,
+    parent_id: str,
+    outcomes: Sequence[state.Outcome],
+    product_ids: Sequence[str] = (),
+) -> None:
+    """One product's outcomes: its run items, its history, the feedback (the last outcome)
+    and its `product.*` event (`catalog_sync.sync_events`), all in one transaction — unless
+    this is a dry run, which changes nothing but its own report."""
     if not outcomes:
         return
     async with session_scope(run.sessions) as session:
+        if not run.dry_run:
+            await sync_events.queue(
+                session, run.feed.id, parent_id, run.run_id, outcomes, product_ids
+            )
         for outcome in outcomes:
             if not run.dry_run:
                 await state.record(

@@ -67,6 +67,7 @@ class Stack:
     http: httpx.AsyncClient  # catalog-sync (ASGI)
     outside: httpx.AsyncClient  # broker and sandbox over real HTTP
     database_url: str  # catalog-sync's
+    kafka_bootstrap: str = ""
 
     async def connect(self, market: str) -> str:
         """A connection the sandbox's seller approved (OAuth through the broker)."""
@@ -199,6 +200,6 @@ def tiktok_stack(fresh_database: str, broker_database: str, kafka_bootstrap: str
                     httpx.AsyncClient(timeout=30) as outside,
                 ):
                     await until_ready(app)
-                    yield Stack(sb, broker, app, http, outside, fresh_database)
+                    yield Stack(sb, broker, app, http, outside, fresh_database, kafka_bootstrap)
 
     return start

@@ -23,8 +23,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from tiktok_sandbox.testing import sample_png
+from tts_common.events import PRODUCT_SYNCED
 from tts_common.testing.infra import libpq_dsn
 from tts_common.testing.server import serving
+from tts_common.testing.watch import TopicWatcher
 
 pytestmark = pytest.mark.integration
 
@@ -306,8 +308,18 @@ async def test_feeds_go_live_then_only_changes_cost_calls(tiktok_stack: Any, ima
         creates = 0
         for feed, market, rows in ((uk, "UK", uk_rows), (us, "US", us_rows)):
             stack.reset_calls()
-            done = await run(stack, feed)
-            n = len(parents_of(rows))
+            async with TopicWatcher(stack.kafka_bootstrap, PRODUCT_SYNCED) as watch:
+                done = await run(stack, feed)
+                n = len(parents_of(rows))
+                # One product.synced per product created, with its TikTok ids, through the outbox.
+                synced = await watch.until(lambda _, f=feed, n=n: len(watch.of(feed_id=f)) >= n)
+            mine = [e for e in synced if e.data["feed_id"] == feed]
+            assert {e.type for e in mine} == {"product.synced"}
+            assert {e.data["parent_id"] for e in mine} == set(parents_of(rows))
+            assert all(e.data["action"] == "create" for e in mine)
+            assert all(
+                set(e.data["sku_ids"]) == set(parents_of(rows)[e.data["parent_id"]]) for e in mine
+            )
             assert done["status"] == "succeeded", done
             assert done["counts"]["create"] == {"ok": n}, done["counts"]
             assert done["progress"] == {"done": n, "total": n}
@@ -359,8 +371,18 @@ async def test_feeds_go_live_then_only_changes_cost_calls(tiktok_stack: Any, ima
             changed.append(row)
         await upload(stack, uk, changed)
         stack.reset_calls()
-        third = await run(stack, uk)
-        assert third["status"] == "succeeded", third
+        async with TopicWatcher(stack.kafka_bootstrap, PRODUCT_SYNCED) as watch:
+            third = await run(stack, uk)
+            assert third["status"] == "succeeded", third
+            await watch.until(lambda _: len(watch.of(feed_id=uk)) >= 3)
+        announced = {
+            (e.data["parent_id"], e.type, e.data.get("action")) for e in watch.of(feed_id=uk)
+        }
+        assert announced == {
+            (priced, "product.synced", "price"),
+            (trimmed, "product.synced", "edit"),
+            (removed, "product.deleted", None),
+        }
         assert writes(stack.calls()) == {PRICE: 1, DELETE: 1, EDIT: 1}
         assert third["counts"]["price"] == {"ok": 1}
         assert third["counts"]["edit"] == {"ok": 1}

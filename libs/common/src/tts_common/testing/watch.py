@@ -36,7 +36,8 @@ class TopicWatcher:
             partitions = self._consumer.partitions_for_topic(self.topic)
             if partitions:
                 break
-            await self._consumer.topics()  # refreshes the cluster metadata
+            # aiokafka has no public call that refreshes the consumer's own metadata
+            await self._consumer._client.force_metadata_update()
             await asyncio.sleep(0.1)
         if not partitions:
             await self._consumer.stop()

@@ -1,0 +1,70 @@
+"""What one push delivery sends: its stable key and its JSON body.
+
+A delivery is one order event (``order.received``/``order.updated``/``order.cancelled``) for
+one import with a push destination. Its key — sent as `Idempotency-Key` and used as the
+delivery's id — is derived from (import, order id, ``update_time``, event type), so the same
+change of the same order reaches an OMS under the same key however often it is sent: by a
+retry, a redelivered Kafka event, a worker killed mid-request, or a replay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+# Fixed namespace for the delivery keys (uuid5): never change it, or every key changes.
+KEY_NAMESPACE = uuid.UUID("5b0f7c1e-2d6a-4f0e-9a51-7d3c8e6f1a20")
+
+
+def delivery_key(import_id: str, order_id: str, update_time: datetime, event_type: str) -> str:
+    """The delivery's id and `Idempotency-Key`: the same inputs always give the same key."""
+    version = update_time.astimezone(UTC).isoformat(timespec="microseconds")
+    return str(uuid.uuid5(KEY_NAMESPACE, f"{import_id}|{order_id}|{version}|{event_type}"))
+
+
+def build_body(
+    *,
+    key: str,
+    import_id: str,
+    event_type: str,
+    event_id: str,
+    event_time: datetime,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """The JSON document posted to the OMS: the Kafka event's ``data`` plus who and what.
+
+    ``data`` is the event's payload as published (``tts_common.events``: connection, shop,
+    order id, status, ``update_time``, the hold, TikTok's order object), so an OMS reading
+    the push and one reading Kafka see the same fields.
+    """
+    return {
+        "id": key,
+        "type": event_type,
+        "event_id": event_id,
+        "time": event_time.astimezone(UTC).isoformat(),
+        "import_id": import_id,
+        "data": data,
+    }
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """The raw bytes sent and signed: compact JSON, keys sorted (the same bytes each try)."""
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def order_created_at(data: dict[str, Any]) -> datetime | None:
+    """The order's creation time (TikTok's ``create_time``, unix seconds), when the event has it.
+
+    Retention counts an order's age from it (docs/orders.md, "Retention").
+    """
+    order = data.get("order")
+    raw = order.get("create_time") if isinstance(order, dict) else None
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None
+    try:
+        return datetime.fromtimestamp(float(raw), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None

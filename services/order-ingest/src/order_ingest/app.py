@@ -7,6 +7,9 @@ from tts_common.app import create_service_app
 from tts_common.settings import load_settings
 
 from order_ingest.config import Settings
+from order_ingest.push import worker as push
+from order_ingest.retention import retention_worker
+from order_ingest.routes_deliveries import router as deliveries_router
 
 NAME = "order-ingest"
 
@@ -17,4 +20,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name=NAME,
         settings=settings,
         description="Imports TikTok Shop orders and hands them to the OMS",
+        # The OMS push (docs/orders.md, "OMS push") and the personal-data retention.
+        routers=[deliveries_router],
+        consumers=[push.SUBSCRIPTION],
+        workers=[push.push_worker, retention_worker],
     )

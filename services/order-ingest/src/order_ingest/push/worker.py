@@ -26,8 +26,9 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 from tts_common.app import Runtime
 from tts_common.db import session_scope
+from tts_common.events import ORDER_RECEIVED
 from tts_common.logging import redact_text, register_secret
-from tts_common.subscriptions import current_event
+from tts_common.subscriptions import Subscription, current_event
 
 from order_ingest.push import payload, signing, store
 from order_ingest.push.config import PushSettings
@@ -76,6 +77,9 @@ HANDLERS = {
     "order.updated": on_order_event,
     "order.cancelled": on_order_event,
 }
+# The push's own consumer group: it reads the service's events at its own pace, and a slow
+# OMS never holds back order-ingest's other consumers.
+SUBSCRIPTION = Subscription(ORDER_RECEIVED, HANDLERS, group=PUSH_GROUP)
 
 
 def _describe_failure(exc: BaseException) -> str:

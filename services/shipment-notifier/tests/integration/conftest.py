@@ -89,7 +89,9 @@ async def skip_history(bootstrap: str, group: str, topics: list[str]) -> None:
     await consumer.start()
     try:
         parts = [
-            TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or [])
+            TopicPartition(t, p)
+            for t in topics
+            for p in sorted(consumer.partitions_for_topic(t) or [])
         ]
         if not parts:
             await consumer._client.force_metadata_update()
@@ -231,7 +233,9 @@ class Stack:
     async def announce(
         self, connection_id: str, order: dict[str, Any], type: str = "order.received"
     ) -> None:
-        await self.publish(ORDER_RECEIVED, str(order["id"]), self.order_event(connection_id, order, type))
+        await self.publish(
+            ORDER_RECEIVED, str(order["id"]), self.order_event(connection_id, order, type)
+        )
 
     def shipment_event(self, order_id: str, tracking: str, **over: Any) -> CloudEvent:
         data: dict[str, Any] = {
@@ -361,7 +365,9 @@ def tiktok_stack(fresh_database: str, broker_database: str, kafka_bootstrap: str
                         outside = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
                         if app is not None:
                             await until_ready(app)
-                        yield Stack(sb, broker, app, http, outside, fresh_database, producer, values)
+                        yield Stack(
+                            sb, broker, app, http, outside, fresh_database, producer, values
+                        )
                 finally:
                     await producer.stop()
 

@@ -5,9 +5,10 @@ deferral rejects it without any TikTok call."""
 from __future__ import annotations
 
 import pytest
-from conftest import SHIP, StackFactory, eventually
 from tts_common.events import SHIPMENT_NOTIFIED
 from tts_common.testing.watch import TopicWatcher
+
+from conftest import SHIP, StackFactory, eventually
 
 pytestmark = pytest.mark.integration
 

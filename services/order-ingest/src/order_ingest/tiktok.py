@@ -1,0 +1,90 @@
+"""order-ingest's TikTok Shop client: one per app, tokens leased from the auth-broker.
+
+`hooks(settings)` gives the `on_startup` / `on_shutdown` pair that builds ONE
+`tiktok_shop.TikTokShopClient` for the app (kept on `runtime.extras["tiktok"]`) and closes it.
+The client and the lease provider share one HTTP pool (`Transport`), as docs/tiktok-client.md
+wires a service: an import's calls go out as `client.shop(<connection id>)`, the token key
+being the auth-broker connection id and the shop's cipher coming with the lease.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from tiktok_shop import (
+    BrokerLeaseTokenProvider,
+    ClientConfig,
+    LoggingCallLog,
+    ShopClient,
+    TikTokShopClient,
+    Transport,
+)
+from tts_common.app import Hook, Runtime
+from tts_common.errors import Unavailable
+
+from order_ingest.config import Settings
+
+EXTRA = "tiktok"
+
+
+@dataclass
+class TikTok:
+    """The app's client, its lease provider and the pool they share."""
+
+    client: TikTokShopClient
+    tokens: BrokerLeaseTokenProvider
+    transport: Transport
+
+    def shop(self, connection_id: str) -> ShopClient:
+        return self.client.shop(connection_id)
+
+    async def shop_ids(self, connection_id: str) -> list[str]:
+        """The shops the connection's lease covers (its cipher map), to route webhooks."""
+        token = await self.tokens.get(connection_id)
+        return sorted(token.shop_ciphers)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        await self.transport.aclose()  # the client does not close a transport it was given
+
+
+def build(settings: Settings) -> TikTok:
+    config = ClientConfig(
+        app_key=settings.tiktok_app_key,
+        app_secret=settings.tiktok_app_secret,
+        open_api_base_url=settings.tiktok_open_api_url,
+    )
+    transport = Transport(config)
+    tokens = BrokerLeaseTokenProvider(
+        settings.auth_broker_url, settings.service_credential, transport.http
+    )
+    client = TikTokShopClient(config, tokens, transport=transport, call_log=LoggingCallLog())
+    return TikTok(client=client, tokens=tokens, transport=transport)
+
+
+def hooks(settings: Settings) -> tuple[Hook, Hook]:
+    """(on_startup, on_shutdown) hooks for `create_service_app`."""
+
+    async def start(rt: Runtime) -> None:
+        rt.extras[EXTRA] = build(settings)
+
+    async def stop(rt: Runtime) -> None:
+        tiktok: TikTok | None = rt.extras.pop(EXTRA, None)
+        if tiktok is not None:
+            await tiktok.aclose()
+
+    return start, stop
+
+
+def of(rt: Runtime) -> TikTok:
+    """The app's client (workers); 503 when the app was built without it."""
+    tiktok: TikTok | None = rt.extras.get(EXTRA)
+    if tiktok is None:
+        raise Unavailable("the TikTok client is not running", code="tiktok_not_configured")
+    return tiktok
+
+
+def from_request(request: Request) -> TikTok:
+    """The app's client (a FastAPI dependency)."""
+    return of(request.app.state.runtime)

@@ -1,0 +1,132 @@
+"""Orders end to end on the real stack: a pass imports orders, webhooks bring changes, a
+cancellation after import is announced, the hold ends when the sandbox clock passes the hour."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import Counter
+
+import orjson
+import pytest
+from orders_testing import StackFactory, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_pass_imports_orders_once_with_their_events(order_stack: StackFactory) -> None:
+    async with order_stack() as stack:
+        placed = [stack.place() for _ in range(3)]
+        imp = await stack.create_import(description="US shop")
+        run = await stack.run(imp["id"], "backfill")
+        assert run["orders_seen"] == 3 and run["orders_changed"] == 3
+        ids = {o["id"] for o in placed}
+
+        page = (await stack.http.get("/v1/orders", params={"limit": 10})).json()
+        assert {o["id"] for o in page["orders"]} == ids
+        assert page["has_more"] is False
+        one = await stack.order(placed[0]["id"])
+        assert one is not None
+        assert one["status"] == "ON_HOLD" and one["ready_to_ship"] is False
+        assert one["line_item_ids"] == [li["id"] for li in placed[0]["line_items"]]
+        assert one["cancellable_until"] is not None
+
+        await wait_for(
+            lambda: {e.subject for e in stack.events.distinct().values()} >= ids,
+            what="order.received for every order",
+        )
+        # A second pass sees the same versions: nothing stored, nothing announced.
+        again = await stack.run(imp["id"], "backfill")
+        assert again["orders_seen"] == 3 and again["orders_changed"] == 0
+        types = Counter(e.type for e in stack.events.distinct().values())
+        assert types == {"order.received": 3}
+        event = next(iter(stack.events.distinct().values()))
+        assert event.data["fulfillment_type"] == "FULFILLMENT_BY_SELLER"
+        assert event.data["order"]["delivery_option_id"]
+        assert event.data["order"]["packages"]
+
+
+async def test_webhooks_bring_new_orders_and_a_cancellation(order_stack: StackFactory) -> None:
+    async with order_stack() as stack:
+        imp = await stack.create_import()
+        await stack.run(imp["id"], "backfill")  # learns the shop; nothing to import yet
+        stack.subscribe_webhooks()
+        order = stack.place()
+        stored = await wait_for(lambda: stack.order(order["id"]), what="the webhook's order")
+        assert stored["status"] == "ON_HOLD"
+
+        stack.sandbox.admin("POST", f"/sandbox/v1/orders/{order['id']}/cancel", {})
+
+        async def cancelled() -> bool:
+            got = await stack.order(order["id"])
+            return got is not None and got["status"] == "CANCELLED"
+
+        await wait_for(cancelled, what="the cancellation")
+        await wait_for(
+            lambda: (
+                [e.type for e in stack.events.of(order["id"])]
+                == ["order.received", "order.cancelled"]
+            ),
+            what="order.received then order.cancelled",
+        )
+
+
+async def test_the_webhook_refuses_a_bad_signature_and_acknowledges_a_retry_once(
+    order_stack: StackFactory,
+) -> None:
+    async with order_stack() as stack:
+        body = orjson.dumps(
+            {
+                "type": 1,
+                "tts_notification_id": "7380066284010030890",
+                "shop_id": "7495540735365777507",
+                "timestamp": 1718305585,
+                "data": {"order_id": "576653688135258178", "order_status": "UNPAID"},
+            }
+        )
+        app = stack.sandbox.settings
+        good = hmac.new(
+            app.app_secret.encode(), app.app_key.encode() + body, hashlib.sha256
+        ).hexdigest()
+        url = "/v1/webhooks/tiktok"
+        bad = await stack.http.post(url, content=body, headers={"Authorization": "0" * 64})
+        assert bad.status_code == 401, bad.text
+        assert (await stack.http.post(url, content=body)).status_code == 401  # no header
+        first = await stack.http.post(url, content=body, headers={"Authorization": good})
+        second = await stack.http.post(url, content=body, headers={"Authorization": good})
+        assert first.json() == {"result": "accepted"}
+        assert second.json() == {"result": "duplicate"}
+
+
+async def test_hold_flags_change_when_the_sandbox_clock_passes_the_hour(
+    order_stack: StackFactory,
+) -> None:
+    async with order_stack() as stack:
+        imp = await stack.create_import()
+        await stack.run(imp["id"], "backfill")
+        stack.subscribe_webhooks()
+        order = stack.place()
+        held = await wait_for(lambda: stack.order(order["id"]), what="the held order")
+        assert held["ready_to_ship"] is False
+        assert held["status"] == "ON_HOLD"
+        until = held["cancellable_until"]
+
+        stack.sandbox.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 3600})
+
+        async def released() -> dict | None:
+            got = await stack.order(order["id"])
+            return got if got is not None and got["ready_to_ship"] else None
+
+        done = await wait_for(released, what="the end of the hold")
+        assert done["status"] == "AWAITING_SHIPMENT"
+        assert done["cancellable_until"] == until
+        await wait_for(
+            lambda: (
+                [e.type for e in stack.events.of(order["id"])]
+                == ["order.received", "order.updated"]
+            ),
+            what="order.updated when the hold ends",
+        )
+        updated = stack.events.of(order["id"])[-1]
+        assert updated.data["order"]["ready_to_ship"] is True
+        assert updated.data["previous_status"] == "ON_HOLD"

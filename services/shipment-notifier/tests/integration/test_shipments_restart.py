@@ -60,15 +60,19 @@ def notifier_process(
         log_file.close()
 
 
+def _tail(log_path: Path) -> str:
+    return log_path.read_text()[-3000:]
+
+
 async def _ready(base: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
     async with httpx.AsyncClient(timeout=5) as http:
         for _ in range(600):
-            assert proc.poll() is None, log_path.read_text()[-3000:]
+            assert proc.poll() is None, _tail(log_path)
             with contextlib.suppress(httpx.TransportError):
                 if (await http.get(base + "/readyz")).status_code == 200:
                     return
             await asyncio.sleep(0.1)
-    raise AssertionError("shipment-notifier did not get ready: " + log_path.read_text()[-3000:])
+    raise AssertionError("shipment-notifier did not get ready: " + _tail(log_path))
 
 
 async def _counts(database_url: str) -> Counter[str]:

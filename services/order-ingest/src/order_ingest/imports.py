@@ -20,7 +20,11 @@ from tts_common.errors import Conflict, NotFound
 
 from order_ingest.models import STATUSES
 
-DAYS_PROBLEM = "must be a whole non-negative number of days (e.g. 7), or null for no limit"
+MAX_DAYS = 36500
+DAYS_PROBLEM = (
+    f"must be a whole non-negative number of days (e.g. 7, at most {MAX_DAYS}), "
+    "or null for no limit"
+)
 
 
 def _whole_days(value: Any) -> Any:
@@ -29,16 +33,14 @@ def _whole_days(value: Any) -> Any:
         return None
     if isinstance(value, bool):
         raise ValueError(DAYS_PROBLEM)
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(DAYS_PROBLEM)
-        return value
     if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
-        return int(value.strip())
+        value = int(value.strip())
+    if isinstance(value, int) and 0 <= value <= MAX_DAYS:
+        return value
     raise ValueError(DAYS_PROBLEM)
 
 
-Days = Annotated[int | None, BeforeValidator(_whole_days), Field(le=36500)]
+Days = Annotated[int | None, BeforeValidator(_whole_days)]
 Status = Annotated[str, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)]
 
 

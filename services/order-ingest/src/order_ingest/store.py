@@ -205,7 +205,8 @@ async def store(
     if not batch:
         return result
     ids = sorted(batch)
-    before = {r.id: r for r in (await session.execute(_EXISTING, {"ids": ids})).mappings().all()}
+    found = (await session.execute(_EXISTING, {"ids": ids})).mappings().all()
+    before: dict[str, dict[str, Any]] = {str(r["id"]): dict(r) for r in found}
     rows: list[dict[str, Any]] = []
     events: list[tuple[str, str | None, Any]] = []
     changed_ids: list[str] = []

@@ -124,3 +124,21 @@ def order_stack(fresh_database: str, broker_database: str, kafka_bootstrap: str)
                                 await events.stop()
 
     return start
+
+
+@pytest.fixture
+async def client(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A migrated order-ingest in process (no TikTok behind it) and a client with the dev
+    API key; `client.database_url` names its database."""
+    from asgi_lifespan import LifespanManager
+    from tts_common.testing.ready import until_ready
+
+    await migrate_async(fresh_database, MIGRATIONS, NAME)
+    app = create_app(Settings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap))
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+        await until_ready(app)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://orders", headers=AUTH
+        ) as http:
+            http.database_url = fresh_database  # type: ignore[attr-defined]
+            yield http

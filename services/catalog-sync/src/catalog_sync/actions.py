@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from tiktok_shop.errors import (
@@ -27,7 +28,7 @@ from tiktok_shop.lease import ConnectionUnavailableError
 from tiktok_shop.models.products import ProductSummary, SearchProductsRequest
 from tts_common.db import session_scope
 
-from catalog_sync import state
+from catalog_sync import audit, state
 from catalog_sync.delta import Action, Plan, Stored, StoredSku, plan
 from catalog_sync.payload import BuiltProduct
 from catalog_sync.runs import Pause, Performer, RunState
@@ -42,6 +43,7 @@ LISTING_CAP_CODES = frozenset({12019068})
 # whose answer was lost, most likely our own listing, not yet found by the search.
 SELLER_SKU_TAKEN = 12052056
 SEARCH_SKUS = 10  # Search Products 202502 takes at most 10 seller SKUs
+WEBHOOK_EVENTS = ("PRODUCT_STATUS_CHANGE", "PRODUCT_AUDIT_STATUS_CHANGE")
 
 
 def _uncertain(exc: TikTokError) -> bool:
@@ -77,8 +79,10 @@ def _failed(action: str, exc: TikTokError) -> state.Outcome:
 
 
 class TikTokPerformer(Performer):
-    def __init__(self, tiktok: TikTok) -> None:
+    def __init__(self, tiktok: TikTok, webhook_address: str = "") -> None:
         self.tiktok = tiktok
+        self.webhook_address = webhook_address
+        self._subscribed: set[str] = set()  # connections whose shop has our product webhooks
 
     def _api(self, run: RunState) -> Any:
         assert run.feed.connection_id is not None
@@ -102,6 +106,27 @@ class TikTokPerformer(Performer):
         connection revoked or expired since is seen at the first call and pauses the run."""
         if run.feed.connection_id is not None:
             self.tiktok.tokens.invalidate(run.feed.connection_id)
+            if not run.dry_run:
+                await self._subscribe(run.feed.connection_id)
+
+    async def _subscribe(self, connection_id: str) -> None:
+        """Best effort, once per connection and process: the product webhooks to this
+        service ("Update Shop Webhook 202309"); without them the audit poll finds the results."""
+        if not self.webhook_address or connection_id in self._subscribed:
+            return
+        try:
+            events = self.tiktok.shop(connection_id).events
+            for event_type in WEBHOOK_EVENTS:
+                await events.update_webhook(event_type, self.webhook_address)
+        except (ConnectionUnavailableError, CredentialsError):
+            return  # the run's first call pauses it with the reason
+        except TikTokError as exc:
+            log.warning(
+                "product webhook subscription failed",
+                extra={"connection_id": connection_id, "code": exc.code},
+            )
+            return
+        self._subscribed.add(connection_id)
 
     def pause_reason(self, run: RunState, exc: BaseException) -> str | None:
         if isinstance(exc, ConnectionUnavailableError | CredentialsError):
@@ -162,9 +187,20 @@ class TikTokPerformer(Performer):
 
     # -- create, reconcile ------------------------------------------------------------
 
-    async def _save(self, run: RunState, parent_id: str, **values: Any) -> None:
+    async def _save(
+        self,
+        run: RunState,
+        parent_id: str,
+        *,
+        review_since: datetime | None = None,
+        **values: Any,
+    ) -> None:
+        """Store the product's state; `review_since`: TikTok accepted a create or edit sent
+        then, so its review is pending (`catalog_sync.audit.under_review`)."""
         async with session_scope(run.sessions) as session:
             await state.save(session, run.feed.id, parent_id, **values)
+            if review_since is not None:
+                await audit.under_review(session, run.feed.id, parent_id, review_since)
 
     def _stored_skus(self, built: BuiltProduct, sku_ids: dict[str, str]) -> dict[str, StoredSku]:
         return {
@@ -192,6 +228,7 @@ class TikTokPerformer(Performer):
             skus=self._stored_skus(built, {}),
             payload=built.document,
         )
+        sent_at = datetime.now(UTC)
         try:
             result = await self._api(run).create_product(built.to_input())
         except (ConnectionUnavailableError, CredentialsError):
@@ -230,6 +267,7 @@ class TikTokPerformer(Performer):
             content_hash=built.content_hash,
             skus=self._stored_skus(built, sku_ids),
             payload=built.document,
+            review_since=sent_at,
         )
         return state.Outcome("create", "ok")
 
@@ -318,6 +356,7 @@ class TikTokPerformer(Performer):
     ) -> state.Outcome:
         assert stored is not None and stored.tiktok_product_id is not None
         sku_ids = {s: v.sku_id for s, v in stored.skus.items() if v.sku_id}
+        sent_at = datetime.now(UTC)
         try:
             result = await self._api(run).edit_product(
                 stored.tiktok_product_id, built.to_input(sku_ids)
@@ -337,6 +376,7 @@ class TikTokPerformer(Performer):
             content_hash=built.content_hash,
             skus=self._stored_skus(built, {**sku_ids, **new_ids}),
             payload=built.document,
+            review_since=sent_at,
         )
         return state.Outcome("edit", "ok")
 

@@ -17,6 +17,7 @@ from catalog_sync.routes import router
 from catalog_sync.routes_analysis import router as analysis_router
 from catalog_sync.routes_runs import router as runs_router
 from catalog_sync.routes_taxonomy import router as taxonomy_router
+from catalog_sync.routes_webhooks import public as webhooks_public
 
 NAME = "catalog-sync"
 
@@ -81,8 +82,16 @@ async def run_executor(rt: Runtime) -> None:
         timeout=10.0, follow_redirects=True, max_redirects=3
     ) as images_http:
         await workers.run_executor(
-            rt, TikTokPerformer(client), workers.builder(images_for, default_warehouse)
+            rt,
+            TikTokPerformer(client, webhook_address=settings.tiktok_webhook_address),
+            workers.builder(images_for, default_warehouse),
         )
+
+
+async def audit_poll(rt: Runtime) -> None:
+    """The audit results of products whose webhook did not come (docs/feeds.md)."""
+    client: tiktok.TikTok = rt.extras[tiktok.EXTRA]
+    await workers.audit_poll(rt, lambda connection_id: client.shop(connection_id).products)
 
 
 def create_app(settings: Settings | None = None, *, connection_group: str | None = None) -> FastAPI:
@@ -92,8 +101,9 @@ def create_app(settings: Settings | None = None, *, connection_group: str | None
         name=NAME,
         settings=settings,
         routers=[router, analysis_router, taxonomy_router, runs_router],
+        public_routers=[webhooks_public],
         consumers=consumers(connection_group) if connection_group else CONSUMERS,
-        workers=[run_executor, workers.event_runs, workers.scheduled_runs],
+        workers=[run_executor, workers.event_runs, workers.scheduled_runs, audit_poll],
         on_startup=[start_tiktok],
         on_shutdown=[stop_tiktok],
         description="Delta product sync to TikTok Shop: feeds, dataflow, readiness, runs, feedback",

@@ -39,6 +39,15 @@ class Settings(ServiceSettings):
     run_stale_seconds: float = Field(default=60.0, ge=2)
     event_batch_seconds: float = Field(default=0.5, gt=0)
     image_recheck_seconds: float = Field(default=7 * 86400, ge=0)
+    # TikTok's review of a created or edited product (docs/feeds.md, "Audit results"): a
+    # product still AUDITING with no news for this long is read with "Get Product 202309" (the
+    # safety net for a lost webhook); at most `audit_poll_batch` products per pass.
+    audit_poll_seconds: float = Field(default=600.0, gt=0)
+    audit_poll_batch: int = Field(default=50, ge=1, le=1000)
+    # This service's public `POST /v1/webhooks/tiktok` URL. When set, each run subscribes its
+    # shop to PRODUCT_STATUS_CHANGE and PRODUCT_AUDIT_STATUS_CHANGE there ("Update Shop
+    # Webhook 202309"); unset, the audit results come from polling only.
+    tiktok_webhook_address: str = ""
 
     # The auth-broker leases each connection's TikTok access token (docs/auth-broker.md);
     # catalog-sync presents this service credential (`Authorization: Bearer ...`).
@@ -48,6 +57,10 @@ class Settings(ServiceSettings):
     tiktok_open_api_url: str = SANDBOX_URL
     tiktok_app_key: str = SANDBOX_APP_KEY
     tiktok_app_secret: SecretStr = SecretStr(SANDBOX_APP_SECRET)
+    # Calls/s the TikTok client paces each (shop, operation) at: TikTok publishes no number
+    # ("Rate limits"), the client halves its pace on a 429 and climbs back. Set it to what the
+    # app is granted (the sandbox: SANDBOX_QPS) so runs go at the shop's limit.
+    tiktok_qps: float = Field(default=50.0, gt=0)
 
     # Cached taxonomies (categories, brands, category attributes and rules) older than this
     # are fetched again at their next read (docs/feeds.md, "Taxonomies over HTTP").

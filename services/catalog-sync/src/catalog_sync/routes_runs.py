@@ -161,7 +161,8 @@ async def run_items(feed_id: str, run_id: str, session: SessionDep) -> Any:
 _FEEDBACK = text(
     "SELECT f.parent_id, t.tiktok_product_id, f.action, f.outcome, f.code, f.message,"
     " f.request_id, f.errors, coalesce(t.audit_status, f.audit_status) AS audit_status,"
-    " f.run_id, f.at FROM feedback f LEFT JOIN tiktok_products t"
+    " t.tiktok_status, t.audit_reasons, f.run_id, f.at FROM feedback f"
+    " LEFT JOIN tiktok_products t"
     " ON t.feed_id = f.feed_id AND t.parent_id = f.parent_id"
     " WHERE f.feed_id = :feed ORDER BY f.parent_id"
 )
@@ -175,9 +176,12 @@ FEEDBACK_FIELDS = (
     "request_id",
     "errors",
     "audit_status",
+    "tiktok_status",
+    "audit_reasons",
     "run_id",
     "at",
 )
+JSON_FIELDS = ("errors", "audit_reasons")
 
 
 def _feedback_row(r: Any) -> dict[str, Any]:
@@ -191,6 +195,8 @@ def _feedback_row(r: Any) -> dict[str, Any]:
         "request_id": r.request_id,
         "errors": r.errors,
         "audit_status": r.audit_status,
+        "tiktok_status": r.tiktok_status,
+        "audit_reasons": r.audit_reasons,
         "run_id": str(r.run_id) if r.run_id else None,
         "at": r.at.isoformat(),
     }
@@ -231,7 +237,7 @@ async def feedback(
             writer.writerow(
                 [
                     orjson.dumps(row[k]).decode()
-                    if k == "errors"
+                    if k in JSON_FIELDS and row[k] is not None
                     else ("" if row[k] is None else row[k])
                     for k in FEEDBACK_FIELDS
                 ]

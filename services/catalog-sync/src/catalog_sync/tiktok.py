@@ -23,6 +23,7 @@ from tiktok_shop import (
     ConnectionUnavailableError,
     CredentialsError,
     LoggingCallLog,
+    RateLimitConfig,
     ScopeError,
     ShopClient,
     TikTokError,
@@ -57,6 +58,7 @@ def config_from_settings(settings: Settings) -> ClientConfig:
         app_secret=settings.tiktok_app_secret,
         open_api_base_url=settings.tiktok_open_api_url,
         log_headers=True,
+        rate_limit=RateLimitConfig(qps=settings.tiktok_qps),
     )
 
 

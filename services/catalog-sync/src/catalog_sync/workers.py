@@ -16,12 +16,13 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from tiktok_shop.errors import TikTokError
 from tts_common.app import Runtime
 from tts_common.db import session_scope
 from tts_common.errors import Conflict
 from tts_common.events import ConnectionAuthorized, ConnectionExpired, ConnectionRevoked
 
-from catalog_sync import feeds, runs
+from catalog_sync import audit, feeds, runs
 from catalog_sync.cron import matches
 from catalog_sync.payload import BuiltProduct, build_product
 from catalog_sync.payload_images import image_requests
@@ -223,6 +224,47 @@ async def scheduled_runs(rt: Runtime) -> None:
         except Exception:
             log.exception("schedule pass failed")
         await asyncio.sleep(20)
+
+
+# --- the audit poll: the safety net for lost product webhooks -------------------------------
+
+
+async def poll_audits(
+    sessions: Any, products_for: Any, after_seconds: float, limit: int
+) -> tuple[int, int]:
+    """One pass: read the products still under review with "Get Product 202309" and apply
+    what TikTok says. (polled, changed); `products_for(connection_id)` is the shop's products
+    API. Each product's claim is committed before TikTok is asked (`audit.claim_due`)."""
+    async with session_scope(sessions) as session:
+        due = await audit.claim_due(session, after_seconds, limit)
+    changed = 0
+    for row in due:
+        try:
+            product = await products_for(str(row.connection_id)).get_product(row.tiktok_product_id)
+        except TikTokError as exc:  # asked again an interval later
+            log.info(
+                "audit poll: TikTok did not answer for a product",
+                extra={"feed_id": str(row.feed_id), "parent_id": row.parent_id, "code": exc.code},
+            )
+            continue
+        async with session_scope(sessions) as session:
+            changed += await audit.apply(session, **audit.from_product(product))
+    return len(due), changed
+
+
+async def audit_poll(rt: Runtime, products_for: Any) -> None:
+    settings: Any = rt.settings
+    every = min(settings.audit_poll_seconds, 30.0)
+    while True:
+        try:
+            polled, _ = await poll_audits(
+                rt.sessions, products_for, settings.audit_poll_seconds, settings.audit_poll_batch
+            )
+        except Exception:
+            log.exception("audit poll pass failed")
+            polled = 0
+        if polled < settings.audit_poll_batch:  # a full batch: more are due, go on at once
+            await asyncio.sleep(every)
 
 
 # --- connection-changed: pause and resume the feeds of a connection -----------------------

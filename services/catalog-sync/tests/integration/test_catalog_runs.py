@@ -536,7 +536,9 @@ async def test_faults_on_creates_never_make_a_duplicate(
 async def test_the_listing_cap_defers_creates_while_other_updates_go_on(
     tiktok_stack: Any, images: str
 ) -> None:
-    async with tiktok_stack() as stack:
+    # One product at a time: with more in flight, creates sent before the first refusal came
+    # back would be refused too, and how many that is depends on timing.
+    async with tiktok_stack(settings={"run_concurrency": 1}) as stack:
         feed, _, rows = await new_feed(stack, "UK", "cap", images, parents=4)
         assert (await run(stack, feed))["status"] == "succeeded"
         shop = stack.sandbox.shop_id("UK")
@@ -746,3 +748,102 @@ async def test_event_driven_feed_syncs_a_changed_price_within_seconds(
         product = held[(await stored(stack, feed))[rows[0]["parent_id"]]["tiktok_product_id"]]
         price = next(s["price"] for s in product["skus"] if s["seller_sku"] == sku)
         assert price["sale_price"] == "12.34"
+
+
+# --- TikTok's review in the feedback: by webhook, and by the polling safety net ---------------
+
+FAIL_KEYWORD = "SANDBOX_AUDIT_FAIL"  # the sandbox fails the audit of a title holding it
+
+
+async def _audited_feed(stack: Any, images: str, tag: str) -> tuple[str, str]:
+    """A UK feed of three products sent to TikTok, the second one doomed to fail its review;
+    (feed id, the failing parent). Each is under review (AUDITING) after the run."""
+    feed, _, rows = await new_feed(stack, "UK", tag, images, parents=3)
+    doomed = f"{tag}-001"
+    rows = [
+        {**r, "product_name": f"{r['product_name']} {FAIL_KEYWORD}"}
+        if r["parent_id"] == doomed
+        else r
+        for r in rows
+    ]
+    await upload(stack, feed, rows)
+    done = await run(stack, feed)
+    assert done["counts"]["create"] == {"ok": 3}, done
+    back = await feedback(stack, feed)
+    assert {b["audit_status"] for b in back.values()} == {"AUDITING"}, back
+    return feed, doomed
+
+
+def _reviewed(back: dict[str, dict[str, Any]], doomed: str) -> bool:
+    return all(
+        (b["audit_status"], b["tiktok_status"])
+        == (("REJECTED", "FAILED") if parent == doomed else ("APPROVED", "ACTIVATE"))
+        for parent, b in back.items()
+    )
+
+
+async def test_the_audit_result_reaches_the_feedback_by_webhook(
+    tiktok_stack: Any, images: str
+) -> None:
+    from auth_broker.testing import free_port
+    from catalog_sync.app import create_app
+    from catalog_sync.config import Settings
+
+    port = free_port()
+    settings = {
+        "tiktok_webhook_address": f"http://127.0.0.1:{port}/v1/webhooks/tiktok",
+        "audit_poll_seconds": 3600,  # no polling: what arrives came by webhook
+    }
+    async with tiktok_stack(sandbox={"audit_delay_seconds": 60}, settings=settings) as stack:
+        # TikTok delivers to an API replica of catalog-sync over real HTTP (same database).
+        replica = create_app(
+            Settings(
+                database_url=stack.database_url,
+                kafka_bootstrap=stack.kafka_bootstrap,
+                run_workers=False,
+                tiktok_open_api_url=stack.sandbox.base_url,
+                tiktok_app_key=stack.sandbox.settings.app_key,
+                tiktok_app_secret=stack.sandbox.settings.app_secret,  # type: ignore[arg-type]
+            )
+        )
+        with serving(replica, port=port) as base:
+            feed, doomed = await _audited_feed(stack, images, "hook")
+            stack.sandbox.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 61})
+
+            async def reviewed() -> bool:
+                return _reviewed(await feedback(stack, feed), doomed)
+
+            await eventually(reviewed)
+            assert stack.calls().get("GET /product/202309/products/{product_id}", 0) == 0
+            # An unsigned or wrongly signed notification changes nothing: 401.
+            bad = await stack.outside.post(
+                f"{base}/v1/webhooks/tiktok",
+                content=b'{"type":37,"tts_notification_id":"1","shop_id":"1","timestamp":1,'
+                b'"data":{"product_id":"1","audit":{"status":"REJECTED"},"update_time":9}}',
+                headers={"Authorization": "0" * 64},
+            )
+            assert bad.status_code == 401 and bad.json()["error"] == "bad_signature"
+        back = await feedback(stack, feed)
+        assert back[doomed]["audit_reasons"] is None  # webhooks carry no reasons; Get Product does
+
+
+async def test_a_lost_audit_webhook_is_made_up_for_by_polling(
+    tiktok_stack: Any, images: str
+) -> None:
+    settings = {"audit_poll_seconds": 0.5}  # no webhook address: only the poll can tell
+    async with tiktok_stack(sandbox={"audit_delay_seconds": 60}, settings=settings) as stack:
+        feed, doomed = await _audited_feed(stack, images, "poll")
+        stack.sandbox.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 61})
+
+        async def reviewed() -> bool:
+            return _reviewed(await feedback(stack, feed), doomed)
+
+        await eventually(reviewed)
+        back = await feedback(stack, feed)
+        reasons = back[doomed]["audit_reasons"]
+        assert reasons and reasons[0]["reasons"] == ["violate listing rules"], back[doomed]
+        # Reviewed products are not asked about again.
+        asked = stack.calls()["GET /product/202309/products/{product_id}"]
+        stack.reset_calls()
+        await asyncio.sleep(1.5)  # three poll intervals: a poll now would have to call
+        assert stack.calls().get("GET /product/202309/products/{product_id}", 0) == 0, asked

@@ -20,10 +20,14 @@ from tts_common.http import server_options
 
 
 @contextlib.contextmanager
-def serving(app: Any, ready_path: str = "/healthz", ready_tries: int = 240) -> Iterator[str]:
+def serving(
+    app: Any, ready_path: str = "/healthz", ready_tries: int = 240, port: int = 0
+) -> Iterator[str]:
+    """`port`: 0 for any free one; a given one when its URL had to be known first (e.g. a
+    webhook address configured in another app before this one starts)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app, log_config=None, access_log=False, timeout_graceful_shutdown=2, **server_options(app)

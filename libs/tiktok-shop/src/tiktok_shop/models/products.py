@@ -230,6 +230,8 @@ class Product(TikTokModel):
     create_time: int | None = None
     update_time: int | None = None
     audit: Audit | None = None
+    # "Get Product 202309": why the review rejected it (position, reasons, suggestions).
+    audit_failed_reasons: list[dict[str, Any]] = []
 
 
 class ProductSummarySku(TikTokModel):

@@ -134,6 +134,7 @@ _SCHEDULE = text(
 
 # The oldest queued run, or a running one whose process went silent; never a second run of
 # an import that has one running (several passes of one shop would race for its pages).
+# `active` governs the schedule: a manual pass of an inactive import still runs.
 _CLAIM = text(
     """
     UPDATE order_import_runs r
@@ -141,7 +142,7 @@ _CLAIM = text(
            started_at = coalesce(r.started_at, now()), attempts = r.attempts + 1
      WHERE r.id = (
         SELECT c.id FROM order_import_runs c JOIN order_imports i ON i.id = c.import_id
-         WHERE i.active
+         WHERE (i.active OR c.trigger = 'manual')
            AND (c.status = 'queued'
                 OR (c.status = 'running'
                     AND c.heartbeat_at < now() - make_interval(secs => :stale)))

@@ -204,3 +204,60 @@ StackFactory = Callable[..., contextlib.AbstractAsyncContextManager[Stack]]
 
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+ALL_STATUSES = (
+    "UNPAID",
+    "ON_HOLD",
+    "AWAITING_SHIPMENT",
+    "PARTIALLY_SHIPPING",
+    "AWAITING_COLLECTION",
+    "IN_TRANSIT",
+    "DELIVERED",
+    "COMPLETED",
+    "CANCELLED",
+)
+DAY = 86400
+
+
+def seed_orders(sb: RunningSandbox, count: int, seed: int = 11, max_age_days: int = 40) -> None:
+    """`count` orders in the sandbox's own store, across every status and age.
+
+    Placed through the sandbox's order store, then aged: a creation `a + 0.5` days ago and a
+    last update `u + 0.25` days ago (u ≤ a), so no order sits near a whole-day boundary and
+    a day filter's answer cannot depend on the second the check runs. ON_HOLD orders are
+    minutes old (the hold lasts one hour after payment, so an older one would have moved on).
+    """
+    import random
+
+    rng = random.Random(seed)
+    store = sb.state.orders
+    shop = sb.state.shop(US_SHOP_ID)
+    now = int(sb.state.clock.now_int())
+    for n in range(count):
+        status = ALL_STATUSES[n % len(ALL_STATUSES)]
+        rec = store.place(shop, {"line_items": [{"sku_id": MUG_RED}], "paid": status != "UNPAID"})
+        with sb.state.lock:
+            doc = rec.doc
+            if status == "ON_HOLD":
+                created = now - rng.randint(60, 1800)
+                updated = created
+            else:
+                age = rng.randint(0, max_age_days)
+                created = now - age * DAY - DAY // 2
+                updated = now - rng.randint(0, age) * DAY - DAY // 4
+                store._on_hold.discard(doc["id"])
+            doc.update(
+                status=status,
+                create_time=created,
+                update_time=updated,
+                is_on_hold_order=status in ("UNPAID", "ON_HOLD"),
+            )
+            if status != "UNPAID":
+                doc["paid_time"] = created
+
+
+def sandbox_orders(sb: RunningSandbox) -> list[dict[str, Any]]:
+    """The sandbox's own order documents (a copy, under its lock)."""
+    with sb.state.lock:
+        return [dict(rec.doc) for rec in sb.state.orders.orders.values()]

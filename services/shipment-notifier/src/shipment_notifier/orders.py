@@ -24,7 +24,7 @@ from shipment_notifier.models import KnownOrder
 
 CANCELLED = "CANCELLED"
 # "ON_HOLD lasts one hour after payment"; an UNPAID order has not even started it.
-HOLD_STATUSES = frozenset({"UNPAID", "ON_HOLD"})
+HOLD_STATUSES = outcomes.HOLD_STATUSES
 HOLD = timedelta(hours=1)
 SELLER = "FULFILLMENT_BY_SELLER"
 

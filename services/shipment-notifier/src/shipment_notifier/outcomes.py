@@ -119,10 +119,20 @@ async def reject(
     await session.flush()
 
 
+_ORDER_STATUS = text("SELECT status FROM orders WHERE order_id = :order")
+HOLD_STATUSES = frozenset({"UNPAID", "ON_HOLD"})
+
+
 async def defer(session: AsyncSession, shipment: Shipment, *, until: datetime, reason: str) -> None:
-    """Wait for the end of the hold; announced once per shipment (a re-check is silent)."""
+    """Wait for the end of the hold; announced once per shipment (a re-check is silent).
+
+    An order event that ended the hold while this shipment was being checked found no
+    deferred shipment to wake: the order's stored status, read under the shipment's row lock,
+    makes it due at once instead (the event's wake-up waits for that lock otherwise)."""
     first = shipment.deferred_until is None
-    shipment.status, shipment.due_at, shipment.deferred_until = "deferred", until, until
+    status = await session.scalar(_ORDER_STATUS, {"order": shipment.order_id})
+    due = until if status is None or status in HOLD_STATUSES else datetime.now(UTC)
+    shipment.status, shipment.due_at, shipment.deferred_until = "deferred", due, until
     shipment.reason, shipment.code, shipment.claimed_at = reason, "cancellation_hold", None
     if first:
         await _feedback(session, shipment, "deferred", code="cancellation_hold", message=reason)

@@ -40,6 +40,8 @@ format: setup ## apply ruff formatting and safe fixes
 
 bench: setup ## run the benchmarks; results in bench/results/*.json
 	@bash scripts/bench.sh
+	@# shipment-notifier's full crash test: 5,000 shipments, 503s, a SIGKILL (docs/shipments.md)
+	@eval "$$(bash deploy/local/infra.sh env)" && TTS_SHIPMENTS_KILL_N=5000 $(UV) run --no-sync pytest services/shipment-notifier/tests/integration/test_shipments_restart.py -q -p no:cacheprovider
 
 migrate: setup ## create and migrate every service database
 	@bash scripts/migrate.sh

@@ -7,8 +7,12 @@ many write calls each run made, and its product store what TikTok holds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
+import signal
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -608,6 +612,74 @@ async def test_a_run_killed_after_its_create_resumes_without_a_second_listing(
         record = (await stored(stack, feed))[parent]
         assert (record["status"], record["tiktok_product_id"]) == ("live", listed)
         await assert_all_live(stack, feed, "UK", rows)
+
+
+@contextlib.contextmanager
+def catalog_process(
+    stack: Any, log_path: Any, **settings: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`catalog-sync serve` as its own process on the stack's database, broker and sandbox."""
+    from auth_broker.testing import free_port, settings_env
+    from tts_common.settings import ServiceSettings
+
+    env = settings_env(
+        database_url=stack.database_url,
+        kafka_bootstrap=stack.kafka_bootstrap,
+        consumer_group_prefix=ServiceSettings().consumer_group_prefix,
+        auth_broker_url=stack.broker.base_url,
+        service_credential=stack.app.state.runtime.settings.service_credential,
+        tiktok_open_api_url=stack.sandbox.base_url,
+        tiktok_app_key=stack.sandbox.settings.app_key,
+        tiktok_app_secret=stack.sandbox.settings.app_secret,
+        **settings,
+    )
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "catalog_sync.cli", "serve", "--no-migrate", "--port",
+             str(free_port())],
+            env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=15)
+
+
+async def test_a_service_killed_mid_run_resumes_in_a_new_process_without_duplicates(
+    tiktok_stack: Any, images: str, tmp_path: Any
+) -> None:
+    # The stack's own catalog-sync serves the API only; the runs are performed by real
+    # processes, the first one SIGKILLed halfway through.
+    slow = {"qps": 8, "audit_delay_seconds": 0}
+    async with tiktok_stack(sandbox=slow, settings={"run_workers": False}) as stack:
+        feed, _, rows = await new_feed(stack, "UK", "sigkill", images, parents=40)
+        n = len(parents_of(rows))
+        run_id = await start_run(stack, feed)
+        options = {"run_stale_seconds": 2, "tiktok_qps": 8, "run_concurrency": 4}
+        with catalog_process(stack, tmp_path / "first.log", **options) as first:
+
+            async def halfway() -> bool:
+                assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+                r = await stack.http.get(f"/v1/feeds/{feed}/runs/{run_id}")
+                return int(r.json()["progress"]["done"]) >= n // 3
+
+            await eventually(halfway, within=120)
+            first.send_signal(signal.SIGKILL)
+        at_kill = len(shop_products(stack, "UK"))
+        assert 0 < at_kill < n  # killed mid-run, with products still to create
+        with catalog_process(stack, tmp_path / "second.log", **options):
+            done = await wait_run(stack, feed, run_id, within=240)  # taken over, resumed
+        assert done["status"] == "succeeded", done
+        assert done["progress"] == {"done": n, "total": n}, done
+        # Nothing lost, nothing twice: every product listed once, no seller SKU twice.
+        await assert_all_live(stack, feed, "UK", rows)
+        back = await feedback(stack, feed)
+        assert set(back) == set(parents_of(rows))
+        assert all(b["outcome"] == "ok" and b["tiktok_product_id"] for b in back.values()), back
+        assert all(set(by_outcome) == {"ok"} for by_outcome in done["counts"].values()), done
+        assert stack.calls()[CREATE] <= n + 1  # at most the one create the kill cut off, again
 
 
 # --- 6: a revoked connection pauses the feed; a new authorization resumes it ---------------

@@ -534,6 +534,42 @@ async def test_faults_on_creates_never_make_a_duplicate(
             assert stats["calls"][SEARCH] >= 3
 
 
+async def test_503s_and_429_bursts_leave_every_product_synced_or_failed_with_a_reason(
+    tiktok_stack: Any, images: str
+) -> None:
+    # The sandbox allows 4 calls a second per operation; catalog-sync's limiter is set far
+    # above it, so bursts of 429 come back; and 10% of every call fails with a 503.
+    async with tiktok_stack(
+        sandbox={"qps": 4, "audit_delay_seconds": 0}, settings={"tiktok_qps": 100}
+    ) as stack:
+        feed, _, rows = await new_feed(stack, "UK", "burst", images, parents=24)
+        n = len(parents_of(rows))
+        stack.sandbox.admin("POST", "/sandbox/v1/faults", {"error_rate": 0.1, "operations": []})
+        stack.reset_calls()
+        done = await run(stack, feed)
+        assert done["status"] == "succeeded", done
+        assert done["progress"] == {"done": n, "total": n}, done
+        stats = stack.stats()
+        assert sum(stats["rate_limited"].values()) > 0, stats["rate_limited"]
+        assert stats["faults_injected"].get("error", 0) > 0, stats["faults_injected"]
+        # Nothing silently skipped: every product has its outcome; a failure says why.
+        back = await feedback(stack, feed)
+        assert set(back) == set(parents_of(rows))
+        for parent, b in back.items():
+            assert b["outcome"] in ("ok", "failed"), (parent, b)
+            if b["outcome"] == "failed":
+                assert b["code"] and b["message"], (parent, b)
+        outcomes = Counter(b["outcome"] for b in back.values())
+        counted = sum(sum(v.values()) for k, v in done["counts"].items() if k != "reconcile")
+        assert counted >= n, done["counts"]
+        # Faults off: the next run finishes the failed ones; nothing listed twice.
+        stack.sandbox.admin("DELETE", "/sandbox/v1/faults")
+        if outcomes["failed"]:
+            assert (await run(stack, feed, only="failed"))["status"] == "succeeded"
+        await assert_all_live(stack, feed, "UK", rows)
+        assert stack.stats()["duplicate_seller_sku_rejections"] == {}
+
+
 # --- the new-shop daily listing cap, and a run killed after its create -----------------------
 
 

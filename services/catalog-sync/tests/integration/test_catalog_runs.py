@@ -570,6 +570,45 @@ async def test_503s_and_429_bursts_leave_every_product_synced_or_failed_with_a_r
         assert stack.stats()["duplicate_seller_sku_rejections"] == {}
 
 
+async def test_adopt_existing_links_the_listings_another_tool_made(
+    tiktok_stack: Any, images: str
+) -> None:
+    async with tiktok_stack(sandbox={"audit_delay_seconds": 0}) as stack:
+        # "Another tool" listed these products in the shop: a first feed on the connection.
+        before, connection, rows = await new_feed(stack, "UK", "adopt", images, parents=6)
+        assert (await run(stack, before))["status"] == "succeeded"
+        listed = {p: r["tiktok_product_id"] for p, r in (await stored(stack, before)).items()}
+        n = len(listed)
+
+        # Without adopt_existing a second feed's creates are refused: the seller SKUs are
+        # taken. Each product fails with TikTok's reason; nothing is listed twice.
+        plain = await stack.feed("adopt-plain", "UK", connection, active=True,
+                                 warehouse_id=MARKETS["UK"].warehouse)  # fmt: skip
+        await upload(stack, plain, rows)
+        refused = await run(stack, plain)
+        assert refused["counts"]["create"] == {"failed": n}, refused["counts"]
+        assert {b["code"] for b in (await feedback(stack, plain)).values()} == {12052056}
+
+        # With it, a feed takes the listings over: no create, one edit each to match.
+        adopting = await stack.feed("adopt-taker", "UK", connection, active=True,
+                                    adopt_existing=True,
+                                    warehouse_id=MARKETS["UK"].warehouse)  # fmt: skip
+        await upload(stack, adopting, rows)
+        stack.reset_calls()
+        adopted = await run(stack, adopting)
+        assert adopted["status"] == "succeeded", adopted
+        assert adopted["counts"]["adopt"] == {"ok": n}, adopted["counts"]
+        assert stack.calls().get(CREATE, 0) == 0
+        mine = {p: r["tiktok_product_id"] for p, r in (await stored(stack, adopting)).items()}
+        assert mine == listed
+        assert stack.stats()["products_by_shop"][stack.sandbox.shop_id("UK")] == n
+        # In sync from now on: a second run makes no write call.
+        stack.reset_calls()
+        again = await run(stack, adopting)
+        assert again["counts"] == {"skip": {"ok": n}}, again["counts"]
+        assert writes(stack.calls()) == {}
+
+
 # --- the new-shop daily listing cap, and a run killed after its create -----------------------
 
 

@@ -29,11 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tts_common.app import Runtime
 from tts_common.db import session_scope
 
+from order_ingest import models
+
 log = logging.getLogger(__name__)
 
 # Fields of TikTok's order object ("Get Order Detail 202309") that identify or reach the
-# buyer. `recipient_address` holds the name, phone number and address lines.
-PERSONAL_FIELDS = ("recipient_address", "buyer_email", "buyer_message", "cpf", "cpf_name")
+# buyer: those order-ingest keeps apart in `orders.personal` (`recipient_address` holds the
+# name, phone number and address lines), and the Brazilian tax id and its name.
+PERSONAL_FIELDS = tuple(dict.fromkeys((*models.PERSONAL_FIELDS, "cpf", "cpf_name")))
 BATCH = 1000
 
 

@@ -24,13 +24,15 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
+from order_ingest.store import event_id
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tts_common.db import create_engine, session_factory, session_scope
-from tts_common.events import ORDER_RECEIVED, CloudEvent, make_event
+from tts_common.events import ORDER_RECEIVED, CloudEvent, encode, make_event
+from tts_common.kafka import make_producer
 from tts_common.outbox import add_events
 from tts_common.testing.server import serving
 
@@ -58,8 +60,8 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[dict[str, Any]] = field(default_factory=list)
     applied: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> body
-    effects: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    order_of_effects: dict[str, list[str]] = field(default_factory=dict)  # order -> versions
+    effects: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # per change
+    order_of_effects: dict[str, list[str]] = field(default_factory=dict)  # order -> event ids
     bad_signatures: int = 0
     held: int = 0
     release: threading.Event = field(default_factory=threading.Event)
@@ -82,7 +84,8 @@ class Receiver:
             return PlainTextResponse("bad signature", status_code=401)
         body = orjson.loads(raw)
         data = body["data"]
-        change = (data["order_id"], data["update_time"], body["type"])
+        # One change of one order = one event id (order-ingest derives it from the change).
+        change = (data["order_id"], body["event_id"], body["type"])
         hold = False
         with self.lock:
             self.requests.append({"key": key, "order_id": data["order_id"], "type": body["type"]})
@@ -95,9 +98,7 @@ class Receiver:
             if key not in self.applied:  # the documented contract: dedupe by the key
                 self.applied[key] = body
                 self.effects[change] += 1
-                self.order_of_effects.setdefault(data["order_id"], []).append(
-                    f"{data['update_time']}|{body['type']}"
-                )
+                self.order_of_effects.setdefault(data["order_id"], []).append(body["event_id"])
                 if self.hold_after is not None and len(self.applied) > self.hold_after:
                     self.held += 1
                     hold = True
@@ -138,9 +139,16 @@ def order_event(
     *,
     status: str = "AWAITING_SHIPMENT",
     created: datetime = T0,
+    ready: bool = True,
+    same_second: bool = False,
 ) -> CloudEvent:
-    """An order event as order-ingest publishes it (TikTok's order object in `order`)."""
-    update_time = created + timedelta(minutes=version)
+    """An order event as order-ingest publishes it (TikTok's order object in `order`, the
+    event id derived from the change as `order_ingest.store` derives it).
+
+    ``same_second``: the version's ``update_time`` stays the previous one's (a second change
+    within TikTok's one-second resolution, or the hold ending by time alone).
+    """
+    update_time = created + timedelta(minutes=version - 1 if same_second else version)
     data: dict[str, Any] = {
         "connection_id": connection_id,
         "shop_id": "7494",
@@ -155,9 +163,22 @@ def order_event(
             "buyer_email": f"buyer-{order_id}@example.com",
             "recipient_address": {"name": "Jane Doe", "full_address": "591 Lyon Ave"},
             "line_items": [{"id": "1", "sku_id": "s1"}],
+            "ready_to_ship": ready,
         },
     }
-    return make_event(event_type, "/order-ingest", order_id, data)
+    event = make_event(event_type, "/order-ingest", order_id, data)
+    change = event_id(order_id, int(update_time.timestamp()), data["status"], event_type, ready)
+    return event.model_copy(update={"id": str(change)})
+
+
+def published_order(events: list[CloudEvent]) -> dict[str, list[str]]:
+    """Per order, its event ids in publishing order (the order the OMS must see them in)."""
+    out: dict[str, list[str]] = {}
+    for e in events:
+        ids = out.setdefault(e.data["order_id"], [])
+        if e.id not in ids:
+            ids.append(e.id)
+    return out
 
 
 async def publish(database_url: str, events: list[CloudEvent]) -> None:
@@ -170,6 +191,17 @@ async def publish(database_url: str, events: list[CloudEvent]) -> None:
         await engine.dispose()
 
 
+async def resend(bootstrap: str, events: list[CloudEvent]) -> None:
+    """Straight to Kafka, as a relay resends a batch it had sent before a crash."""
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        for e in events:
+            await producer.send_and_wait(ORDER_RECEIVED, encode(e), key=(e.subject or "").encode())
+    finally:
+        await producer.stop()
+
+
 async def add_import(
     database_url: str,
     connection_id: str,
@@ -177,6 +209,8 @@ async def add_import(
     push_url: str | None,
     push_secret: str | None,
     active: bool = True,
+    statuses: tuple[str, ...] = (),
+    created_within_days: int | None = None,
 ) -> str:
     """An order import row (the contract columns; the import API is order-ingest's own)."""
     import_id = str(uuid.uuid4())
@@ -186,9 +220,9 @@ async def add_import(
             await session.execute(
                 text(
                     # next_poll_at far ahead: the importer's poller leaves it alone
-                    "INSERT INTO order_imports"
-                    " (id, connection_id, active, push_url, push_secret, next_poll_at)"
-                    " VALUES (:id, :c, :a, :u, :s, now() + interval '1 year')"
+                    "INSERT INTO order_imports (id, connection_id, active, push_url,"
+                    " push_secret, statuses, created_within_days, next_poll_at)"
+                    " VALUES (:id, :c, :a, :u, :s, :st, :days, now() + interval '1 year')"
                 ),
                 {
                     "id": uuid.UUID(import_id),
@@ -196,6 +230,8 @@ async def add_import(
                     "a": active,
                     "u": push_url,
                     "s": push_secret,
+                    "st": list(statuses),
+                    "days": created_within_days,
                 },
             )
     finally:

@@ -9,6 +9,8 @@ import io
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +26,8 @@ from orders_push_testkit import (
     fetch,
     order_event,
     publish,
+    published_order,
+    resend,
     running,
     start_at_the_end,
     wait_for,
@@ -43,30 +47,34 @@ class Service:
     app: FastAPI
     http: httpx.AsyncClient
     database_url: str
+    settings_bootstrap: str
 
     async def statuses(self) -> dict[str, int]:
         rows = await fetch(self.database_url, "SELECT status, count(*) FROM deliveries GROUP BY 1")
         return {status: count for status, count in rows}
 
 
-def fast_settings(database_url: str, kafka_bootstrap: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        kafka_bootstrap=kafka_bootstrap,
-        push_poll_seconds=0.05,
-        push_backoff_base_seconds=0.05,
-        push_backoff_cap_seconds=0.2,
-        push_max_attempts=MAX_ATTEMPTS,
-        push_timeout_seconds=5,
-        push_lease_seconds=10,
-        push_concurrency=8,
-    )
+def fast_settings(database_url: str, kafka_bootstrap: str, **override: Any) -> Settings:
+    options: dict[str, Any] = {
+        "push_poll_seconds": 0.05,
+        "push_backoff_base_seconds": 0.05,
+        "push_backoff_cap_seconds": 0.2,
+        "push_max_attempts": MAX_ATTEMPTS,
+        "push_timeout_seconds": 5,
+        "push_lease_seconds": 10,
+        "push_concurrency": 8,
+        **override,
+    }
+    return Settings(database_url=database_url, kafka_bootstrap=kafka_bootstrap, **options)
 
 
 @pytest.fixture
-async def service(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[Service]:
+async def service(
+    fresh_database: str, kafka_bootstrap: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Service]:
+    """order-ingest in process; `indirect` parametrization overrides settings."""
     await migrate_async(fresh_database, MIGRATIONS, NAME)
-    settings = fast_settings(fresh_database, kafka_bootstrap)
+    settings = fast_settings(fresh_database, kafka_bootstrap, **getattr(request, "param", {}))
     await start_at_the_end(kafka_bootstrap, settings.consumer_group_prefix + PUSH_GROUP)
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
@@ -75,9 +83,11 @@ async def service(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[Se
         async with httpx.AsyncClient(
             transport=transport, base_url="http://orders", headers=AUTH, timeout=60
         ) as http:
-            yield Service(app, http, fresh_database)
+            yield Service(app, http, fresh_database, kafka_bootstrap)
 
 
+# A budget no delivery can spend while the OMS fails its first 60 requests.
+@pytest.mark.parametrize("service", [{"push_max_attempts": 100}], indirect=True)
 async def test_every_change_is_delivered_once_while_the_oms_answers_500_for_a_while(
     service: Service,
 ) -> None:
@@ -96,27 +106,34 @@ async def test_every_change_is_delivered_once_while_the_oms_answers_500_for_a_wh
         events = [order_event("order.received", connection, f"o{i}") for i in range(120)]
         events += [order_event("order.updated", connection, f"o{i}", 1) for i in range(0, 120, 3)]
         events += [order_event("order.cancelled", connection, f"o{i}", 2) for i in range(0, 30, 5)]
-        # The same change announced twice (a re-import publishing it again: another event id).
-        events += [order_event("order.received", connection, f"o{i}") for i in range(10)]
+        # Two changes within one second of update_time (the hold ending by time alone): two
+        # events, two deliveries.
+        events += [
+            order_event("order.updated", connection, f"o{i}", 2, ready=False, same_second=True)
+            for i in range(1, 120, 30)
+        ]
         expected = {(f"o{i}", "order.received") for i in range(120)}
         expected |= {(f"o{i}", "order.updated") for i in range(0, 120, 3)}
         expected |= {(f"o{i}", "order.cancelled") for i in range(0, 30, 5)}
+        expected |= {(f"o{i}", "order.updated") for i in range(1, 120, 30)}  # not multiples of 3
+        changes = len(expected)
         await publish(service.database_url, events)
+        # The same changes announced again (a relay resending after a crash: same event ids).
+        await resend(service.settings_bootstrap, events[:10])
 
         async def all_delivered() -> bool:
-            return (await service.statuses()).get("delivered", 0) >= len(expected)
+            return (await service.statuses()).get("delivered", 0) >= changes
 
         assert await wait_for(all_delivered, within=120), await service.statuses()
-        assert await service.statuses() == {"delivered": len(expected)}
+        assert await service.statuses() == {"delivered": changes}
 
         assert oms.bad_signatures == 0
-        assert len(oms.requests) > len(expected)  # the 500s were retried
+        assert len(oms.requests) > changes  # the 500s were retried
         assert {(k[0], k[2]) for k in oms.effects} == expected
         assert all(count == 1 for count in oms.effects.values()), "a change applied twice"
-        assert len(oms.applied) == len(expected)  # one key per change
+        assert len(oms.effects) == len(oms.applied) == changes  # one key per change
         # Per order, versions arrive in order (received, then updated, then cancelled).
-        for order_id, versions in oms.order_of_effects.items():
-            assert versions == sorted(versions), (order_id, versions)
+        assert oms.order_of_effects == published_order(events)
         bodies = list(oms.applied.values())
         assert {b["import_id"] for b in bodies} == {import_id} != {other}
         first = next(
@@ -273,3 +290,50 @@ async def test_the_push_secret_never_reaches_logs_errors_or_responses(
     logged = captured_logs.getvalue()
     assert "push attempt failed" in logged and "OMS unavailable" in logged
     assert secret not in logged
+
+
+async def test_an_import_gets_the_orders_its_filters_select_and_their_later_changes(
+    service: Service,
+) -> None:
+    connection = f"conn-{uuid.uuid4().hex[:8]}"
+    recent = datetime.now(UTC) - timedelta(days=2)
+    old = datetime.now(UTC) - timedelta(days=40)
+    with running(Receiver(SECRET)) as oms:
+        filtered = await add_import(
+            service.database_url,
+            connection,
+            push_url=oms.url,
+            push_secret=SECRET,
+            statuses=("AWAITING_SHIPMENT",),
+            created_within_days=30,
+        )
+        everything = await add_import(
+            service.database_url, connection, push_url=oms.url, push_secret=SECRET
+        )
+        events = [
+            order_event("order.received", connection, "f1", 0, status="UNPAID", created=recent),
+            order_event("order.updated", connection, "f1", 1, created=recent),
+            order_event("order.cancelled", connection, "f1", 2, created=recent),
+            order_event("order.received", connection, "f2", 0, created=old),
+            order_event("order.updated", connection, "f2", 1, status="IN_TRANSIT", created=old),
+            order_event("order.received", connection, "f3", 0, created=recent),
+            order_event("order.updated", connection, "f3", 1, status="IN_TRANSIT", created=recent),
+        ]
+        await publish(service.database_url, events)
+
+        async def settled() -> bool:
+            return (await service.statuses()).get("delivered", 0) == len(events) + 4
+
+        assert await wait_for(settled, within=60), await service.statuses()
+        got = {(b["import_id"], b["data"]["order_id"], b["type"]) for b in oms.applied.values()}
+        assert {(o, t) for i, o, t in got if i == everything} == {
+            (e.data["order_id"], e.type) for e in events
+        }
+        # The status set and the earliest creation select the first delivery; the order's
+        # later changes (a cancellation, a status outside the set) follow it.
+        assert {(o, t) for i, o, t in got if i == filtered} == {
+            ("f1", "order.updated"),
+            ("f1", "order.cancelled"),
+            ("f3", "order.received"),
+            ("f3", "order.updated"),
+        }

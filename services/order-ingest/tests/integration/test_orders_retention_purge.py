@@ -57,7 +57,7 @@ async def _seed(database_url: str, ages_days: dict[str, float]) -> None:
                     "order_id": order_id,
                     "order": {**doc, **PERSONAL, "create_time": int(created.timestamp())},
                 }
-                key = payload.delivery_key("i", order_id, created, "order.received")
+                key = payload.delivery_key("i", f"e-{order_id}")
                 body = payload.build_body(
                     key=key,
                     import_id=str(uuid.UUID(int=1)),

@@ -2,9 +2,11 @@
 
 A delivery is one order event (``order.received``/``order.updated``/``order.cancelled``) for
 one import with a push destination. Its key — sent as `Idempotency-Key` and used as the
-delivery's id — is derived from (import, order id, ``update_time``, event type), so the same
-change of the same order reaches an OMS under the same key however often it is sent: by a
-retry, a redelivered Kafka event, a worker killed mid-request, or a replay.
+delivery's id — is derived from (import, event id). order-ingest derives each event's id from
+the change it announces (order, ``update_time``, status, type, hold state: `store.event_id`),
+so the same change reaches an OMS under the same key however often it is sent — a retry, a
+redelivered or re-published event, a worker killed mid-request, a replay — while two changes
+within one second of ``update_time`` (TikTok's resolution), or the hold ending, get two.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ import orjson
 KEY_NAMESPACE = uuid.UUID("5b0f7c1e-2d6a-4f0e-9a51-7d3c8e6f1a20")
 
 
-def delivery_key(import_id: str, order_id: str, update_time: datetime, event_type: str) -> str:
+def delivery_key(import_id: str, event_id: str) -> str:
     """The delivery's id and `Idempotency-Key`: the same inputs always give the same key."""
-    version = update_time.astimezone(UTC).isoformat(timespec="microseconds")
-    return str(uuid.uuid5(KEY_NAMESPACE, f"{import_id}|{order_id}|{version}|{event_type}"))
+    return str(uuid.uuid5(KEY_NAMESPACE, f"{import_id}|{event_id}"))
 
 
 def build_body(

@@ -104,14 +104,36 @@ async def queue(
     )
 
 
-async def push_imports(session: AsyncSession, connection_id: str) -> list[str]:
-    """Ids of the active imports of a connection that push to an OMS."""
+_PUSH_IMPORTS = text(
+    "SELECT i.id FROM order_imports i WHERE i.connection_id = :c AND i.active"
+    " AND i.push_url IS NOT NULL AND i.push_url <> ''"
+    " AND ((cardinality(i.statuses) = 0 OR CAST(:status AS text) = ANY(i.statuses))"
+    "  AND (i.created_within_days IS NULL OR CAST(:created AS timestamptz) IS NULL"
+    "   OR CAST(:created AS timestamptz) >= CAST(:at AS timestamptz)"
+    "    - make_interval(days => i.created_within_days))"
+    "  OR EXISTS (SELECT 1 FROM deliveries d WHERE d.import_id = i.id AND d.order_id = :o))"
+    " ORDER BY i.id"
+)
+
+
+async def push_imports(
+    session: AsyncSession,
+    connection_id: str,
+    *,
+    order_id: str,
+    status: str,
+    created: datetime | None,
+    at: datetime,
+) -> list[str]:
+    """Ids of the connection's active pushing imports that want this order change.
+
+    Wanted: the order passes the import's status set and earliest creation (counted back
+    from ``at``, the event's time, so a redelivered event is judged the same), or the import
+    was sent this order before (its later changes follow it).
+    """
     result = await session.execute(
-        text(
-            "SELECT id FROM order_imports WHERE connection_id = :c AND active"
-            " AND push_url IS NOT NULL AND push_url <> '' ORDER BY id"
-        ),
-        {"c": connection_id},
+        _PUSH_IMPORTS,
+        {"c": connection_id, "o": order_id, "status": status, "created": created, "at": at},
     )
     return [str(row[0]) for row in result]
 

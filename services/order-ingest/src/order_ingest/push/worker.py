@@ -41,15 +41,25 @@ USER_AGENT = "tts-order-ingest-push/1"
 
 
 async def on_order_event(session: AsyncSession, data: Any) -> None:
-    """Queue one delivery per active pushing import of the event's connection."""
+    """Queue one delivery per active pushing import of the event's connection that wants it.
+
+    An import wants an order its filters select (status set, earliest creation, as the
+    importer applies them), and every later change of an order it was sent before — its
+    cancellation included, whatever the status filter says.
+    """
     event = current_event()
-    imports = await store.push_imports(session, data.connection_id)
-    if not imports:
-        return
     update_time: datetime = data.update_time
     created = payload.order_created_at(event.data)
+    imports = await store.push_imports(
+        session,
+        data.connection_id,
+        order_id=data.order_id,
+        status=data.status,
+        created=created,
+        at=event.time,
+    )
     for import_id in imports:
-        key = payload.delivery_key(import_id, data.order_id, update_time, event.type)
+        key = payload.delivery_key(import_id, event.id)
         body = payload.build_body(
             key=key,
             import_id=import_id,

@@ -1,4 +1,4 @@
-"""OMS push deliveries: one row per (import, order, version, event type), with its state.
+"""OMS push deliveries: one row per (import, order event), with its state.
 
 Revision ID: 0003
 Revises: 0002
@@ -40,14 +40,14 @@ CREATE TABLE deliveries (
     delivered_at        TIMESTAMPTZ,
     updated_at          TIMESTAMPTZ NOT NULL DEFAULT now(),
     order_created_at    TIMESTAMPTZ,
-    pii_purged_at       TIMESTAMPTZ,
-    UNIQUE (import_id, order_id, update_time, event_type)
+    pii_purged_at       TIMESTAMPTZ
 );
 CREATE UNIQUE INDEX deliveries_seq ON deliveries (seq);
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX deliveries_order_pending ON deliveries (import_id, order_id, update_time, seq)
     WHERE status = 'pending';
 CREATE INDEX deliveries_order ON deliveries (order_id, seq);
+CREATE INDEX deliveries_import_order ON deliveries (import_id, order_id);
 CREATE INDEX deliveries_status ON deliveries (status, seq);
 CREATE INDEX deliveries_retention ON deliveries ((coalesce(order_created_at, created_at)))
     WHERE pii_purged_at IS NULL

@@ -95,9 +95,14 @@ class Events:
     def of(self, order_id: str) -> list[CloudEvent]:
         return [e for e in self.events if e.subject == order_id]
 
-    def distinct(self) -> dict[str, CloudEvent]:
-        """By event id: a relay resend (at-least-once) is the same event."""
-        return {e.id: e for e in self.events}
+    def distinct(self, connection_id: str | None = None) -> dict[str, CloudEvent]:
+        """By event id (a relay resend, at-least-once, is the same event); only those of
+        `connection_id` when given (other tests may publish on the shared topic)."""
+        return {
+            e.id: e
+            for e in self.events
+            if connection_id is None or e.data.get("connection_id") == connection_id
+        }
 
 
 @dataclass

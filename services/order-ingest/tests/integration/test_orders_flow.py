@@ -32,15 +32,17 @@ async def test_a_pass_imports_orders_once_with_their_events(order_stack: StackFa
         assert one["cancellable_until"] is not None
 
         await wait_for(
-            lambda: {e.subject for e in stack.events.distinct().values()} >= ids,
+            lambda: (
+                {e.subject for e in stack.events.distinct(imp["connection_id"]).values()} >= ids
+            ),
             what="order.received for every order",
         )
         # A second pass sees the same versions: nothing stored, nothing announced.
         again = await stack.run(imp["id"], "backfill")
         assert again["orders_seen"] == 3 and again["orders_changed"] == 0
-        types = Counter(e.type for e in stack.events.distinct().values())
+        types = Counter(e.type for e in stack.events.distinct(imp["connection_id"]).values())
         assert types == {"order.received": 3}
-        event = next(iter(stack.events.distinct().values()))
+        event = next(iter(stack.events.distinct(imp["connection_id"]).values()))
         assert event.data["fulfillment_type"] == "FULFILLMENT_BY_SELLER"
         assert event.data["order"]["delivery_option_id"]
         assert event.data["order"]["packages"]

@@ -28,4 +28,4 @@ SHIPPABLE_STATUSES = frozenset({"AWAITING_SHIPMENT", "PARTIALLY_SHIPPING"})
 HOLD_SECONDS = 3600
 # Buyer personal data, kept apart from the order document (`orders.personal`): never
 # logged, erased alone by the retention purge.
-PERSONAL_FIELDS = ("recipient_address", "buyer_email", "buyer_message")
+PERSONAL_FIELDS = ("recipient_address", "buyer_email", "buyer_message", "cpf", "cpf_name")

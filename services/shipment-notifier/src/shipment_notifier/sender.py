@@ -207,6 +207,9 @@ class Sender:
             current = await session.get(Shipment, shipment.id, with_for_update=True)
             if current is None or current.status in outcomes.FINAL:
                 return
+            if shipment.export_id is not None:
+                current.export_id = shipment.export_id
+                current.connection_id = shipment.connection_id
             await fn(session, current, **kw)
 
     async def _retry(self, shipment: Shipment, retry: _Retry) -> None:
@@ -295,12 +298,8 @@ class Sender:
                 f"no active shipment export for connection {order.connection_id} (order "
                 f"{order.order_id}): create or activate one",
             )
-        if shipment.export_id != export.id:
-            shipment.export_id = export.id  # feedback goes to the export that sends it
-            async with session_scope(self.sessions) as session:
-                current = await session.get(Shipment, shipment.id)
-                if current is not None:
-                    current.export_id, current.connection_id = export.id, order.connection_id
+        # Feedback goes to the export that sends it (stored with the outcome, `_finish`).
+        shipment.export_id, shipment.connection_id = export.id, order.connection_id
         verdict = check(order, shipment.line_item_ids)
         if verdict.rejected:
             raise _Reject(verdict.code or "", verdict.reason)

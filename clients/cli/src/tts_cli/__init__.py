@@ -1,0 +1,1 @@
+"""The `tts` command line (docs/cli.md)."""

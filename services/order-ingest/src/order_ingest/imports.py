@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tts_common.errors import Conflict, NotFound
@@ -60,21 +60,55 @@ def _statuses(value: Any) -> Any:
 
 
 Statuses = Annotated[list[str], BeforeValidator(_statuses)]
+# An auth-broker connection id (a UUID there; any id of these characters is accepted).
+ConnectionId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no NUL or control characters
+Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
 
 
-class Push(BaseModel):
+def _storable(value: Any) -> bool:
+    """Can PostgreSQL store this text? (no NUL, no lone surrogate: neither is UTF-8 text)"""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
+
+
+class Storable(BaseModel):
+    """Refuses text PostgreSQL cannot store (a 422 naming the problem, never a 500)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        if not _storable(data):
+            raise ValueError("text may not contain NUL characters or lone surrogates")
+        return data
+
+
+class Push(Storable):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl
-    secret: str = Field(min_length=16, max_length=512, description="HMAC key; never returned")
+    secret: str = Field(
+        min_length=16, max_length=512, pattern=r"^[^\x00]+$", description="HMAC key; never returned"
+    )
 
 
-class ImportIn(BaseModel):
+class ImportIn(Storable):
     model_config = ConfigDict(extra="forbid")
 
-    connection_id: str = Field(min_length=1, max_length=200)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str = Field(default="", max_length=2000)
+    connection_id: ConnectionId
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME_PATTERN)
+    description: Text = ""
     statuses: Statuses = Field(default_factory=list, description="empty = every status")
     created_within_days: Days = Field(default=None, description="earliest creation, in days")
     updated_within_days: Days = Field(default=None, description="earliest update, in days")
@@ -83,12 +117,12 @@ class ImportIn(BaseModel):
     push: Push | None = None
 
 
-class ImportPatch(BaseModel):
+class ImportPatch(Storable):
     model_config = ConfigDict(extra="forbid")
 
-    connection_id: str | None = Field(default=None, min_length=1, max_length=200)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
+    connection_id: ConnectionId | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME_PATTERN)
+    description: Text | None = None
     statuses: Statuses | None = None
     created_within_days: Days = None
     updated_within_days: Days = None

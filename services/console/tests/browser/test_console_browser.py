@@ -1,0 +1,230 @@
+"""A merchant's first hour in the console, in a real headless Chromium against a real stack
+(the sandbox, the auth-broker, catalog-sync; see conftest.py).
+
+Sign in; connect a shop through TikTok's authorize page; create a feed and upload Shopify's
+apparel sample; map every category value (one through the type-ahead picker, by keyboard,
+one by accepting a suggestion); see readiness change; run dry, then for real, and watch the
+progress reach the end; read the feedback table. Each step asserts on what the page shows
+and saves a screenshot. Every wait is on a condition (WebDriverWait), never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+pytestmark = pytest.mark.integration
+
+APPAREL = Path(__file__).resolve().parents[3] / "catalog-sync" / "tests" / "data" / "apparel.csv"
+WAIT = 45
+
+
+class Page:
+    """The browser plus the helpers every step uses."""
+
+    def __init__(self, driver: Any, base: str, shots: Path) -> None:
+        self.d = driver
+        self.base = base
+        self.shots = shots
+
+    def go(self, path: str) -> None:
+        self.d.get(self.base + path)
+
+    def wait(self, condition: Any, timeout: float = WAIT) -> Any:
+        return WebDriverWait(self.d, timeout).until(condition)
+
+    def find(self, css: str) -> Any:
+        return self.d.find_element(By.CSS_SELECTOR, css)
+
+    def finds(self, css: str) -> list[Any]:
+        return list(self.d.find_elements(By.CSS_SELECTOR, css))
+
+    def text(self, css: str) -> str:
+        return str(self.find(css).text)
+
+    def visible(self, css: str) -> Any:
+        return self.wait(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def shot(self, name: str) -> None:
+        self.d.save_screenshot(str(self.shots / f"{name}.png"))
+
+    def page_text(self) -> str:
+        return str(self.find("body").text)
+
+
+def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> None:
+    p = Page(browser, console_stack.console_url, shots)
+
+    # 1. Not signed in: every page leads to the sign-in form; a wrong key is refused beside it.
+    p.go("/feeds")
+    p.wait(ec.url_contains("/sign-in"))
+    p.find("#f-admin_key").send_keys("not-the-admin-key")
+    p.find("#f-admin_key").submit()
+    error = p.visible("#e-admin_key")
+    assert "does not accept" in error.text
+    assert p.find("#f-admin_key").get_attribute("aria-invalid") == "true"
+    p.shot("01-sign-in-refused")
+    p.find("#f-admin_key").send_keys(console_stack.admin_key)
+    p.find("#f-admin_key").submit()
+    p.wait(ec.url_contains("/feeds"))
+    assert "No feed yet" in p.page_text()
+    assert console_stack.admin_key not in browser.page_source
+
+    # 2. Connect a shop: the broker's authorize link, TikTok's approve page, back to the list.
+    p.go("/connections")
+    p.find("#f-name").send_keys("Apparel UK")
+    Select(p.find("#f-market")).select_by_value("UK")
+    p.find("#f-name").submit()
+    p.visible("#authorize-link").click()
+    p.visible("#approve-UK").click()  # the sandbox's authorize page, as the seller sees it
+    p.wait(lambda d: "Connected" in d.find_element(By.TAG_NAME, "body").text)
+    p.go("/connections")
+    row = p.wait(lambda d: d.find_element(By.XPATH, "//tr[td[contains(., 'Apparel UK')]]"))
+    assert " active " in row.text  # the broker holds a live authorization
+    p.shot("02-connections")
+
+    # 3. Create a feed: a bad name gets catalog-sync's message beside the field.
+    p.go("/feeds/new")
+    p.find("#f-name").send_keys("Apparel UK!")
+    Select(p.find("#f-connection_id")).select_by_visible_text(
+        next(o.text for o in Select(p.find("#f-connection_id")).options if "Apparel UK" in o.text)
+    )
+    p.find("#f-active").click()
+    p.find("#f-log_api_calls").click()
+    p.find("#f-name").submit()
+    assert p.visible("#e-name").text  # the pattern the name must follow
+    name = p.find("#f-name")
+    name.clear()
+    name.send_keys("uk-apparel")
+    assert p.find("#f-active").is_selected()  # the form kept what was entered
+    name.submit()
+    p.wait(ec.title_contains("uk-apparel"))
+    feed_url = browser.current_url
+    assert "active" in p.page_text()
+
+    # 4. Upload the Shopify apparel sample: the progress bar fills, the intake report shows.
+    p.find("#f-file").send_keys(str(APPAREL))
+    Select(p.find("#f-format")).select_by_value("shopify")
+    p.find("#upload-form button[type=submit]").click()
+    summary = p.visible("#intake-summary")
+    assert summary.text.startswith("applied"), summary.text
+    assert "0 refused" in summary.text
+    assert p.find("#upload-progress").get_attribute("value") == "100"
+    p.shot("03-upload-intake-report")
+
+    # 5. Readiness before mapping: no product has a category.
+    p.go(feed_url.removeprefix(p.base) + "/readiness")
+    before = p.text("#readiness-summary")
+    assert before.startswith("0 of 20"), before
+    assert "no category" in p.text("#categories")
+    category_before = p.text('li[data-attribute="category_id"] .share')
+    assert category_before == "0/20", category_before
+    p.shot("04-readiness-before")
+
+    # 6. The category list: "men" through the picker (by keyboard), "women" by a suggestion.
+    p.go(feed_url.removeprefix(p.base))
+    browser.find_element(By.LINK_TEXT, "categories").click()
+    p.wait(ec.title_contains("List categories"))
+    assert "0 of 2 mapped" in p.text("#list-counts")
+    rows = {r.find_element(By.CSS_SELECTOR, ".value").text: r for r in p.finds(".map-row")}
+    assert set(rows) == {"men", "women"}
+    men = rows["men"].find_element(By.CSS_SELECTOR, "input[type=search]")
+    men.send_keys("men's tops shirts")
+    option = p.wait(
+        lambda d: d.find_element(
+            By.XPATH,
+            "//li[@class='map-row'][.//span[@class='value' and .='men']]"
+            "//button[contains(@class,'option')][.//small[.='601195']]",
+        )
+    )
+    p.shot("05-picker")
+    while browser.switch_to.active_element != option:  # keyboard only: Tab to the option
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    p.wait(
+        lambda d: (
+            "601195|Menswear & Underwear>Men's Tops>Shirts"
+            in d.find_element(
+                By.XPATH, "//li[contains(@class,'map-row')][.//span[@class='value' and .='men']]"
+            ).text
+        )
+    )
+    women = p.find("li.map-row:not(.mapped)")
+    offered = women.find_elements(By.CSS_SELECTOR, "button.suggestion")
+    assert offered, women.text
+    suggestion = next((s for s in offered if "Women" in s.text), offered[0])
+    score = float(suggestion.find_element(By.CSS_SELECTOR, ".score").text)
+    assert 0 < score <= 1
+    label = suggestion.find_element(By.CSS_SELECTOR, ".label").text
+    suggestion.click()
+    p.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "li.map-row:not(.mapped)"))
+    browser.refresh()
+    assert "2 of 2 mapped, 0 unmapped" in p.text("#list-counts")
+    assert label in p.page_text()
+    p.shot("06-list-mapped")
+    browser.set_window_size(420, 800)  # a narrow window: the two columns stack
+    p.shot("07-list-narrow")
+    browser.set_window_size(1280, 800)
+
+    # 7. Readiness after mapping: every product has a TikTok category now.
+    p.go(feed_url.removeprefix(p.base) + "/readiness")
+    categories = p.text("#categories")
+    assert "no category" not in categories
+    assert "Men's Tops>Shirts" in categories
+    assert p.text('li[data-attribute="category_id"] .share') == "20/20"
+    p.shot("08-readiness-after")
+
+    # 8. Preview one product, stage by stage.
+    p.go(feed_url.removeprefix(p.base) + "/preview?product_id=ocean-blue-shirt")
+    trace = p.text("#trace")
+    assert "category_id" in trace and "601195" in trace
+    p.shot("09-preview")
+
+    # 9. A dry run, then a real run: progress to the end, counts, the actions, the feedback.
+    for mode, shot in (("dry", "10-dry-run"), ("real", "11-real-run")):
+        p.go(feed_url.removeprefix(p.base) + "/runs")
+        p.find(f"button[name=mode][value={mode}]").click()
+        p.wait(ec.url_matches(r"/runs/[0-9a-f-]+$"))
+        p.wait(
+            lambda d: (
+                d.find_element(By.ID, "run-status").get_attribute("data-status")
+                not in ("queued", "running")
+            ),
+            timeout=90,
+        )
+        p.visible("#run-items")
+        status = p.find("#run-status").get_attribute("data-status")
+        assert status == "succeeded", p.page_text()
+        bar = p.find("#run-bar")
+        assert bar.get_attribute("value") == bar.get_attribute("max")
+        assert "20 of 20 products" in p.text("#run-count")
+        p.shot(shot)
+    feedback = p.finds("#feedback tbody tr")
+    assert len(feedback) == 20, p.text("#feedback")
+    assert "ocean-blue-shirt" in p.text("#feedback")
+
+    # 10. The feedback page with its downloads.
+    p.go(feed_url.removeprefix(p.base) + "/feedback")
+    assert len(p.finds("#feedback tbody tr")) == 20
+    p.shot("12-feedback")
+
+
+def test_a_service_that_is_down_is_a_banner(console_stack: Any, browser: Any, shots: Path) -> None:
+    """order-ingest and shipment-notifier are not running in this stack: their pages say so."""
+    p = Page(browser, console_stack.console_url, shots)
+    p.go("/orders")
+    p.find("#f-admin_key").send_keys(console_stack.admin_key)
+    p.find("#f-admin_key").submit()
+    p.wait(ec.url_contains("/orders"))
+    banner = p.visible(".banner")
+    assert "order-ingest is not available" in banner.text
+    assert "Traceback" not in browser.page_source
+    p.shot("13-service-down")
+    p.go("/shipments")
+    assert "shipment-notifier is not available" in p.visible(".banner").text

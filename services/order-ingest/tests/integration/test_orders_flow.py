@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 async def test_a_pass_imports_orders_once_with_their_events(order_stack: StackFactory) -> None:
     async with order_stack() as stack:
         placed = [stack.place() for _ in range(3)]
-        imp = await stack.create_import(description="US shop")
+        imp = await stack.create_import(description="US shop", active=False)  # manual passes only
         run = await stack.run(imp["id"], "backfill")
         assert run["orders_seen"] == 3 and run["orders_changed"] == 3
         ids = {o["id"] for o in placed}

@@ -32,7 +32,7 @@ lint: setup ## ruff (lint + format check) and mypy
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy --strict --allow-subclassing-any libs/common/src libs/tiktok-shop/src
-	$(UV) run --no-sync mypy services/auth-broker/src services/catalog-sync/src services/order-ingest/src services/shipment-notifier/src services/tiktok-sandbox/src clients/cli/src
+	$(UV) run --no-sync mypy services/auth-broker/src services/catalog-sync/src services/order-ingest/src services/shipment-notifier/src services/tiktok-sandbox/src services/console/src clients/cli/src
 
 format: setup ## apply ruff formatting and safe fixes
 	$(UV) run --no-sync ruff format .

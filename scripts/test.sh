@@ -12,4 +12,6 @@ if [ -z "${TTS_KAFKA_BOOTSTRAP:-}" ] || [ -z "${TTS_DATABASE_URL:-}" ]; then
 fi
 cleanup() { if [ "$started" = 1 ]; then bash deploy/local/infra.sh down || true; fi; }
 trap cleanup EXIT
+# The console's browser tests drive Debian's headless Chromium; without it they skip, saying why.
+bash deploy/local/chromium.sh >/dev/null || echo "test.sh: chromium not installed (deploy/local/chromium.sh); the console browser tests will skip" >&2
 uv run --no-sync pytest "$@"

@@ -119,3 +119,15 @@ def export(
         sink.write(text)
     if output is not None and str(output) != "-":
         render.note(f"wrote {output} ({len(text)} bytes)")
+
+
+@app.command("resume")
+def resume(ctx: typer.Context, feed: FeedArg, json_out: JsonOpt = False) -> None:
+    """Resume a paused feed: clear the pause and queue a run (`tts runs show` follows it)."""
+    with config(ctx).catalog() as api:
+        found = resolve_feed(api, feed)
+        run = api.json("POST", f"/v1/feeds/{found['id']}:resume")
+    if wants_json(ctx, json_out):
+        render.emit_json(run)
+        return
+    render.out.print(f"feed {found['name']} resumed: run {run['id']} {run['status']}", markup=False)

@@ -37,6 +37,10 @@ def cell(value: Any) -> Text:
     return Text(str(value))
 
 
+def _title(title: str | None) -> Text | None:
+    return None if title is None else Text(title, style="bold")
+
+
 def table(
     title: str | None,
     columns: Sequence[str],
@@ -45,7 +49,7 @@ def table(
     empty: str = "nothing to show",
 ) -> None:
     """Print a table of `rows` (one value per column), or `empty` when there are none."""
-    t = Table(title=title, title_justify="left", header_style="bold")
+    t = Table(title=_title(title), title_justify="left", header_style="bold")
     for name in columns:
         t.add_column(name, overflow="fold")
     n = 0
@@ -60,7 +64,9 @@ def table(
 
 def fields(title: str | None, pairs: Iterable[tuple[str, Any]]) -> None:
     """A two-column table of `name: value` pairs (one object)."""
-    t = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
+    t = Table(
+        title=_title(title), title_justify="left", show_header=False, box=None, pad_edge=False
+    )
     t.add_column(style="bold")
     t.add_column(overflow="fold")
     for name, value in pairs:

@@ -80,8 +80,8 @@ def outcome(run: dict[str, Any]) -> None:
 _HINTS = {
     "failed": "`tts feedback FEED -o feedback.csv` lists each product's TikTok answer; "
     "`tts runs start FEED --only failed` retries the failed ones",
-    "paused": "fix the reason (e.g. reconnect with `tts connections connect`), then resume the "
-    "feed (POST /v1/feeds/{id}:resume)",
+    "paused": "fix the reason (e.g. reconnect with `tts connections connect`), then "
+    "`tts feeds resume FEED`",
     "cancelled": "start a new run with `tts runs start FEED`",
 }
 

@@ -295,3 +295,30 @@ def test_a_5xx_is_a_service_error(serve: Any) -> None:
     result = run("connections", "list")
     assert result.exit_code == ExitCode.SERVICE
     assert "500 internal" in result.stderr
+
+
+def _complete(words: str, cword: int) -> Result:
+    env = {"_TTS_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    return CliRunner().invoke(app, [], env=env, prog_name="tts")
+
+
+def test_shell_completion_offers_commands_and_feed_names(serve: Any) -> None:
+    serve(feeds_then(lambda r: httpx.Response(500)))
+    assert _complete("tts fe", 1).stdout.split() == ["feedback", "feeds"]
+    assert _complete("tts readiness ", 2).stdout.split() == ["uk-main", "us-main"]
+    assert _complete("tts runs start uk", 3).stdout.split() == ["uk-main"]
+
+
+def test_feed_completion_is_silent_when_catalog_sync_is_down(serve: Any) -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    serve(down)
+    result = _complete("tts readiness ", 2)
+    assert result.exit_code == 0 and result.stdout.split() == []
+
+
+def test_the_completion_script_is_typers(serve: Any) -> None:
+    result = CliRunner().invoke(app, ["--show-completion", "bash"], prog_name="tts")
+    assert result.exit_code == 0
+    assert "_tts_completion" in result.stdout and "_TTS_COMPLETE=complete_bash" in result.stdout

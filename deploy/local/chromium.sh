@@ -28,5 +28,5 @@ if ! have; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-chromium --version
+chromium --version 2>/dev/null
 chromedriver --version

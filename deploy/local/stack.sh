@@ -22,7 +22,7 @@ SUP_PIDFILE="$RUN_DIR/supervisord.pid"
 STARTED_MARKER="$RUN_DIR/stack-started-infra"
 WAIT_SECONDS=${TTS_STACK_WAIT_SECONDS:-90}
 # name:port of every supervised program, in start order.
-PROGRAMS=(tiktok-sandbox:8180 auth-broker:8101 catalog-sync:8102 order-ingest:8103 shipment-notifier:8104)
+PROGRAMS=(tiktok-sandbox:8180 auth-broker:8101 catalog-sync:8102 order-ingest:8103 shipment-notifier:8104 console:8105)
 
 export TTS_REPO_ROOT TTS_LOCAL_DIR
 

@@ -244,7 +244,9 @@ def test_retained_size_sees_a_per_key_cache() -> None:
 
 
 def test_prod_refuses_an_app_with_routes_but_no_keys(kafka_bootstrap: str) -> None:
-    from order_ingest.config import Settings
+    # The shared settings alone: a service's own settings may refuse prod for other reasons
+    # (dev secrets) before api_auth is even asked.
+    from tts_common.settings import ServiceSettings as Settings
 
     prod = Settings(environment="prod", kafka_bootstrap=kafka_bootstrap)
     with pytest.raises(ApiKeyConfigError, match="TTS_API_KEYS"):
@@ -281,7 +283,7 @@ async def test_auth_broker_keeps_its_own_admin_keys(
 
 CLI_PROBE = """
 from fastapi import APIRouter
-from order_ingest.config import Settings
+from tts_common.settings import ServiceSettings as Settings
 from tts_common.app import create_service_app
 from tts_common.cli import run_cli
 

@@ -48,6 +48,7 @@ from tts_common.errors import install_error_handlers
 from tts_common.http import install_http_guard
 from tts_common.kafka import ensure_topics, make_producer
 from tts_common.logging import register_secret
+from tts_common.metrics import FabricCollector, sample_loop
 from tts_common.openapi import METRICS_RESPONSES, READINESS_RESPONSES, install_openapi
 from tts_common.outbox import OutboxRelay
 from tts_common.settings import ServiceSettings, register_settings_secrets
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 Hook = Callable[["Runtime"], Awaitable[None]]
 RELAY_TASK = "outbox-relay"
 CONSUMER_GROUPS = "consumer-groups"  # runtime.extras: how many groups this process runs
+FABRIC_METRICS = "fabric-metrics"  # runtime.extras: the app's tts_common.metrics.FabricCollector
 
 
 @dataclass
@@ -249,6 +251,9 @@ def create_service_app(
     consumers run only when `settings.run_workers`, the routers only when `settings.serve_api`.
     """
     registry = CollectorRegistry()
+    holder: dict[str, Runtime] = {}
+    fabric = FabricCollector(lambda: holder.get("rt"))
+    registry.register(fabric)
     register_settings_secrets(settings)
     for secret in secrets:
         register_secret(secret, pinned=True)  # the service's own credentials: never evicted
@@ -267,7 +272,10 @@ def create_service_app(
             registry=registry,
         )
         app.state.runtime = rt
+        holder["rt"] = rt
+        rt.extras[FABRIC_METRICS] = fabric
         rt.spawn(_connect_kafka(rt), "kafka-connect")
+        rt.spawn(sample_loop(rt, fabric, settings.metrics_sample_seconds), "metrics-sampler")
         if settings.run_workers:
             rt.spawn(_relay(rt), RELAY_TASK)
         try:

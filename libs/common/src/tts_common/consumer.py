@@ -197,6 +197,20 @@ class ConsumerRunner:
         self.joined = asyncio.Event()
         self.stats = RunnerStats()
 
+    async def partition_lag(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> records on it not yet fetched by this member (metrics; no
+        broker request, unlike :meth:`lag`)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        out: dict[tuple[str, int], int] = {}
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:  # nothing fetched from it yet
+                continue
+            out[(tp.topic, tp.partition)] = max(0, high - await consumer.position(tp))
+        return out
+
     # --- lifecycle ---------------------------------------------------------
 
     async def start(self) -> None:

@@ -51,6 +51,8 @@ class ServiceSettings(BaseSettings):
     # (relay, consumers and workers, with health/readiness/metrics only).
     run_workers: bool = True
     serve_api: bool = True
+    # How often the outbox and consumer-lag gauges of /metrics are sampled (tts_common.metrics).
+    metrics_sample_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -10,6 +10,7 @@ from tts_common.http import allow_body
 from tts_common.settings import load_settings
 from tts_common.subscriptions import Subscription
 
+from catalog_sync import metrics as catalog_metrics
 from catalog_sync import products, runs, tiktok, workers
 from catalog_sync.actions import TikTokPerformer
 from catalog_sync.config import Settings
@@ -94,6 +95,10 @@ async def audit_poll(rt: Runtime) -> None:
     await workers.audit_poll(rt, lambda connection_id: client.shop(connection_id).products)
 
 
+async def start_metrics(rt: Runtime) -> None:
+    rt.extras[catalog_metrics.EXTRA] = catalog_metrics.CatalogMetrics(rt.registry)
+
+
 def create_app(settings: Settings | None = None, *, connection_group: str | None = None) -> FastAPI:
     settings = settings or load_settings(Settings)
     start_tiktok, stop_tiktok = tiktok.hooks(settings)  # one TikTok client for the app
@@ -103,8 +108,14 @@ def create_app(settings: Settings | None = None, *, connection_group: str | None
         routers=[router, analysis_router, taxonomy_router, runs_router],
         public_routers=[webhooks_public],
         consumers=consumers(connection_group) if connection_group else CONSUMERS,
-        workers=[run_executor, workers.event_runs, workers.scheduled_runs, audit_poll],
-        on_startup=[start_tiktok],
+        workers=[
+            run_executor,
+            workers.event_runs,
+            workers.scheduled_runs,
+            audit_poll,
+            catalog_metrics.sample_loop,
+        ],
+        on_startup=[start_tiktok, start_metrics],
         on_shutdown=[stop_tiktok],
         description="Delta product sync to TikTok Shop: feeds, dataflow, readiness, runs, feedback",
     )

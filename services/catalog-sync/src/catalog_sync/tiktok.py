@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
+from prometheus_client import CollectorRegistry
 from tiktok_shop import (
     AuthorizationExpiredError,
     BrokerLeaseTokenProvider,
@@ -35,6 +37,7 @@ from tiktok_shop import (
 )
 from tts_common.app import Hook, Runtime
 from tts_common.errors import AppError, BadRequest, Conflict, NotFound, Unavailable
+from tts_common.metrics import TikTokCallMetrics, fan_out
 
 from catalog_sync.calllog import RunCallLog
 from catalog_sync.config import Settings
@@ -78,15 +81,17 @@ class TikTok:
         await self.transport.aclose()  # the client does not close a transport it was given
 
 
-def build(settings: Settings) -> TikTok:
+def build(settings: Settings, registry: CollectorRegistry | None = None) -> TikTok:
+    """`registry`: the app's, for the TikTok call metrics (`tts_common.metrics`)."""
     config = config_from_settings(settings)
     transport = Transport(config)
     tokens = BrokerLeaseTokenProvider(
         settings.auth_broker_url, settings.service_credential, transport.http
     )
-    client = TikTokShopClient(
-        config, tokens, transport=transport, call_log=RunCallLog(LoggingCallLog())
-    )
+    inner: Any = LoggingCallLog()
+    if registry is not None:
+        inner = fan_out(inner, TikTokCallMetrics(registry))
+    client = TikTokShopClient(config, tokens, transport=transport, call_log=RunCallLog(inner))
     return TikTok(client=client, tokens=tokens, transport=transport)
 
 
@@ -94,7 +99,7 @@ def hooks(settings: Settings) -> tuple[Hook, Hook]:
     """(on_startup, on_shutdown) hooks for `create_service_app`."""
 
     async def start(rt: Runtime) -> None:
-        rt.extras[EXTRA] = build(settings)
+        rt.extras[EXTRA] = build(settings, rt.registry)
 
     async def stop(rt: Runtime) -> None:
         tiktok: TikTok | None = rt.extras.pop(EXTRA, None)

@@ -23,6 +23,7 @@ from tts_common.errors import Conflict
 from tts_common.events import ConnectionAuthorized, ConnectionExpired, ConnectionRevoked
 
 from catalog_sync import audit, feeds, runs
+from catalog_sync import metrics as catalog_metrics
 from catalog_sync.cron import matches
 from catalog_sync.payload import BuiltProduct, build_product
 from catalog_sync.payload_images import image_requests
@@ -91,6 +92,12 @@ async def run_executor(rt: Runtime, performer: runs.Performer, build: Any) -> No
                 )
         finally:
             beat.cancel()
+        metrics = rt.extras.get(catalog_metrics.EXTRA)
+        if metrics is not None:
+            try:
+                await metrics.run_ended(rt.sessions, run_id)
+            except Exception:
+                log.warning("run metrics not recorded", extra={"run_id": run_id})
 
 
 async def _heartbeat(rt: Runtime, run_id: str) -> None:

@@ -134,6 +134,20 @@ def generate(market: str, tag: str, images: str, parents: int = 20, seed: int = 
     return rows
 
 
+CREATED_OK = ("catalog_sync_actions_total", (("action", "create"), ("outcome", "ok")))
+
+
+def metric_samples(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """(sample name, sorted labels) -> value of a Prometheus text exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+    }
+
+
 def parents_of(rows: list[Row]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for row in rows:
@@ -347,6 +361,22 @@ async def test_feeds_go_live_then_only_changes_cost_calls(tiktok_stack: Any, ima
                     e["request_headers"]["x-tts-access-token"] == "[REDACTED]" for e in logged
                 )
         assert creates == len(parents_of(uk_rows)) + len(parents_of(us_rows))
+        # /metrics: the runs, their actions and every TikTok call, by operation and code (a
+        # run's counts are added just after it ends: wait for them).
+        scraped: dict[Any, float] = {}
+
+        async def counted() -> bool:
+            scraped.clear()
+            scraped.update(metric_samples((await stack.http.get("/metrics")).text))
+            return scraped.get(CREATED_OK, 0) == creates
+
+        await eventually(counted)
+        assert sum(v for (name, labels), v in scraped.items() if name == "catalog_sync_runs_total"
+                   and dict(labels)["status"] == "succeeded") == 2  # fmt: skip
+        created = [v for (name, labels), v in scraped.items() if name == "tts_tiktok_calls_total"
+                   and dict(labels)["operation"] == "createProduct"]  # fmt: skip
+        assert sum(created) == creates, sorted(k for k in scraped if "tiktok" in k[0])
+        assert ("tts_outbox_backlog", ()) in scraped
         # The US feed names no warehouse: its stock went to the shop's default one.
         stocked = {i["warehouse_id"] for p in shop_products(stack, "US") for s in p["skus"]
                    for i in s["inventory"]}  # fmt: skip

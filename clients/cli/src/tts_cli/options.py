@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -35,3 +36,8 @@ FeedArg = Annotated[
     str,
     typer.Argument(help="the feed's name or id", show_default=False, autocompletion=complete_feed),
 ]
+
+
+def aware(moment: datetime) -> datetime:
+    """A time the user typed without a zone is their local time."""
+    return moment if moment.tzinfo is not None else moment.astimezone()

@@ -13,7 +13,7 @@ import typer
 
 from tts_cli import render
 from tts_cli.context import config, wants_json
-from tts_cli.options import JsonOpt
+from tts_cli.options import JsonOpt, aware
 
 app = typer.Typer(help="Orders imported from TikTok (order-ingest).")
 
@@ -39,7 +39,7 @@ def list_orders(
     if status:
         params["status"] = status
     if updated_after is not None:
-        params["updated_after"] = updated_after.isoformat()
+        params["updated_after"] = aware(updated_after).isoformat()
     orders: list[dict[str, Any]] = []
     more = False
     with config(ctx).orders() as api:

@@ -19,7 +19,7 @@ from tts_cli import render
 from tts_cli.context import config, wants_json
 from tts_cli.errors import CliError, ExitCode
 from tts_cli.files import read_file
-from tts_cli.options import JsonOpt
+from tts_cli.options import JsonOpt, aware
 
 app = typer.Typer(help="Shipments: tracking numbers sent to TikTok (shipment-notifier).")
 
@@ -139,7 +139,7 @@ def post(
     payload: dict[str, Any] = {
         "order_id": order_id,
         "tracking_number": tracking_number,
-        "shipped_at": (shipped_at or datetime.now().astimezone()).isoformat(),
+        "shipped_at": aware(shipped_at or datetime.now()).isoformat(),
     }
     if carrier:
         payload["carrier"] = carrier

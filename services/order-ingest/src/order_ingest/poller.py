@@ -14,14 +14,17 @@ twice are unchanged the second time, so nothing is stored or announced twice.
 - backfill (`{"mode": "backfill"}`): from the earliest update time (or the beginning).
 Finishing a pass raises the import's watermark to the highest update_time it saw.
 
-The status filter selects which orders are imported; an order already imported is always
-kept current (its cancellation after import must reach the OMS). The day filters are sent to
-TikTok (`create_time_ge`, `update_time_ge`).
+The filters select which orders are imported; an order already imported is always kept
+current (its cancellation after import must reach the OMS). The earliest update time is
+sent to TikTok (`update_time_ge`); the earliest creation time too in a backfill
+(`create_time_ge`), while an incremental pass applies it to new orders only, so an order
+imported earlier still gets its later changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -247,25 +250,41 @@ async def execute(rt: Runtime, p: Pass) -> str:
                     ),
                     {"u": p.update_time_ge, "c": p.create_time_ge, "id": p.run_id},
                 )
-        filters = SearchOrdersRequest(
-            update_time_ge=p.update_time_ge, create_time_ge=p.create_time_ge
-        )
+        # A backfill asks TikTok for the creation window; an incremental pass asks for every
+        # change and applies the window to new orders only, so an order imported earlier is
+        # kept current after its creation left the window.
+        create_ge = p.create_time_ge if p.mode == "backfill" else None
+        filters = SearchOrdersRequest(update_time_ge=p.update_time_ge, create_time_ge=create_ge)
         orders_api = client.shop(p.connection_id).orders
-        while True:
-            page = await orders_api.search_orders(
+
+        async def fetch(token: str | None) -> Any:
+            return await orders_api.search_orders(
                 filters,
                 page_size=settings.poll_page_size,
-                page_token=p.page_token,
+                page_token=token,
                 sort_field="update_time",
                 sort_order="ASC",
             )
+
+        page = await fetch(p.page_token)
+        while True:
             docs = [o.model_dump(mode="json", exclude_none=True) for o in page.orders]
             token = page.next_page_token or None
-            if not await _store_page(rt, p, docs, token):
+            # The next page is asked for while this one is stored (TikTok's latency and the
+            # database's overlap); its token is committed only with this page.
+            ahead = asyncio.create_task(fetch(token)) if token is not None else None
+            try:
+                mine = await _store_page(rt, p, docs, token, create_floor=p.create_time_ge)
+            except BaseException:
+                await _cancel(ahead)
+                raise
+            if not mine:
+                await _cancel(ahead)
                 return "lost"  # another process took the run over
-            if token is None:
+            if ahead is None:
                 break
             p.page_token = token
+            page = await ahead
         await _finish(rt, p, "done", None)
         return "done"
     except TikTokError as exc:
@@ -277,8 +296,26 @@ async def execute(rt: Runtime, p: Pass) -> str:
         return "failed"
 
 
-async def _store_page(rt: Runtime, p: Pass, docs: list[dict[str, Any]], token: str | None) -> bool:
-    """One page and the run's progress in one transaction; False if the run is not ours."""
+async def _cancel(task: asyncio.Task[Any] | None) -> None:
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+
+
+async def _store_page(
+    rt: Runtime,
+    p: Pass,
+    docs: list[dict[str, Any]],
+    token: str | None,
+    *,
+    create_floor: int | None,
+) -> bool:
+    """One page and the run's progress in one transaction; False if the run is not ours.
+
+    A new order is imported when it passes the status filter and was created at or after
+    `create_floor`; an order imported before is always kept current."""
     async with session_scope(rt.sessions) as session:
         mine = await session.execute(
             text(
@@ -290,10 +327,18 @@ async def _store_page(rt: Runtime, p: Pass, docs: list[dict[str, Any]], token: s
         if mine.first() is None:
             return False
         wanted = docs
-        if p.statuses:
+        if p.statuses or create_floor is not None:
             known = await store.existing_ids(session, [str(d["id"]) for d in docs])
             allowed = set(p.statuses)
-            wanted = [d for d in docs if d.get("status") in allowed or str(d["id"]) in known]
+
+            def selected(d: dict[str, Any]) -> bool:
+                if str(d["id"]) in known:
+                    return True
+                if allowed and d.get("status") not in allowed:
+                    return False
+                return create_floor is None or int(d.get("create_time") or 0) >= create_floor
+
+            wanted = [d for d in docs if selected(d)]
         stored = await store.store(
             session,
             wanted,

@@ -132,3 +132,28 @@ async def test_hold_flags_change_when_the_sandbox_clock_passes_the_hour(
         updated = stack.events.of(order["id"])[-1]
         assert updated.data["order"]["ready_to_ship"] is True
         assert updated.data["previous_status"] == "ON_HOLD"
+
+
+async def test_an_imported_order_is_kept_current_after_it_left_the_creation_window(
+    order_stack: StackFactory,
+) -> None:
+    async with order_stack() as stack:
+        kept, other = stack.place(), stack.place()
+        imp = await stack.create_import(created_within_days=1, active=False)
+        await stack.run(imp["id"], "backfill")
+        conn = await stack.db()
+        try:
+            await conn.execute("DELETE FROM orders WHERE id = $1", other["id"])
+        finally:
+            await conn.close()
+        # Both now look two days old to TikTok; both are cancelled (a newer version).
+        with stack.sandbox.state.lock:
+            for order in (kept, other):
+                doc = stack.sandbox.state.orders.orders[order["id"]].doc
+                doc["create_time"] -= 2 * 86400
+        for order in (kept, other):
+            stack.sandbox.admin("POST", f"/sandbox/v1/orders/{order['id']}/cancel", {})
+        await stack.run(imp["id"], "incremental")
+        got = await stack.order(kept["id"])
+        assert got is not None and got["status"] == "CANCELLED"
+        assert await stack.order(other["id"]) is None  # new to us and outside the window

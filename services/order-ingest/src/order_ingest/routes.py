@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 from tiktok_shop.webhooks import WebhookEvent
 from tts_common.api_auth import require_scope
@@ -168,8 +168,13 @@ async def get_order(order_id: str, session: SessionDep) -> dict[str, Any]:
 async def tiktok_webhook(
     request: Request,
     session: SessionDep,
+    background: BackgroundTasks,
     authorization: Annotated[str | None, Header()] = None,
 ) -> dict[str, str]:
-    settings: Settings = request.app.state.runtime.settings
+    runtime = request.app.state.runtime
+    settings: Settings = runtime.settings
     raw = await request.body()
-    return {"result": await webhooks.receive(session, settings, raw, authorization)}
+    result = await webhooks.receive(session, settings, raw, authorization)
+    if result == "accepted":  # after the answer, so after the commit
+        background.add_task(webhooks.wake, runtime)
+    return {"result": result}

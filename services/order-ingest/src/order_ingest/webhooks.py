@@ -16,6 +16,7 @@ delivers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -234,10 +235,23 @@ async def process_due(rt: Runtime, limit: int = 200) -> int:
     return len(rows)
 
 
+WAKE = "webhook_wake"
+
+
+def wake(rt: Runtime) -> None:
+    """A notification was committed: the worker of this process need not wait its turn."""
+    event: asyncio.Event | None = rt.extras.get(WAKE)
+    if event is not None:
+        event.set()
+
+
 async def run_webhooks(rt: Runtime) -> None:
-    """Worker: process received notifications as they come."""
+    """Worker: process received notifications as they come (woken by the route of this
+    process, and looking every 0.1 s for those other processes received)."""
     settings: Settings = rt.settings  # type: ignore[assignment]
+    woken = rt.extras[WAKE] = asyncio.Event()
     while True:
+        woken.clear()
         try:
             leased = await process_due(rt)
         except asyncio.CancelledError:
@@ -246,4 +260,5 @@ async def run_webhooks(rt: Runtime) -> None:
             log.exception("webhook worker pass failed; retrying")
             leased = 0
         if leased == 0:
-            await asyncio.sleep(min(settings.worker_idle_seconds, 0.1))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), min(settings.worker_idle_seconds, 0.1))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import FastAPI
 from tts_common.app import Runtime, create_service_app
+from tts_common.db import session_scope
 from tts_common.settings import load_settings
 
 from auth_broker.clients.tiktok_client import LibraryTikTokAuth, config_from_settings
@@ -63,6 +65,16 @@ def create_app(
         if settings.refresher_enabled:
             await run_background(broker.connections.ctx, broker.leaser)
 
+    async def metrics_sampler(rt: Runtime) -> None:
+        """The token-expiry and connection gauges of /metrics, every few seconds."""
+        while True:
+            try:
+                async with session_scope(rt.sessions) as session:
+                    await metrics[0].sample(session, clock())
+            except Exception as exc:
+                log.debug("broker metrics sample failed", extra={"error": str(exc)})
+            await asyncio.sleep(settings.metrics_sample_seconds)
+
     async def stop(rt: Runtime) -> None:
         broker: Broker | None = rt.extras.get("broker")
         if broker is not None and tiktok is None:
@@ -74,7 +86,7 @@ def create_app(
         # Every router authenticates itself: admin keys, service credentials, TikTok's
         # webhook signature, the OAuth state (docs/auth-broker.md).
         public_routers=[admin, public, internal],
-        workers=[token_refresher],
+        workers=[token_refresher, metrics_sampler],
         on_startup=[start],
         on_shutdown=[stop],
         description="TikTok Shop OAuth connections and token leases",

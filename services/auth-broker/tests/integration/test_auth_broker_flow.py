@@ -36,6 +36,7 @@ from auth_broker.testing import (
     wait_for_connection_event,
 )
 from cryptography.fernet import Fernet
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from tiktok_sandbox.testing import RunningSandbox, SignedClient, run_sandbox
 from tts_common.db import create_engine, session_factory
@@ -128,6 +129,7 @@ async def stack(
                 tiktok_webhook_address=f"http://127.0.0.1:{port}/v1/webhooks/tiktok",
                 oauth_state_ttl_seconds=600,
                 refresher_enabled=False,
+                metrics_sample_seconds=0.2,
             )
         )
         with run_broker(settings, clock=clock) as broker:
@@ -173,6 +175,21 @@ async def test_connect_us_and_uk_end_to_end(stack: Stack) -> None:
     assert 'auth_broker_leases_total{outcome="ok"} 2.0' in metrics
     listing = await stack.http.get(stack.url + "/v1/connections", headers=stack.broker.admin)
     assert {c["market"] for c in listing.json()} == {"US", "UK"}
+    # Seconds to expiry of both connections' tokens (sampled), for the "expiring" alert.
+    ids = {c["id"] for c in listing.json()}
+    for _ in range(100):
+        metrics = (await stack.http.get(stack.url + "/metrics")).text
+        if 'auth_broker_connections{status="active"} 2.0' in metrics:
+            break
+        await asyncio.sleep(0.1)
+    expiry = {
+        (s.labels["connection_id"], s.labels["token"]): s.value
+        for family in text_string_to_metric_families(metrics)
+        for s in family.samples
+        if s.name == "auth_broker_token_expiry_seconds"
+    }
+    assert set(expiry) == {(i, t) for i in ids for t in ("access", "refresh")}
+    assert all(v > 0 for v in expiry.values()), expiry
     responses.append(listing.text)
     # No admin response ever carries a token.
     tokens = stack.tiktok_tokens()

@@ -84,6 +84,10 @@ def connect(
             render.out.print(f"connection [bold]{created['id']}[/] ({market.value}) created.")
             render.out.print("The seller authorizes it by opening:")
             render.out.print(url, soft_wrap=True, markup=False)
+        elif wait:
+            # The document comes once it is active; the seller needs the URL now.
+            render.note(f"the seller authorizes connection {created['id']} by opening:")
+            render.err.print(url, soft_wrap=True, markup=False)
         if open_browser:
             webbrowser.open(url)
         if not wait:
@@ -94,7 +98,7 @@ def connect(
     if as_json:
         render.emit_json(conn)
         return
-    render.out.print(f"connected: {_shops(conn) or 'no shops'}")
+    render.out.print(f"connected: {_shops(conn) or 'no shops'}", markup=False)
 
 
 def _wait_active(api: Any, conn_id: str, timeout: float, interval: float) -> dict[str, Any]:

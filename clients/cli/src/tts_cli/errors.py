@@ -29,6 +29,7 @@ class ExitCode(enum.IntEnum):
     CONFLICT = 6  # 409: e.g. a run already in progress, the mass-deletion guard
     INVALID = 7  # 400/413/422: the service refused the input, with the problems listed
     SERVICE = 8  # 5xx or an answer the CLI does not understand
+    INTERRUPTED = 130  # Ctrl-C while following (the run goes on), as shells report SIGINT
 
 
 class CliError(Exception):

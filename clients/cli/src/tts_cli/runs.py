@@ -86,33 +86,55 @@ _HINTS = {
 }
 
 
-def follow(api: Api, feed_id: str, run: dict[str, Any], interval: float, quiet: bool) -> Any:
-    """Poll the run until it is no longer queued or running; a live bar unless `quiet`."""
+def tally(run: dict[str, Any]) -> str:
+    """Outcomes so far over every action, e.g. `ok 12 · failed 1`."""
+    totals: dict[str, int] = {}
+    for outcomes in (run.get("counts") or {}).values():
+        for name, n in outcomes.items():
+            totals[name] = totals.get(name, 0) + n
+    return " · ".join(f"{name} {n}" for name, n in sorted(totals.items()))
+
+
+def follow(
+    api: Api, feed: dict[str, Any], run: dict[str, Any], interval: float, quiet: bool
+) -> Any:
+    """Poll the run until it is no longer queued or running; a live bar unless `quiet`.
+
+    Ctrl-C stops following, not the run: the message says how to pick it up again.
+    """
     pause = threading.Event()
-    path = f"/v1/feeds/{feed_id}/runs/{run['id']}"
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("products"),
-        TimeElapsedColumn(),
-        console=render.err,
-        disable=quiet,
-    ) as bar:
-        task = bar.add_task(run["status"], total=None)
-        while True:
-            progress = run.get("progress") or {}
-            total = progress.get("total") or None
-            bar.update(
-                task,
-                description=run["status"],
-                completed=progress.get("done", 0),
-                total=total,
-            )
-            if run["status"] not in ACTIVE:
-                return run
-            pause.wait(interval)
-            run = api.json("GET", path)
+    path = f"/v1/feeds/{feed['id']}/runs/{run['id']}"
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("products {task.fields[tally]}"),
+            TimeElapsedColumn(),
+            console=render.err,
+            disable=quiet,
+        ) as bar:
+            task = bar.add_task(run["status"], total=None, tally="")
+            while True:
+                progress = run.get("progress") or {}
+                bar.update(
+                    task,
+                    description=run["status"],
+                    completed=progress.get("done", 0),
+                    total=progress.get("total") or None,
+                    tally=tally(run),
+                )
+                if run["status"] not in ACTIVE:
+                    return run
+                pause.wait(interval)
+                run = api.json("GET", path)
+    except KeyboardInterrupt:
+        raise CliError(
+            f"stopped following run {run['id']}; the run goes on",
+            hint=f"`tts runs show {feed['name']} {run['id']} --follow` follows it again, "
+            f"`tts runs cancel {feed['name']} {run['id']}` stops it",
+            code=ExitCode.INTERRUPTED,
+        ) from None
 
 
 @app.command("start")
@@ -153,7 +175,7 @@ def start(
                     markup=False,
                 )
             return
-        run = follow(api, found["id"], run, interval, quiet=as_json)
+        run = follow(api, found, run, interval, quiet=as_json)
     _finished(run, as_json)
 
 
@@ -180,7 +202,7 @@ def show(
         found = resolve_feed(api, feed)
         run = api.json("GET", f"/v1/feeds/{found['id']}/runs/{run_id}")
         if follow_run:
-            run = follow(api, found["id"], run, interval, quiet=as_json)
+            run = follow(api, found, run, interval, quiet=as_json)
     _finished(run, as_json)
 
 

@@ -322,3 +322,24 @@ def test_the_completion_script_is_typers(serve: Any) -> None:
     result = CliRunner().invoke(app, ["--show-completion", "bash"], prog_name="tts")
     assert result.exit_code == 0
     assert "_tts_completion" in result.stdout and "_TTS_COMPLETE=complete_bash" in result.stdout
+
+
+def test_ctrl_c_stops_following_not_the_run(serve: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(202, json=_run("running", 1))
+        raise KeyboardInterrupt
+
+    requests = serve(feeds_then(handler))
+    result = run("runs", "start", "uk-main", "--follow", "--interval", "0.1")
+    assert result.exit_code == ExitCode.INTERRUPTED
+    assert "stopped following run r-1; the run goes on" in result.stderr
+    assert "tts runs show uk-main r-1 --follow" in result.stderr
+    assert not any(r.url.path.endswith(":cancel") for r in requests)
+
+
+def test_the_progress_tally_sums_outcomes_over_actions() -> None:
+    from tts_cli.runs import tally
+
+    counts = {"create": {"ok": 3, "failed": 1}, "skip": {"ok": 5}, "edit": {"deferred": 2}}
+    assert tally(_run("running", 11, counts=counts)) == "deferred 2 · failed 1 · ok 8"

@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import Counter
+from typing import Any
 
 import orjson
 import pytest
 from orders_testing import StackFactory, wait_for
+from tiktok_sandbox.seed import UK_SHOP_ID, US_SHOP_ID
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +159,33 @@ async def test_an_imported_order_is_kept_current_after_it_left_the_creation_wind
         got = await stack.order(kept["id"])
         assert got is not None and got["status"] == "CANCELLED"
         assert await stack.order(other["id"]) is None  # new to us and outside the window
+
+
+async def test_two_markets_import_side_by_side(order_stack: StackFactory) -> None:
+    async with order_stack() as stack:
+        us = [stack.place() for _ in range(5)]
+        uk = [
+            stack.place(shop_id=UK_SHOP_ID, line_items=[{"sku_id": "1729592969712207099"}])
+            for _ in range(5)
+        ]
+        us_imp = await stack.create_import(market="US", active=False)
+        uk_imp = await stack.create_import(market="UK", active=False)
+        for imp in (us_imp, uk_imp):
+            r = await stack.http.post(f"/v1/order-imports/{imp['id']}/runs", json={})
+            assert r.status_code == 202
+        for imp in (us_imp, uk_imp):
+            await wait_for(
+                lambda imp=imp: _all_done(stack, imp["id"]), what=f"the pass of {imp['id']}"
+            )
+        for orders, imp, shop in ((us, us_imp, US_SHOP_ID), (uk, uk_imp, UK_SHOP_ID)):
+            for order in orders:
+                got = await stack.order(order["id"])
+                assert got is not None
+                assert (got["import_id"], got["shop_id"]) == (imp["id"], shop)
+        imports = {i["id"]: i for i in (await stack.http.get("/v1/order-imports")).json()}
+        assert imports[uk_imp["id"]]["shop_id"] == UK_SHOP_ID
+
+
+async def _all_done(stack: Any, import_id: str) -> bool:
+    runs = (await stack.http.get(f"/v1/order-imports/{import_id}/runs")).json()
+    return bool(runs) and all(r["status"] == "done" for r in runs)

@@ -46,12 +46,13 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+from aiokafka import TopicPartition
 from auth_broker.config import Settings as BrokerSettings
 from auth_broker.testing import MIGRATIONS as BROKER_MIGRATIONS
 from auth_broker.testing import approve_in_sandbox, run_broker, sandbox_settings, settings_env
 from tiktok_sandbox.testing import install_mug_catalog, run_sandbox
 from tts_common.events import ORDER_RECEIVED, SHIPMENT_CREATED, encode, make_event
-from tts_common.kafka import ensure_topics, make_producer
+from tts_common.kafka import ensure_topics, make_consumer, make_producer
 from tts_common.migrate import migrate_async
 from tts_common.testing.infra import database_url, libpq_dsn, new_database_name
 
@@ -158,8 +159,36 @@ async def _wait(dsn: str, sql: str, target: int, within: float) -> None:
     deadline = time.monotonic() + within
     while (n := await _count(dsn, sql)) < target:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{sql}: {n} of {target} within {within} s")
+            conn = await asyncpg.connect(dsn)
+            try:
+                rows = await conn.fetch(
+                    "SELECT status, code, left(reason, 200) AS reason, count(*) AS n"
+                    " FROM shipments GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10"
+                )
+            finally:
+                await conn.close()
+            raise RuntimeError(
+                f"{sql}: {n} of {target} within {within} s; {[dict(r) for r in rows]}"
+            )
         await asyncio.sleep(0.2)
+
+
+async def skip_history(bootstrap: str, group: str) -> None:
+    """Commit the notifier's group at the topics' ends: it sees only this run's events (the
+    shared topics hold every earlier run's, which a new group would read from the start)."""
+    consumer = make_consumer(bootstrap, group)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        parts = [
+            TopicPartition(t, p)
+            for t in (SHIPMENT_CREATED, ORDER_RECEIVED)
+            for p in sorted(consumer.partitions_for_topic(t) or [])
+        ]
+        consumer.assign(parts)
+        await consumer.commit(dict(await consumer.end_offsets(parts)))
+    finally:
+        await consumer.stop()
 
 
 def _order_event(connection: str, shop_id: str, order: dict[str, Any], kind: str) -> Any:
@@ -207,6 +236,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         await migrate_async(broker_db, BROKER_MIGRATIONS, "auth-broker")
         await ensure_topics(bootstrap)
+        prefix = f"bench-{uuid.uuid4().hex[:8]}-"
+        await skip_history(bootstrap, prefix + "shipment-notifier")
         port, broker_port = free_port(), free_port()
         with run_sandbox(
             qps=100_000, redirect_url=f"http://127.0.0.1:{broker_port}/v1/oauth/callback"
@@ -227,7 +258,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 values = {
                     "database_url": db_url,
                     "kafka_bootstrap": bootstrap,
-                    "consumer_group_prefix": f"bench-{uuid.uuid4().hex[:8]}-",
+                    "consumer_group_prefix": prefix,
                     "auth_broker_url": broker.base_url,
                     "service_credential": SECRET,
                     "tiktok_open_api_url": sb.base_url,

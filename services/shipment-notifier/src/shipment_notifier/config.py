@@ -35,6 +35,8 @@ class Settings(ServiceSettings):
     retry_base_seconds: float = Field(default=1.0, gt=0)
     retry_cap_seconds: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=20, ge=1)
+    # Ship calls ready within this window for one shop go out as one batch (batching.py).
+    ship_batch_window_seconds: float = Field(default=0.02, ge=0)
     # A deferred shipment whose hold should have ended while TikTok still shows the order
     # ON_HOLD looks again this much later.
     hold_recheck_seconds: float = Field(default=60.0, gt=0)

@@ -17,8 +17,10 @@ Per shipment (docs/shipments.md, "Sending"):
    defers the shipment to the end of the hold (`shipment.deferred`);
 3. reconcile when the last write's outcome is unknown: "Get Package Detail 202309" — the
    package already carries our tracking number → notified without another call;
-4. the call: "Ship Package 202309" (`self_shipment`) for the order's one package, or "Update
-   Shipping Info 202309" when the order was shipped already with another tracking number.
+4. the call: "Ship Package 202309" (`self_shipment`) for the order's one package — several
+   ready at once for one shop go out as one "Batch Ship Packages 202309" (`batching.py`) —
+   or "Update Shipping Info 202309" when the order was shipped already with another
+   tracking number.
    A lost answer or a 5xx (`OutcomeUnknownError`) is retried only after a reconcile; other
    transient failures are retried with capped backoff; a refusal is read back once (the
    package may carry our tracking number already) and else rejects with TikTok's code.
@@ -44,11 +46,11 @@ from tiktok_shop import (
     TikTokError,
     TokenInvalidError,
 )
-from tiktok_shop.models.fulfillment import SelfShipment, ShipPackageRequest
 from tts_common.app import Runtime
 from tts_common.db import session_scope
 
 from shipment_notifier import exports, orders, outcomes
+from shipment_notifier.batching import PackageRefused, ShipBatcher
 from shipment_notifier.carriers import CarrierRule, Provider, resolve
 from shipment_notifier.checks import check
 from shipment_notifier.config import Settings
@@ -129,6 +131,7 @@ class Sender:
     ) -> None:
         self.sessions, self.tiktok, self.settings = sessions, tiktok, settings
         self.providers = Providers(tiktok, settings.providers_ttl_seconds)
+        self.batcher = ShipBatcher(tiktok, settings.ship_batch_window_seconds)
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self._stop = asyncio.Event()
 
@@ -331,14 +334,8 @@ class Sender:
         fulfillment = self.tiktok.shop(order.connection_id).fulfillment
         try:
             if action == "ship":
-                await fulfillment.ship_package(
-                    package_id,
-                    ShipPackageRequest(
-                        self_shipment=SelfShipment(
-                            tracking_number=shipment.tracking_number,
-                            shipping_provider_id=provider.id,
-                        )
-                    ),
+                await self.batcher.ship(
+                    order.connection_id, package_id, shipment.tracking_number, provider.id
                 )
             else:
                 await fulfillment.update_shipping_info(
@@ -347,6 +344,13 @@ class Sender:
         except OutcomeUnknownError as exc:
             raise _Retry(
                 f"{action} outcome unknown: {exc}", reconcile=True, code="outcome_unknown"
+            ) from None
+        except PackageRefused as refused:
+            if await self._already(shipment, order, package_id):
+                await self._done(shipment, action, provider, package_id, "TikTok already had it")
+                return
+            raise _Reject(
+                str(refused.code), f"TikTok refused the {action}: {refused.message}"
             ) from None
         except TikTokError as exc:
             self._token_trouble(exc, order.connection_id)

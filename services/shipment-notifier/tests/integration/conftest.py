@@ -53,11 +53,12 @@ SERVICE_SECRET = "shipment-notifier-test-credential-0123456789"
 MUG_RED = "1729592969712207012"
 MUG_BLUE = "1729592969712207013"
 SHIP = "POST /fulfillment/202309/packages/{package_id}/ship"
+BATCH_SHIP = "POST /fulfillment/202309/packages/ship"
 UPDATE = "POST /fulfillment/202309/orders/{order_id}/shipping_info/update"
 WRITES = (
     SHIP,
     UPDATE,
-    "POST /fulfillment/202309/packages/ship",
+    BATCH_SHIP,
     "POST /fulfillment/202309/orders/{order_id}/packages",
     "POST /fulfillment/202309/packages/{package_id}/shipping_info/update",
 )
@@ -159,6 +160,11 @@ class Stack:
     def calls(self) -> dict[str, int]:
         calls: dict[str, int] = self.stats()["calls"]
         return calls
+
+    def ship_calls(self) -> int:
+        """Ship Package calls, single or batched (several ready at once go as one batch)."""
+        calls = self.calls()
+        return calls.get(SHIP, 0) + calls.get(BATCH_SHIP, 0)
 
     def writes(self) -> int:
         calls = self.calls()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import MUG_BLUE, MUG_RED, SHIP, StackFactory
+from conftest import MUG_BLUE, MUG_RED, StackFactory
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ async def test_rejected_with_a_reason_and_no_tiktok_write(tiktok_stack: StackFac
         await stack.ship(str(pigeon["id"]), "TRK-U-1", carrier="Pigeon Post")
         sent = await stack.until_status(str(pigeon["id"]), "notified")
         assert sent["provider_id"] == "7117859084333745966"  # UPS
-        assert stack.calls()[SHIP] == 1
+        assert stack.ship_calls() == 1
 
 
 async def test_an_order_no_event_announced_is_read_from_tiktok(tiktok_stack: StackFactory) -> None:

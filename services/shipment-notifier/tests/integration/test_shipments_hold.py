@@ -8,7 +8,7 @@ import pytest
 from tts_common.events import SHIPMENT_NOTIFIED
 from tts_common.testing.watch import TopicWatcher
 
-from conftest import SHIP, StackFactory, eventually
+from conftest import StackFactory, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ async def test_deferred_in_the_hold_then_sent_when_the_sandbox_clock_passes_the_
         assert [e.data["tracking_number"] for e in events if e.type == "shipment.deferred"] == [
             "TRK-HOLD-1"
         ]
-        assert stack.calls().get(SHIP, 0) == 0  # nothing sent inside the hold
+        assert stack.ship_calls() == 0  # nothing sent inside the hold
 
         stack.advance(3601)  # TikTok's hour passes: ON_HOLD → AWAITING_SHIPMENT
         after = stack.order(oid)
@@ -42,7 +42,7 @@ async def test_deferred_in_the_hold_then_sent_when_the_sandbox_clock_passes_the_
         assert notified["action"] == "ship" and notified["provider_id"] == "7117858858072016686"
         assert stack.order(oid)["status"] == "AWAITING_COLLECTION"
         assert stack.order(oid)["tracking_number"] == "TRK-HOLD-1"
-        assert stack.calls()[SHIP] == 1
+        assert stack.ship_calls() == 1
         await watch.until(lambda es: any(e.type == "shipment.notified" for e in es))
         r = await stack.http.get(f"/v1/shipments/{notified['id']}")
         assert r.status_code == 200 and r.json()["status"] == "notified"

@@ -104,7 +104,7 @@ async def orders(
             "orders": [order_summary(o) for o in page["orders"]],
             "has_more": page.get("has_more"),
             "next_cursor": page.get("next_cursor"),
-            "status": status or "",
+            "filter_status": status or "",
             "updated_after": updated_after or "",
             "statuses": ORDER_STATUSES,
             "errors": errors,
@@ -173,7 +173,7 @@ async def shipments(
         {
             "shipments": page["shipments"],
             "next_page_token": page.get("next_page_token"),
-            "status": status or "",
+            "filter_status": status or "",
             "order_id": order_id or "",
             "tracking_number": tracking_number or "",
             "statuses": SHIPMENT_STATUSES,

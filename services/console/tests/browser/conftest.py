@@ -30,6 +30,7 @@ from catalog_sync.config import Settings as CatalogSettings
 from console.app import create_app
 from console.config import Settings
 from tiktok_sandbox.testing import RunningSandbox, run_sandbox
+from tts_common.events import ORDER_RECEIVED, SHIPMENT_CREATED
 from tts_common.migrate import migrate_async
 from tts_common.testing.infra import database_url, libpq_dsn, new_database_name
 from tts_common.testing.server import serving
@@ -151,3 +152,156 @@ def browser() -> Iterator[object]:
         yield driver
     finally:
         driver.quit()
+
+
+# --- orders and shipments: order-ingest and shipment-notifier around the same sandbox ------
+
+ORDERS_SECRET = "order-ingest-console-test-credential-0123"
+SHIPMENTS_SECRET = "shipment-notifier-console-test-credential-01"
+
+
+@dataclass
+class OrdersStack:
+    sandbox: RunningSandbox
+    broker: RunningBroker
+    orders_url: str
+    shipments_url: str
+    console_url: str
+    admin_key: str
+
+
+async def _new_database(pg_server_url: str, stem: str) -> str:
+    name = new_database_name(stem)
+    admin = await asyncpg.connect(libpq_dsn(pg_server_url), timeout=30)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return database_url(pg_server_url, name)
+
+
+async def _drop_database(pg_server_url: str, url: str) -> None:
+    admin = await asyncpg.connect(libpq_dsn(pg_server_url), timeout=30)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def _skip_history(group: str, topics: list[str], bootstrap: str) -> None:
+    """Commit `group`'s offsets at the shared topics' ends: shipment-notifier then sees only
+    the order events of this test, not every earlier run's."""
+    from aiokafka import TopicPartition
+    from tts_common.kafka import ensure_topics, make_consumer
+
+    await ensure_topics(bootstrap)
+    consumer = make_consumer(bootstrap, group)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        parts = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in sorted(consumer.partitions_for_topic(t) or [])
+        ]
+        consumer.assign(parts)
+        await consumer.commit(dict(await consumer.end_offsets(parts)))
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture
+async def orders_databases(
+    pg_server_url: str, broker_database: str, kafka_bootstrap: str
+) -> AsyncIterator[dict[str, str]]:
+    """Migrated databases of the broker, order-ingest and shipment-notifier."""
+    from order_ingest.app import NAME as ORDERS
+    from order_ingest.cli import MIGRATIONS as ORDERS_MIGRATIONS
+    from shipment_notifier.app import NAME as SHIPMENTS
+    from shipment_notifier.cli import MIGRATIONS as SHIPMENTS_MIGRATIONS
+
+    orders = await _new_database(pg_server_url, "t_console_orders")
+    shipments = await _new_database(pg_server_url, "t_console_shipments")
+    try:
+        await migrate_async(broker_database, BROKER_MIGRATIONS, "auth-broker")
+        await migrate_async(orders, ORDERS_MIGRATIONS, ORDERS)
+        await migrate_async(shipments, SHIPMENTS_MIGRATIONS, SHIPMENTS)
+        prefix = f"{os.environ.get('TTS_CONSUMER_GROUP_PREFIX', 'test-')}{uuid.uuid4().hex[:8]}-"
+        await _skip_history(prefix + SHIPMENTS, [SHIPMENT_CREATED, ORDER_RECEIVED], kafka_bootstrap)
+        yield {
+            "broker": broker_database,
+            "orders": orders,
+            "shipments": shipments,
+            "prefix": prefix,
+        }
+    finally:
+        await _drop_database(pg_server_url, orders)
+        await _drop_database(pg_server_url, shipments)
+
+
+@pytest.fixture
+def orders_stack(orders_databases: dict[str, str], kafka_bootstrap: str) -> Iterator[OrdersStack]:
+    from order_ingest.app import create_app as create_orders
+    from order_ingest.config import Settings as OrdersSettings
+    from shipment_notifier.app import create_app as create_shipments
+    from shipment_notifier.config import Settings as ShipmentsSettings
+    from tiktok_sandbox.testing import install_mug_catalog
+
+    port = free_port()
+    with run_sandbox(redirect_url=f"http://127.0.0.1:{port}/v1/oauth/callback", qps=1000.0) as sb:
+        install_mug_catalog(sb)
+        broker_settings = BrokerSettings(
+            **sandbox_settings(
+                sb,
+                orders_databases["broker"],
+                kafka_bootstrap,
+                http_port=port,
+                refresher_enabled=False,
+                service_credentials=(
+                    f"order-ingest:{ORDERS_SECRET},shipment-notifier:{SHIPMENTS_SECRET}"
+                ),
+            )
+        )
+        tiktok = {
+            "tiktok_open_api_url": sb.base_url,
+            "tiktok_app_key": sb.settings.app_key,
+            "tiktok_app_secret": sb.settings.app_secret,
+        }
+        with run_broker(broker_settings) as broker:
+            orders = create_orders(
+                OrdersSettings(
+                    database_url=orders_databases["orders"],
+                    kafka_bootstrap=kafka_bootstrap,
+                    auth_broker_url=broker.base_url,
+                    service_credential=ORDERS_SECRET,  # type: ignore[arg-type]
+                    worker_idle_seconds=0.1,
+                    **tiktok,
+                )
+            )
+            shipments = create_shipments(
+                ShipmentsSettings(
+                    database_url=orders_databases["shipments"],
+                    kafka_bootstrap=kafka_bootstrap,
+                    auth_broker_url=broker.base_url,
+                    service_credential=SHIPMENTS_SECRET,  # type: ignore[arg-type]
+                    consumer_group_prefix=orders_databases["prefix"],
+                    **tiktok,
+                )
+            )
+            admin_key = broker_settings.admin_keys()[0]
+            with (
+                serving(orders, ready_path="/readyz") as orders_url,
+                serving(shipments, ready_path="/readyz") as shipments_url,
+            ):
+                console = create_app(
+                    Settings(
+                        environment="test",
+                        auth_broker_url=broker.base_url,
+                        catalog_sync_url=f"http://127.0.0.1:{free_port()}",
+                        order_ingest_url=orders_url,
+                        shipment_notifier_url=shipments_url,
+                        broker_admin_key=admin_key,  # type: ignore[arg-type]
+                    )
+                )
+                with serving(console) as console_url:
+                    yield OrdersStack(sb, broker, orders_url, shipments_url, console_url, admin_key)

@@ -10,10 +10,14 @@ and saves a screenshot. Every wait is on a condition (WebDriverWait), never a fi
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from auth_broker.testing import approve_in_sandbox
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
@@ -23,6 +27,8 @@ pytestmark = pytest.mark.integration
 
 APPAREL = Path(__file__).resolve().parents[3] / "catalog-sync" / "tests" / "data" / "apparel.csv"
 WAIT = 45
+AUTH = {"Authorization": "Bearer dev-api-key"}
+MUG_RED = "1729592969712207012"  # a SKU of the sandbox's mug catalogue (install_mug_catalog)
 
 
 class Page:
@@ -228,3 +234,113 @@ def test_a_service_that_is_down_is_a_banner(console_stack: Any, browser: Any, sh
     p.shot("13-service-down")
     p.go("/shipments")
     assert "shipment-notifier is not available" in p.visible(".banner").text
+
+
+async def _until(probe: Any, check: Any, within: float = 60.0) -> Any:
+    """Poll `probe` until `check` holds (a condition, never a fixed sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = await probe()
+        if check(value):
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {within:.0f} s; last: {value!r}"[:2000])
+        await asyncio.sleep(0.1)
+
+
+async def test_an_imported_order_and_a_deferred_shipment(
+    orders_stack: Any, browser: Any, shots: Path
+) -> None:
+    """order-ingest imports a sandbox order (ON_HOLD: inside TikTok's cancellation hour);
+    shipment-notifier defers its tracking number until the hold ends; the console shows
+    both, the shipment with the time it will be sent."""
+    s = orders_stack
+    async with httpx.AsyncClient(timeout=60) as out:
+        r = await out.post(
+            s.broker.base_url + "/v1/connections",
+            json={"name": "Mugs US", "market": "US"},
+            headers=s.broker.admin,
+        )
+        assert r.status_code == 201, r.text
+        connection = r.json()["id"]
+        target = await approve_in_sandbox(out, r.json()["authorize_url"], "US")
+        assert (await out.get(target)).status_code == 200
+        placed = s.sandbox.admin(
+            "POST", "/sandbox/v1/orders", {"region": "US", "line_items": [{"sku_id": MUG_RED}]}
+        )
+        order_id = str(placed["data"]["order"]["id"])
+
+        r = await out.post(
+            s.orders_url + "/v1/order-imports",
+            json={"connection_id": connection, "name": "mugs-us", "created_within_days": 7},
+            headers=AUTH,
+        )
+        assert r.status_code == 201, r.text
+        r = await out.post(
+            f"{s.orders_url}/v1/order-imports/{r.json()['id']}/runs",
+            json={"mode": "backfill"},
+            headers=AUTH,
+        )
+        assert r.status_code == 202, r.text
+        await _until(
+            lambda: out.get(s.orders_url + f"/v1/orders/{order_id}", headers=AUTH),
+            lambda resp: resp.status_code == 200,
+        )
+        r = await out.post(
+            s.shipments_url + "/v1/shipment-exports",
+            json={
+                "name": "mugs-us",
+                "connection_id": connection,
+                "active": True,
+                "carriers": [{"provider": "USPS", "aliases": ["US Postal Service"]}],
+            },
+            headers=AUTH,
+        )
+        assert r.status_code == 201, r.text
+        r = await out.post(
+            s.shipments_url + "/v1/shipments",
+            json={
+                "order_id": order_id,
+                "tracking_number": "TRK-CONSOLE-1",
+                "carrier": "US Postal Service",
+                "shipped_at": datetime.now(UTC).isoformat(),
+            },
+            headers=AUTH,
+        )
+        assert r.status_code == 202, r.text
+        deferred = await _until(
+            lambda: out.get(
+                s.shipments_url + "/v1/shipments", params={"order_id": order_id}, headers=AUTH
+            ),
+            lambda resp: any(x["status"] == "deferred" for x in resp.json()["shipments"]),
+        )
+        until = next(x for x in deferred.json()["shipments"] if x["status"] == "deferred")[
+            "deferred_until"
+        ]
+
+    p = Page(browser, s.console_url, shots)
+    p.go("/orders")
+    p.find("#f-admin_key").send_keys(s.admin_key)
+    p.find("#f-admin_key").submit()
+    p.wait(ec.url_contains("/orders"))
+    orders = p.text("#orders")
+    assert order_id in orders and "ON_HOLD" in orders
+    Select(p.find("#f-status")).select_by_value("ON_HOLD")
+    p.find("#f-status").submit()
+    p.wait(ec.url_contains("status=ON_HOLD"))
+    assert order_id in p.text("#orders")
+    p.shot("14-orders")
+    browser.find_element(By.LINK_TEXT, order_id).click()
+    p.wait(ec.title_contains(order_id))
+    assert "TRK-CONSOLE-1" in p.text("#shipments")
+    p.shot("15-order")
+
+    p.go("/shipments?status=deferred")
+    assert p.finds("tr.shipment-deferred"), p.page_text()
+    row = p.find("tr.shipment-deferred")
+    assert "TRK-CONSOLE-1" in row.text and "deferred" in row.text
+    sent_at = row.find_element(By.TAG_NAME, "time")
+    assert sent_at.get_attribute("datetime") == until
+    assert until[:16].replace("T", " ") in sent_at.text
+    p.shot("16-shipments-deferred")

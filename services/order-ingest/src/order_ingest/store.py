@@ -8,9 +8,10 @@ each change announces (`order.received` / `order.updated` / `order.cancelled` on
 - The version is TikTok's `update_time`: an older or equal one never overwrites a newer one
   (webhooks arrive out of order, polls overlap). The one exception at an equal version is the
   hold ending by time alone (`ready_to_ship` flips), which is a change of our view.
-- Every insert and version change takes the next `orders_seq` value under one transaction
-  lock (`pg_advisory_xact_lock`) held until the commit, so the sequence order is the commit
-  order and the pull API's cursor over it neither skips nor repeats a row.
+- Every store takes one transaction lock (`pg_advisory_xact_lock`) first and holds it until
+  the commit: each insert or version change takes the next `orders_seq` value under it, so
+  the sequence order is the commit order and the pull API's cursor neither skips nor repeats
+  a row; and deciding what changed (and which event it is) cannot race another writer.
 - Event ids are derived from (order, version, type, hold state): a batch replayed after a
   crash before its commit yields the same ids, and consumers' inboxes absorb a relay resend.
 """
@@ -205,6 +206,10 @@ async def store(
     if not batch:
         return result
     ids = sorted(batch)
+    # The sequence lock, held to the commit: it orders the `seq` values by commit, and it
+    # makes read-decide-write one step, so two writers of one new order (a webhook and a
+    # pass) cannot both announce it as received.
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEQ_LOCK})
     found = (await session.execute(_EXISTING, {"ids": ids})).mappings().all()
     before: dict[str, dict[str, Any]] = {str(r["id"]): dict(r) for r in found}
     rows: list[dict[str, Any]] = []
@@ -269,8 +274,6 @@ async def store(
         events.append((ORDER_RECEIVED, oid, event))
     if not rows:
         return result
-    # The sequence lock: taken last (after the row locks above), held to the commit.
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEQ_LOCK})
     ranks = list(STATUSES)
     await session.execute(_UPSERT, [{**row, "ranks": ranks} for row in rows])
     await session.execute(_DELETE_ITEMS, {"ids": changed_ids})

@@ -189,3 +189,43 @@ async def test_two_markets_import_side_by_side(order_stack: StackFactory) -> Non
 async def _all_done(stack: Any, import_id: str) -> bool:
     runs = (await stack.http.get(f"/v1/order-imports/{import_id}/runs")).json()
     return bool(runs) and all(r["status"] == "done" for r in runs)
+
+
+async def test_the_hold_worker_ends_a_hold_by_time_after_checking_the_status(
+    order_stack: StackFactory,
+) -> None:
+    """A shippable order less than an hour old (a market without ON_HOLD) is held until its
+    hour has passed; the worker then reads it again from TikTok and announces the end."""
+    async with order_stack() as stack:
+        order = stack.place()
+        state = stack.sandbox.state
+        with state.lock:
+            doc = state.orders.orders[order["id"]].doc
+            state.orders._on_hold.discard(order["id"])
+            created = state.clock.now_int() - 3600 + 3  # the hour ends in 3 s
+            doc.update(
+                status="AWAITING_SHIPMENT",
+                is_on_hold_order=False,
+                create_time=created,
+                paid_time=created,
+            )
+        imp = await stack.create_import(active=False)
+        await stack.run(imp["id"], "backfill")
+        held = await stack.order(order["id"])
+        assert held is not None and held["ready_to_ship"] is False
+        assert held["status"] == "AWAITING_SHIPMENT"
+
+        async def released() -> bool:
+            got = await stack.order(order["id"])
+            return got is not None and got["ready_to_ship"] is True
+
+        await wait_for(released, what="the hold's end by time")
+        await wait_for(
+            lambda: (
+                [e.type for e in stack.events.of(order["id"])]
+                == ["order.received", "order.updated"]
+            ),
+            what="order.updated at the end of the hold",
+        )
+        calls = stack.sandbox.admin("GET", "/sandbox/v1/stats")["data"]["calls"]
+        assert any("/order/" in op and "search" not in op for op in calls), calls

@@ -3,7 +3,8 @@
 The file is sent as it is read (catalog-sync parses it as it arrives, docs/feeds.md "Intake"),
 so a file of any size costs the CLI one chunk of memory; a progress bar counts the bytes
 sent. The answer is the intake report: rows new / changed / unchanged / deleted / refused,
-with the refused rows' lines and reasons.
+with the refused rows' lines and reasons; refused rows make the exit code 7 (the good rows
+are kept all the same).
 """
 
 from __future__ import annotations
@@ -126,8 +127,17 @@ def upload(
     report = response.json()
     if as_json:
         render.emit_json(report)
-        return
-    show_report(report)
+    else:
+        show_report(report)
+    refused = int(report.get("refused") or 0)
+    if refused:
+        # The good rows were applied; a script still learns that some were not.
+        raise CliError(
+            f"{refused} of {report.get('rows_read')} rows refused (the other rows were applied)",
+            hint="fix the rows at the listed lines and upload the file again",
+            code=ExitCode.INVALID,
+            body=report,
+        )
 
 
 def _json_or_none(response: Any) -> Any:

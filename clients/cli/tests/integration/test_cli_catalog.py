@@ -6,6 +6,7 @@ its end, the feedback file, the feed file back out; and the errors a user meets.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import queue
@@ -30,6 +31,12 @@ pytestmark = pytest.mark.integration
 UK_WAREHOUSE = "7068517275539720101"  # the sandbox UK shop's sales warehouse
 UK_CATEGORIES = {"Mugs": "600042", "Candles": "854152"}  # UK v1 leaves
 CREATE = "POST /product/202309/products"
+SHOPIFY_CSV = """\
+Handle,Title,Body (HTML),Vendor,Option1 Name,Option1 Value,Variant SKU,Variant Price,Variant Inventory Qty,Variant Grams,Image Src,Image Position
+mug,Mug,<p>A mug</p>,Acme,Size,Small,mug-s,9.99,5,300,https://img.example/mug.png,1
+mug,,,,,Large,mug-l,12.99,3,450,,
+candle,Candle,<p>A candle</p>,Acme,Title,Default Title,candle-1,5.00,10,200,https://img.example/candle.png,1
+"""
 
 
 @pytest.fixture(scope="module")
@@ -255,10 +262,10 @@ async def test_errors_say_what_went_wrong_and_what_to_do(
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("feed:\n  name: bad\n  market: FR\n")
-    refused = stack.tts("feeds", "apply", "-f", str(bad))
-    assert refused.returncode == 7, refused.stderr
-    assert "invalid_feed_file" in refused.stderr
-    assert "feed.market (line 3)" in refused.stderr
+    invalid = stack.tts("feeds", "apply", "-f", str(bad))
+    assert invalid.returncode == 7, invalid.stderr
+    assert "invalid_feed_file" in invalid.stderr
+    assert "feed.market (line 3)" in invalid.stderr
 
     key = "tts_not-a-key-the-service-knows-0123456789"
     wrong = stack.tts("--api-key", key, "feeds", "list")
@@ -275,6 +282,22 @@ async def test_errors_say_what_went_wrong_and_what_to_do(
     conflict = stack.tts("runs", "start", "lonely", "--follow")
     assert conflict.returncode == 6, conflict.stderr
     assert "no_connection" in conflict.stderr and "tts connections list" in conflict.stderr
+
+    # A gzip'd Shopify export: the format is said, gzip is detected; 3 variants of 2 handles.
+    shopify = tmp_path / "shopify.csv.gz"
+    shopify.write_bytes(gzip.compress(SHOPIFY_CSV.encode()))
+    refused = stack.tts("products", "upload", "lonely", str(shopify), "--json")
+    assert refused.returncode == 7, refused.stderr
+    assert "3 of 3 rows refused" in refused.stderr
+    plain = json.loads(refused.stdout)
+    # A .csv.gz is read as plain CSV, where every row lacks its product_id ...
+    assert (plain["format"], plain["refused"], plain["new"]) == ("csv", 3, 0), plain
+    assert set(plain["refused_by_reason"]) == {"missing_product_id"}
+    report = as_json(
+        stack.tts("products", "upload", "lonely", str(shopify), "--format", "shopify", "--json")
+    )  # ... and as a Shopify export when said so: its rows become variants
+    assert (report["format"], report["rows_read"], report["refused"]) == ("shopify", 3, 0), report
+    assert report["new"] == 3, report
 
     # Nothing listens on the port: not reachable, start it with make up.
     from auth_broker.testing import free_port

@@ -138,7 +138,8 @@ def test_upload_streams_the_file_and_shows_the_report(serve: Any, tmp_path: Path
     file = tmp_path / "products.csv"
     file.write_bytes(data)
     result = run("products", "upload", "uk-main", str(file))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.INVALID, result.output  # one row refused
+    assert "1 of 3 rows refused (the other rows were applied)" in result.stderr
     upload = requests[-1]
     assert (upload.method, upload.url.path, upload.url.params["format"]) == (
         "PUT", "/v1/feeds/f-1/products", "csv",
@@ -147,7 +148,7 @@ def test_upload_streams_the_file_and_shows_the_report(serve: Any, tmp_path: Path
     assert "missing_product_id" in result.stdout and "rows read" in result.stdout
 
     as_json = run("products", "upload", "uk-main", str(file), "--upsert", "--json")
-    assert as_json.exit_code == 0
+    assert as_json.exit_code == ExitCode.INVALID
     assert json.loads(as_json.stdout) == report
     assert requests[-1].method == "POST" and requests[-1].url.path.endswith("products:upsert")
 

@@ -164,7 +164,10 @@ def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> N
     women = p.find("li.map-row:not(.mapped)")
     offered = women.find_elements(By.CSS_SELECTOR, "button.suggestion")
     assert offered, women.text
-    suggestion = next((s for s in offered if "Women" in s.text), offered[0])
+    suggestion = next(
+        (s for s in offered if "Womenswear" in s.text),
+        next((s for s in offered if "Women" in s.text), offered[0]),
+    )
     score = float(suggestion.find_element(By.CSS_SELECTOR, ".score").text)
     assert 0 < score <= 1
     label = suggestion.find_element(By.CSS_SELECTOR, ".label").text

@@ -38,7 +38,7 @@ format: setup ## apply ruff formatting and safe fixes
 	$(UV) run --no-sync ruff format .
 	$(UV) run --no-sync ruff check --fix .
 
-bench: setup ## run the benchmarks; results in bench/results/*.json
+bench: setup ## run the benchmarks (catalog export: about an hour); results in bench/results/*.json
 	@bash scripts/bench.sh
 	@# shipment-notifier's full crash test: 5,000 shipments, 503s, a SIGKILL (docs/shipments.md)
 	@eval "$$(bash deploy/local/infra.sh env)" && TTS_SHIPMENTS_KILL_N=5000 $(UV) run --no-sync pytest services/shipment-notifier/tests/integration/test_shipments_restart.py -q -p no:cacheprovider

@@ -75,6 +75,7 @@ SERVICE_SECRET = "catalog-export-bench-credential-0123456789"
 APP_KEY = "6a7sbx0dev1"  # the sandbox's dev app (public dev values)
 APP_SECRET = "sandbox-dev-app-secret-0123456789abcdef"
 
+PHASES = {"a": "a_initial_sync", "b": "b_no_change_rerun", "c": "c_event_latency"}
 QPS = 200.0
 TARGET_RATE_SHARE = 0.95
 TARGET_429_SHARE = 0.01
@@ -230,9 +231,40 @@ def _status_kb(pid: int, field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/{pid}/status")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_split(pid))
+
+
+class CpuMeter:
+    """CPU seconds (user, system) each named process spent while the block ran."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.spent: dict[str, dict[str, float]] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self._start = {n: cpu_split(p) for n, p in self.pids.items()}
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self._wall
+        for name, pid in self.pids.items():
+            with contextlib.suppress(OSError):
+                user, system = cpu_split(pid)
+                u0, s0 = self._start[name]
+                self.spent[name] = {
+                    "user_s": round(user - u0, 1),
+                    "system_s": round(system - s0, 1),
+                    "share_of_one_core": round((user - u0 + system - s0) / wall, 2),
+                }
 
 
 def _children(pid: int) -> list[int]:
@@ -321,6 +353,31 @@ class RssSampler:
         return round(self.peak_kb / 1024, 1)
 
 
+PROFILE_DIR: Path | None = None  # --profile: py-spy samples catalog-sync during each run
+
+
+@contextlib.contextmanager
+def profiled(pid: int, name: str) -> Iterator[None]:
+    """py-spy (when `--profile DIR`) records `pid` while the block runs: DIR/<name>.txt in
+    collapsed-stack form (flamegraph.pl / speedscope read it)."""
+    if PROFILE_DIR is None or shutil.which("py-spy") is None:
+        yield
+        return
+    out = PROFILE_DIR / f"{name}.txt"
+    spy = subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+         "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            spy.wait(timeout=60)
+
+
 async def admin_sql(server: str, sql: str) -> None:
     conn = await asyncpg.connect(libpq_dsn(server), timeout=30)
     try:
@@ -364,7 +421,11 @@ async def skip_history(bootstrap: str, group: str) -> None:
 class Stack:
     """The sandbox, the broker, catalog-sync and the image server, with HTTP helpers."""
 
-    def __init__(self, sandbox: str, broker: str, catalog: str, images: str, pid: int) -> None:
+    def __init__(
+        self, sandbox: str, broker: str, catalog: str, images: str, pid: int,
+        pids: dict[str, int],
+    ) -> None:  # fmt: skip
+        self.pids = pids  # process name -> pid, for the CPU accounting
         self.sandbox = sandbox
         self.broker = broker
         self.catalog = catalog
@@ -520,7 +581,11 @@ async def initial_sync(
     since = time.time()
     cpu0 = cpu_seconds(stack.pid)
     print(f"(a) initial sync of {parents:,} parents / {rows:,} variants", flush=True)
-    with RssSampler(stack.pid) as rss:
+    with (
+        RssSampler(stack.pid) as rss,
+        profiled(stack.pid, "a_initial_sync"),
+        CpuMeter(stack.pids) as meter,
+    ):
         run = await stack.run(feed["id"])
     cpu = cpu_seconds(stack.pid) - cpu0
     stats = await stack.stats()
@@ -560,6 +625,7 @@ async def initial_sync(
         "products_in_shop": stats["products_by_shop"],
         "catalog_sync_cpu_s": round(cpu, 1),
         "catalog_sync_cpu_ms_per_product": round(cpu * 1000 / parents, 2),
+        "cpu_by_process": meter.spent,
         "catalog_sync_peak_rss_mb": rss.peak_mb,
     }
     print(
@@ -628,7 +694,11 @@ async def rerun(
     await stack.reset_stats()
     print(f"    adopted in {adopt['wall_s']} s; the no-change rerun", flush=True)
     cpu0 = cpu_seconds(stack.pid)
-    with RssSampler(stack.pid) as rss:
+    with (
+        RssSampler(stack.pid) as rss,
+        profiled(stack.pid, "b_rerun"),
+        CpuMeter(stack.pids) as meter,
+    ):
         again = await stack.run(feed["id"])
     cpu = cpu_seconds(stack.pid) - cpu0
     stats = await stack.stats()
@@ -656,6 +726,7 @@ async def rerun(
             "sandbox_calls": stats["calls"],
             "write_calls": sum(writes(stats["calls"]).values()),
             "catalog_sync_cpu_s": round(cpu, 1),
+            "cpu_by_process": meter.spent,
             "variants_per_s": round(rows / again["wall_s"]),
             "catalog_sync_peak_rss_mb": rss.peak_mb,
         },
@@ -840,11 +911,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         tiktok_app_key=APP_KEY,
         tiktok_app_secret=APP_SECRET,
         run_concurrency=args.concurrency,
+        tiktok_qps=args.client_qps,
         consumer_group_prefix=prefix,
         **{k: v for k, v in (kv.split("=", 1) for kv in args.catalog_env)},
     )
     result["catalog_sync_settings"] = {
         "TTS_RUN_CONCURRENCY": args.concurrency,
+        "TTS_TIKTOK_QPS": args.client_qps,
         **{f"TTS_{k.upper()}": v for k, v in (kv.split("=", 1) for kv in args.catalog_env)},
     }
     logs = work
@@ -862,8 +935,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             process(
                 [sys.executable, __file__, "--serve-images", str(image_port)],
                 dict(os.environ), logs / "images.log", f"http://127.0.0.1:{image_port}/healthz",
-            ),
-            broker_process(broker_env, broker_port, logs / "broker.log"),
+            ) as image_proc,
+            broker_process(broker_env, broker_port, logs / "broker.log") as broker_proc,
             process(
                 ["uv", "run", "--no-sync", "catalog-sync", "serve", "--port", str(catalog_port)],
                 catalog_env, logs / "catalog-sync.log", f"http://127.0.0.1:{catalog_port}/readyz",
@@ -876,26 +949,46 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"http://127.0.0.1:{catalog_port}",
                 f"http://127.0.0.1:{image_port}",
                 pid,
+                {
+                    "catalog_sync": pid,
+                    "sandbox": sandbox_proc.pid,
+                    "auth_broker": broker_proc.process.pid,
+                    "image_server": image_proc.pid,
+                },
             )
             try:
                 result["catalog_sync_rss_mb_at_start"] = round(_status_kb(pid, "VmRSS") / 1024, 1)
                 connection = await stack.connect()
                 shop_id = UK_SHOP_ID
                 phases = set(args.phases.split(","))
+                marks: dict[str, dict[str, Any]] = {}
+
+                def mark(phase: str) -> None:
+                    marks[PHASES[phase]] = {
+                        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "load_average_at_start_1_5_15": [round(x, 2) for x in os.getloadavg()],
+                    }
+
                 if "a" in phases:
+                    mark("a")
                     result["a_initial_sync"] = await initial_sync(
                         stack, connection, work, args.initial_parents, args.variants
                     )
                 if "b" in phases:
+                    mark("b")
                     result["b_no_change_rerun"] = await rerun(
                         stack, connection, shop_id, work, args.rerun_parents, args.variants,
                         args.pictures,
                     )  # fmt: skip
                 if "c" in phases:
+                    mark("c")
                     result["c_event_latency"] = await event_latency(
                         stack, connection, work, catalog_url, bootstrap, args.events,
                         args.event_rate, args.event_variants,
                     )  # fmt: skip
+                for key in PHASES.values():
+                    if key in result:
+                        result[key]["measured"] = marks[key]
                 result["catalog_sync_peak_rss_mb"] = round(_status_kb(pid, "VmHWM") / 1024, 1)
                 result["sandbox_peak_rss_mb"] = round(
                     _status_kb(sandbox_proc.pid, "VmHWM") / 1024, 1
@@ -966,9 +1059,16 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--event-rate", type=float, default=20.0)
     parser.add_argument("--event-variants", type=int, default=2)
+    parser.add_argument(
+        "--client-qps", type=float, default=QPS, help="TTS_TIKTOK_QPS (the client's pace)"
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="TTS_RUN_CONCURRENCY")
     parser.add_argument(
         "--catalog-env", action="append", default=[], help="name=value: another TTS_ setting"
+    )
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy output directory")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other phases of an existing result file"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     parser.add_argument("--out", type=Path, default=None)
@@ -976,14 +1076,31 @@ def main() -> int:
     if args.serve_images:
         serve_images(args.serve_images)
         return 0
+    if args.profile is not None:
+        global PROFILE_DIR
+        PROFILE_DIR = args.profile
+        args.profile.mkdir(parents=True, exist_ok=True)
     if args.quick:
         args.initial_parents = min(args.initial_parents, 600)
         args.rerun_parents = min(args.rerun_parents, 2000)
         args.events = min(args.events, 60)
     result = asyncio.run(run(args))
+    out = args.out or (None if args.quick else RESULTS)
+    if args.merge and out is not None and out.exists():
+        # Phases measured by an earlier invocation (`--phases b` then `--phases a,c`) are kept;
+        # each phase records its own timestamp and the machine's load.
+        earlier = orjson.loads(out.read_bytes())
+        for key in PHASES.values():
+            if key not in result and key in earlier:
+                result[key] = earlier[key]
+        peaks = [earlier.get("catalog_sync_peak_rss_mb"), result.get("catalog_sync_peak_rss_mb")]
+        result["catalog_sync_peak_rss_mb"] = max(p for p in peaks if p is not None)
+        result["invocations"] = [*earlier.get("invocations", [earlier["timestamp"]]),
+                                 result["timestamp"]]  # fmt: skip
+        result["targets"] = targets(result)
+        result["meets_targets"] = all(t["passed"] for t in result["targets"].values())
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
     print(text)
-    out = args.out or (None if args.quick else RESULTS)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")

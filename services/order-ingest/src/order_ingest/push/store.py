@@ -104,16 +104,47 @@ async def queue(
     )
 
 
-_PUSH_IMPORTS = text(
-    "SELECT i.id FROM order_imports i WHERE i.connection_id = :c AND i.active"
-    " AND i.push_url IS NOT NULL AND i.push_url <> ''"
-    " AND ((cardinality(i.statuses) = 0 OR CAST(:status AS text) = ANY(i.statuses))"
-    "  AND (i.created_within_days IS NULL OR CAST(:created AS timestamptz) IS NULL"
-    "   OR CAST(:created AS timestamptz) >= CAST(:at AS timestamptz)"
-    "    - make_interval(days => i.created_within_days))"
-    "  OR EXISTS (SELECT 1 FROM deliveries d WHERE d.import_id = i.id AND d.order_id = :o))"
-    " ORDER BY i.id"
+_PUSHING = text(
+    "SELECT id, statuses, created_within_days FROM order_imports WHERE connection_id = :c"
+    " AND active AND push_url IS NOT NULL AND push_url <> '' ORDER BY id"
 )
+_SENT_BEFORE = text(
+    "SELECT DISTINCT import_id FROM deliveries WHERE order_id = :o AND import_id = ANY(:ids)"
+)
+_CACHE = "order_ingest.push.imports"
+
+
+@dataclass(frozen=True)
+class PushImport:
+    id: str
+    statuses: tuple[str, ...]
+    created_within_days: int | None
+
+    def selects(self, status: str, created: datetime | None, at: datetime) -> bool:
+        """The import's filters (status set, earliest creation counted back from ``at``)."""
+        if self.statuses and status not in self.statuses:
+            return False
+        days = self.created_within_days
+        return days is None or created is None or created >= at - timedelta(days=days)
+
+
+async def pushing_imports(session: AsyncSession, connection_id: str) -> list[PushImport]:
+    """The connection's active imports with a push URL, read once per transaction.
+
+    The consumer runner handles a whole poll round in one session (docs/architecture.md,
+    "The consumer seam"), so the order events of a round ask the database once per
+    connection, not once per event — most connections push nowhere. Rows are read after the
+    round's records were fetched, so an import whose first pass produced those records is
+    already visible.
+    """
+    cache: dict[str, list[PushImport]] = session.info.setdefault(_CACHE, {})
+    found = cache.get(connection_id)
+    if found is None:
+        rows = await session.execute(_PUSHING, {"c": connection_id})
+        found = cache[connection_id] = [
+            PushImport(str(r.id), tuple(r.statuses or ()), r.created_within_days) for r in rows
+        ]
+    return found
 
 
 async def push_imports(
@@ -131,11 +162,15 @@ async def push_imports(
     from ``at``, the event's time, so a redelivered event is judged the same), or the import
     was sent this order before (its later changes follow it).
     """
-    result = await session.execute(
-        _PUSH_IMPORTS,
-        {"c": connection_id, "o": order_id, "status": status, "created": created, "at": at},
-    )
-    return [str(row[0]) for row in result]
+    imports = await pushing_imports(session, connection_id)
+    if not imports:
+        return []
+    wanted = {i.id for i in imports if i.selects(status, created, at)}
+    others = [uuid.UUID(i.id) for i in imports if i.id not in wanted]
+    if others:
+        result = await session.execute(_SENT_BEFORE, {"o": order_id, "ids": others})
+        wanted |= {str(row[0]) for row in result}
+    return sorted(wanted)
 
 
 async def claim(session: AsyncSession, limit: int, lease_s: float) -> list[Claimed]:

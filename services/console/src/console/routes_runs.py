@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 
 from console.backends import BackendRefused
 from console.web import FormDep, Ident, SessionDep, backends, render, text
@@ -132,19 +132,16 @@ async def feedback_page(
     )
 
 
-async def _stream(
+async def _download(
     request: Request, path: str, params: dict[str, Any], filename: str, media: str
 ) -> Response:
+    """A file catalog-sync renders (the feedback file, the call log), as an attachment."""
     catalog = backends(request).catalog
     response = await catalog.send("GET", path, params=params)
     if response.status_code >= 400:
         raise BackendRefused(catalog.name, response.status_code, _json(response))
-
-    async def body() -> Any:
-        yield response.content
-
-    return StreamingResponse(
-        body(),
+    return Response(
+        response.content,
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -165,7 +162,7 @@ async def download_feedback(
     fmt: str = Query("csv", alias="format", pattern="^(csv|jsonl)$"),
 ) -> Response:
     media = "text/csv" if fmt == "csv" else "application/jsonl"
-    return await _stream(
+    return await _download(
         request,
         f"/v1/feeds/{feed_id}/feedback",
         {"format": fmt},
@@ -178,7 +175,7 @@ async def download_feedback(
 async def download_calls(
     request: Request, feed_id: Ident, run_id: Ident, session: SessionDep
 ) -> Response:
-    return await _stream(
+    return await _download(
         request,
         f"/v1/feeds/{feed_id}/runs/{run_id}/calls",
         {},

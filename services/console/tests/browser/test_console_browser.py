@@ -114,7 +114,14 @@ def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> N
     feed_url = browser.current_url
     assert "active" in p.page_text()
 
-    # 4. Upload the Shopify apparel sample: the progress bar fills, the intake report shows.
+    # 4. Settings toggles: saved, and shown as saved.
+    assert not p.find("#f-log_api_headers").is_selected()
+    p.find("#f-log_api_headers").click()
+    p.find("#f-log_api_headers").submit()
+    assert p.visible(".notice").text == "Settings saved."
+    assert p.find("#f-log_api_headers").is_selected() and p.find("#f-active").is_selected()
+
+    # 5. Upload the Shopify apparel sample: the progress bar fills, the intake report shows.
     p.find("#f-file").send_keys(str(APPAREL))
     Select(p.find("#f-format")).select_by_value("shopify")
     p.find("#upload-form button[type=submit]").click()
@@ -124,7 +131,7 @@ def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> N
     assert p.find("#upload-progress").get_attribute("value") == "100"
     p.shot("03-upload-intake-report")
 
-    # 5. Readiness before mapping: no product has a category.
+    # 6. Readiness before mapping: no product has a category.
     p.go(feed_url.removeprefix(p.base) + "/readiness")
     before = p.text("#readiness-summary")
     assert before.startswith("0 of 20"), before
@@ -133,7 +140,7 @@ def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> N
     assert category_before == "0/20", category_before
     p.shot("04-readiness-before")
 
-    # 6. The category list: "men" through the picker (by keyboard), "women" by a suggestion.
+    # 7. The category list: "men" through the picker (by keyboard), "women" by a suggestion.
     p.go(feed_url.removeprefix(p.base))
     browser.find_element(By.LINK_TEXT, "categories").click()
     p.wait(ec.title_contains("List categories"))
@@ -181,7 +188,7 @@ def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> N
     p.shot("07-list-narrow")
     browser.set_window_size(1280, 800)
 
-    # 7. Readiness after mapping: every product has a TikTok category now.
+    # 8. Readiness after mapping: every product has a TikTok category now.
     p.go(feed_url.removeprefix(p.base) + "/readiness")
     categories = p.text("#categories")
     assert "no category" not in categories
@@ -189,13 +196,13 @@ def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> N
     assert p.text('li[data-attribute="category_id"] .share') == "20/20"
     p.shot("08-readiness-after")
 
-    # 8. Preview one product, stage by stage.
+    # 9. Preview one product, stage by stage.
     p.go(feed_url.removeprefix(p.base) + "/preview?product_id=ocean-blue-shirt")
     trace = p.text("#trace")
     assert "category_id" in trace and "601195" in trace
     p.shot("09-preview")
 
-    # 9. A dry run, then a real run: progress to the end, counts, the actions, the feedback.
+    # 10. A dry run, then a real run: progress to the end, counts, the actions, the feedback.
     for mode, shot in (("dry", "10-dry-run"), ("real", "11-real-run")):
         p.go(feed_url.removeprefix(p.base) + "/runs")
         p.find(f"button[name=mode][value={mode}]").click()
@@ -218,10 +225,22 @@ def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> N
     assert len(feedback) == 20, p.text("#feedback")
     assert "ocean-blue-shirt" in p.text("#feedback")
 
-    # 10. The feedback page with its downloads.
+    calls_link = browser.find_element(By.LINK_TEXT, "API-call log").get_attribute("href")
+
+    # 11. The feedback page with its downloads (fetched with the browser's session cookie).
     p.go(feed_url.removeprefix(p.base) + "/feedback")
     assert len(p.finds("#feedback tbody tr")) == 20
     p.shot("12-feedback")
+    cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
+    with httpx.Client(cookies=cookies, timeout=30) as http:
+        csv_link = browser.find_element(By.LINK_TEXT, "Download CSV").get_attribute("href")
+        got = http.get(csv_link)
+        assert got.status_code == 200 and "attachment" in got.headers["content-disposition"]
+        assert got.text.splitlines()[0].startswith("parent_id,tiktok_product_id,action,outcome")
+        assert len(got.text.splitlines()) == 21
+        calls = http.get(calls_link)
+        assert calls.status_code == 200, calls.text
+        assert console_stack.admin_key not in got.text + calls.text
 
 
 def test_a_service_that_is_down_is_a_banner(console_stack: Any, browser: Any, shots: Path) -> None:

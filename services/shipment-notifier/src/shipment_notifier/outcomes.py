@@ -35,10 +35,13 @@ async def _feedback(
     code: str | None = None,
     message: str | None = None,
     request_id: str | None = None,
+    enabled: bool | None = None,
 ) -> None:
+    """`enabled`: the export's `feedback_enabled` when the caller has it (else it is read)."""
     if shipment.export_id is None:
         return
-    enabled = await session.scalar(_FEEDBACK_ON, {"id": shipment.export_id})
+    if enabled is None:
+        enabled = bool(await session.scalar(_FEEDBACK_ON, {"id": shipment.export_id}))
     if not enabled:
         return
     session.add(
@@ -72,12 +75,13 @@ async def notify(
     provider_id: str,
     package_id: str | None,
     note: str | None = None,
+    feedback: bool | None = None,
 ) -> None:
     s = await _load(session, shipment)
     now = datetime.now(UTC)
     s.status, s.action, s.provider_id, s.package_id = "notified", action, provider_id, package_id
     s.notified_at, s.reason, s.code, s.reconcile, s.claimed_at = now, note, None, False, None
-    await _feedback(session, s, "notified", message=note)
+    await _feedback(session, s, "notified", message=note, enabled=feedback)
     event = ShipmentNotified(
         order_id=s.order_id,
         tracking_number=s.tracking_number,
@@ -99,13 +103,16 @@ async def reject(
     code: str,
     reason: str,
     request_id: str | None = None,
+    feedback: bool | None = None,
 ) -> None:
     s = await _load(session, shipment)
     if s.status in FINAL:
         return
     s.status, s.code, s.reason, s.request_id = "rejected", code, reason, request_id
     s.reconcile, s.claimed_at = False, None
-    await _feedback(session, s, "rejected", code=code, message=reason, request_id=request_id)
+    await _feedback(
+        session, s, "rejected", code=code, message=reason, request_id=request_id, enabled=feedback
+    )
     event = ShipmentRejected(
         order_id=s.order_id,
         tracking_number=s.tracking_number,
@@ -123,7 +130,14 @@ _ORDER_STATUS = text("SELECT status FROM orders WHERE order_id = :order")
 HOLD_STATUSES = frozenset({"UNPAID", "ON_HOLD"})
 
 
-async def defer(session: AsyncSession, shipment: Shipment, *, until: datetime, reason: str) -> None:
+async def defer(
+    session: AsyncSession,
+    shipment: Shipment,
+    *,
+    until: datetime,
+    reason: str,
+    feedback: bool | None = None,
+) -> None:
     """Wait for the end of the hold; announced once per shipment (a re-check is silent).
 
     An order event that ended the hold while this shipment was being checked found no
@@ -135,7 +149,14 @@ async def defer(session: AsyncSession, shipment: Shipment, *, until: datetime, r
     shipment.status, shipment.due_at, shipment.deferred_until = "deferred", due, until
     shipment.reason, shipment.code, shipment.claimed_at = reason, "cancellation_hold", None
     if first:
-        await _feedback(session, shipment, "deferred", code="cancellation_hold", message=reason)
+        await _feedback(
+            session,
+            shipment,
+            "deferred",
+            code="cancellation_hold",
+            message=reason,
+            enabled=feedback,
+        )
         event = ShipmentDeferred(
             order_id=shipment.order_id, tracking_number=shipment.tracking_number, until=until
         )

@@ -35,10 +35,11 @@ import logging
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tiktok_shop import (
     AuthorizationExpiredError,
@@ -49,12 +50,12 @@ from tiktok_shop import (
 from tts_common.app import Runtime
 from tts_common.db import session_scope
 
-from shipment_notifier import exports, orders, outcomes
+from shipment_notifier import orders, outcomes
 from shipment_notifier.batching import PackageRefused, ShipBatcher
 from shipment_notifier.carriers import CarrierRule, Provider, resolve
 from shipment_notifier.checks import check
 from shipment_notifier.config import Settings
-from shipment_notifier.models import KnownOrder, Shipment
+from shipment_notifier.models import KnownOrder, Shipment, ShipmentExport
 from shipment_notifier.tiktok import EXTRA, TikTok
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,9 @@ _RENEW = text(
     " WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'sending'"
 )
 _PREVIOUS = text(
-    "SELECT tracking_number FROM shipments WHERE order_id = :order AND id <> :id"
-    " AND status = 'notified' ORDER BY notified_at DESC LIMIT 1"
+    "SELECT DISTINCT ON (order_id) order_id, tracking_number FROM shipments"
+    " WHERE order_id = ANY(:orders) AND status = 'notified'"
+    " ORDER BY order_id, notified_at DESC"
 )
 
 
@@ -94,6 +96,20 @@ class _Reject(Exception):
     def __init__(self, code: str, reason: str, request_id: str | None = None) -> None:
         super().__init__(reason)
         self.code, self.reason, self.request_id = code, reason, request_id
+
+
+@dataclass
+class _Work:
+    """A claimed shipment and what its pass loaded for it (one query each, for the batch)."""
+
+    shipment: Shipment
+    order: KnownOrder | None
+    previous: str | None  # the tracking number notified before for the order, if any
+    exports: dict[str, ShipmentExport]  # active exports by connection id
+
+    def feedback(self) -> bool | None:
+        export = self.exports.get(self.shipment.connection_id or "")
+        return export.feedback_enabled if export is not None else None
 
 
 class Providers:
@@ -145,6 +161,33 @@ class Sender:
             )
             return [str(r[0]) for r in rows]
 
+    async def load(self, ids: list[str]) -> list[_Work]:
+        async with self.sessions() as session:
+            found = list(await session.scalars(select(Shipment).where(Shipment.id.in_(ids))))
+            order_ids = sorted({s.order_id for s in found})
+            known = {
+                o.order_id: o
+                for o in await session.scalars(
+                    select(KnownOrder).where(KnownOrder.order_id.in_(order_ids))
+                )
+            }
+            previous = {
+                str(r[0]): str(r[1])
+                for r in await session.execute(_PREVIOUS, {"orders": order_ids})
+            }
+            active = {
+                str(e.connection_id): e
+                for e in await session.scalars(
+                    select(ShipmentExport).where(ShipmentExport.active.is_(True))
+                )
+                if e.connection_id
+            }
+        return [
+            _Work(s, known.get(s.order_id), previous.get(s.order_id), active)
+            for s in found
+            if s.status == "sending"
+        ]
+
     async def run(self) -> None:
         renew_every = self.settings.claim_stale_seconds / 3
         renewed = time.monotonic()
@@ -162,9 +205,14 @@ class Sender:
                 log.exception("shipment sender: claiming failed; trying again")
                 await asyncio.sleep(1.0)
                 continue
-            for shipment_id in claimed:
-                task = asyncio.create_task(self.process(shipment_id))
-                self.inflight[shipment_id] = task
+            try:
+                work = await self.load(claimed) if claimed else []
+            except Exception:
+                log.exception("shipment sender: loading claimed shipments failed")
+                work = []  # their claims go stale and are taken over (and reconciled)
+            for item in work:
+                task = asyncio.create_task(self.process(item))
+                self.inflight[item.shipment.id] = task
                 task.add_done_callback(self._forget)
             if not claimed or free - len(claimed) > 0:
                 await asyncio.sleep(self.settings.send_poll_seconds)
@@ -182,13 +230,10 @@ class Sender:
 
     # --- one shipment --------------------------------------------------------------------
 
-    async def process(self, shipment_id: str) -> None:
-        async with self.sessions() as session:
-            shipment = await session.get(Shipment, shipment_id)
-        if shipment is None or shipment.status != "sending":
-            return
+    async def process(self, work: _Work) -> None:
+        shipment = work.shipment
         try:
-            await self._send(shipment)
+            await self._send(work)
         except _Reject as rej:
             await self._finish(
                 outcomes.reject,
@@ -196,13 +241,14 @@ class Sender:
                 code=rej.code,
                 reason=rej.reason,
                 request_id=rej.request_id,
+                feedback=work.feedback(),
             )
         except _Retry as retry:
             await self._retry(shipment, retry)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("shipment sender: unexpected failure", extra={"shipment_id": shipment_id})
+            log.exception("shipment sender: unexpected failure", extra={"shipment_id": shipment.id})
             await self._retry(shipment, _Retry(f"unexpected {type(exc).__name__}", reconcile=True))
 
     async def _finish(self, fn: Any, shipment: Shipment, **kw: Any) -> None:
@@ -236,8 +282,8 @@ class Sender:
             current.reconcile = current.reconcile or retry.reconcile
             current.reason, current.code, current.claimed_at = retry.why, retry.code, None
 
-    async def _order(self, session: AsyncSession, shipment: Shipment) -> KnownOrder:
-        order = await orders.get(session, shipment.order_id)
+    async def _order(self, work: _Work) -> KnownOrder:
+        shipment, order = work.shipment, work.order
         fresh = (
             order is None
             or shipment.deferred_until is not None
@@ -249,18 +295,21 @@ class Sender:
         if order is not None:
             candidates = [order.connection_id]
         else:
-            pairs = await exports.active_connections(session)
-            by_export = [c for e, c in pairs if e == shipment.export_id]
-            candidates = by_export or [c for _, c in pairs]
+            by_export = [c for c, e in work.exports.items() if e.id == shipment.export_id]
+            candidates = by_export or list(work.exports)
         for connection_id in candidates:
             found = await self._fetch(connection_id, shipment.order_id)
             if found is not None:
                 shop_id = order.shop_id if order is not None else ""
-                await orders.store(
-                    session, connection_id=connection_id, shop_id=shop_id, **orders.fields_of(found)
-                )
-                await session.commit()
-                refreshed = await session.get(KnownOrder, shipment.order_id, populate_existing=True)
+                async with session_scope(self.sessions) as session:
+                    await orders.store(
+                        session,
+                        connection_id=connection_id,
+                        shop_id=shop_id,
+                        **orders.fields_of(found),
+                    )
+                async with self.sessions() as session:
+                    refreshed = await session.get(KnownOrder, shipment.order_id)
                 assert refreshed is not None
                 return refreshed
         if order is not None:
@@ -288,13 +337,10 @@ class Sender:
         if isinstance(exc, AuthorizationExpiredError | TokenInvalidError):
             self.tiktok.tokens.invalidate(connection_id)
 
-    async def _send(self, shipment: Shipment) -> None:
-        async with self.sessions() as session:
-            order = await self._order(session, shipment)
-            export = await exports.active_for_connection(session, order.connection_id)
-            previous = await session.scalar(
-                _PREVIOUS, {"order": shipment.order_id, "id": shipment.id}
-            )
+    async def _send(self, work: _Work) -> None:
+        shipment, previous = work.shipment, work.previous
+        order = await self._order(work)
+        export = work.exports.get(order.connection_id)
         if export is None:
             raise _Reject(
                 "no_export",
@@ -318,6 +364,7 @@ class Sender:
                 until=until,
                 reason=f"order {order.order_id} is {order.status}: TikTok's cancellation hold "
                 f"ends {verdict.hold_until.isoformat()}",
+                feedback=export.feedback_enabled,
             )
             return
         package_id = orders.package_ids(order)[0]
@@ -326,10 +373,24 @@ class Sender:
             "update" if previous or (shipped and shipped != shipment.tracking_number) else "ship"
         )
         if shipped == shipment.tracking_number:
-            await self._done(shipment, "ship", provider, package_id, "TikTok already shows it")
+            await self._done(
+                shipment,
+                export.feedback_enabled,
+                "ship",
+                provider,
+                package_id,
+                "TikTok already shows it",
+            )
             return
         if shipment.reconcile and await self._already(shipment, order, package_id):
-            await self._done(shipment, action, provider, package_id, "reconciled: already sent")
+            await self._done(
+                shipment,
+                export.feedback_enabled,
+                action,
+                provider,
+                package_id,
+                "reconciled: already sent",
+            )
             return
         fulfillment = self.tiktok.shop(order.connection_id).fulfillment
         try:
@@ -347,7 +408,14 @@ class Sender:
             ) from None
         except PackageRefused as refused:
             if await self._already(shipment, order, package_id):
-                await self._done(shipment, action, provider, package_id, "TikTok already had it")
+                await self._done(
+                    shipment,
+                    export.feedback_enabled,
+                    action,
+                    provider,
+                    package_id,
+                    "TikTok already had it",
+                )
                 return
             raise _Reject(
                 str(refused.code), f"TikTok refused the {action}: {refused.message}"
@@ -357,21 +425,35 @@ class Sender:
             if exc.retriable or isinstance(exc, AuthorizationExpiredError | TokenInvalidError):
                 raise _Retry(f"{action} failed: {exc}", code="tiktok_unavailable") from None
             if await self._already(shipment, order, package_id):
-                await self._done(shipment, action, provider, package_id, "TikTok already had it")
+                await self._done(
+                    shipment,
+                    export.feedback_enabled,
+                    action,
+                    provider,
+                    package_id,
+                    "TikTok already had it",
+                )
                 return
             raise _Reject(
                 str(exc.code or "tiktok_error"),
                 f"TikTok refused the {action}: {exc.message}",
                 exc.request_id,
             ) from None
-        await self._done(shipment, action, provider, package_id, None)
+        await self._done(shipment, export.feedback_enabled, action, provider, package_id, None)
 
     async def _done(
-        self, shipment: Shipment, action: str, provider: Provider, package_id: str, note: str | None
+        self,
+        shipment: Shipment,
+        feedback: bool,
+        action: str,
+        provider: Provider,
+        package_id: str,
+        note: str | None,
     ) -> None:
         await self._finish(
             outcomes.notify,
             shipment,
+            feedback=feedback,
             action=action,
             provider_id=provider.id,
             package_id=package_id,

@@ -211,14 +211,17 @@ async def upload(
     if fmt not in FORMATS or mode not in ("snapshot", "upsert"):
         return render(request, "intake.html", {"error": "Choose a format and a mode."})
     path = f"/v1/feeds/{feed_id}/products" + (":upsert" if mode == "upsert" else "")
-    response = await backends(request).catalog.send(
-        "PUT" if mode == "snapshot" else "POST",
-        path,
-        params={"format": fmt},
-        content=request.stream(),
-        headers={"content-type": "application/octet-stream"},
-        limit_s=3600,
-    )
+    try:
+        response = await backends(request).catalog.send(
+            "PUT" if mode == "snapshot" else "POST",
+            path,
+            params={"format": fmt},
+            content=request.stream(),
+            headers={"content-type": "application/octet-stream"},
+            limit_s=3600,
+        )
+    except BackendDown as exc:  # the answer goes into the page's report area, not a new page
+        return render(request, "intake.html", {"error": f"{exc.service}: {exc.reason}"})
     try:
         body = response.json()
     except ValueError:

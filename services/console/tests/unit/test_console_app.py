@@ -133,6 +133,22 @@ async def test_a_service_that_is_down_is_a_banner_never_a_trace(http: httpx.Asyn
     assert r.status_code == 200 and 'class="banner"' in r.text and "<html" not in r.text
 
 
+async def test_an_upload_while_catalog_sync_is_down_answers_in_the_report_area(
+    http: httpx.AsyncClient,
+) -> None:
+    await sign_in(http)
+    page = await http.get("/sign-in")
+    token = csrf_of((await http.get("/connections")).text)
+    r = await http.post(
+        "/upload/feed-1?format=shopify", content=b"Handle\nx\n", headers={"X-CSRF-Token": token}
+    )
+    assert r.status_code == 200 and "<html" not in r.text
+    assert "The upload was refused: catalog-sync: not reachable" in r.text
+    r = await http.post("/upload/feed-1?format=xml", content=b"x", headers={"X-CSRF-Token": token})
+    assert "Choose a format" in r.text
+    assert page.status_code == 200
+
+
 async def test_pages_carry_their_csp_and_no_store(http: httpx.AsyncClient) -> None:
     r = await http.get("/sign-in")
     csp = r.headers["content-security-policy"]

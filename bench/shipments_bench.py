@@ -12,12 +12,15 @@ WARNING). Orders are placed in the sandbox and announced as order-ingest does (`
 from "Get Order Detail 202507"); the benchmark waits until the notifier knows them all.
 
 1. **past the hold**: `shipment.created` events are published at a steady rate; each
-   latency is the sandbox's arrival time of the package's first "Ship Package 202309" call
-   minus the moment its event was handed to Kafka (acknowledged). Target p99 ≤ 1 s.
+   latency is the moment the notifier recorded TikTok's answer to the package's ship call
+   ("Ship Package 202309", or "Batch Ship Packages 202309" when several were ready at once:
+   the sandbox's request log cannot tell which packages a batch carried, so the recorded
+   answer — later than the call's arrival — is what is measured) minus the moment its event
+   was acknowledged by Kafka. Target p99 ≤ 1 s.
 2. **deferred**: shipments for ON_HOLD orders are stored and deferred; then the sandbox
    clock passes the hour and `order.updated` (AWAITING_SHIPMENT) is published for all of them
-   at once (a burst, the worst case); each lag is the ship call's arrival minus the moment
-   its order's update was acknowledged. Target p99 ≤ 5 s.
+   at once (a burst, the worst case); each lag is the recorded answer to its ship call minus
+   the moment its order's update was acknowledged. Target p99 ≤ 5 s.
 
 Peak RSS of the notifier process is sampled every 0.2 s. Results: bench/results/shipments.json.
 """
@@ -29,7 +32,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import re
 import signal
 import socket
 import subprocess
@@ -61,7 +63,7 @@ RESULTS = ROOT / "bench" / "results" / "shipments.json"
 DEFAULT_DB = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
 DEFAULT_KAFKA = "127.0.0.1:9092"
 SHIP = "POST /fulfillment/202309/packages/{package_id}/ship"
-SHIP_PATH = re.compile(r"/fulfillment/202309/packages/(\d+)/ship$")
+BATCH_SHIP = "POST /fulfillment/202309/packages/ship"
 AUTH = {"Authorization": "Bearer dev-api-key"}
 SECRET = "shipment-bench-credential-0123456789"
 MUG_RED = "1729592969712207012"
@@ -326,7 +328,6 @@ async def _measure(
     sb.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 3601})
     ready = [o for batch in _batches(client, [str(o["id"]) for o in ready]) for o in batch]
     held = place(args.deferred)
-    package = {str(o["packages"][0]["id"]): str(o["id"]) for o in ready + held}
 
     producer = make_producer(bootstrap, linger_ms=0)
     await producer.start()
@@ -369,15 +370,17 @@ async def _measure(
             await _wait(
                 dsn, "SELECT count(*) FROM shipments WHERE status = 'notified'", len(ready), 300
             )
-            first_ship = _first_calls(sb, package)
-            latencies = [first_ship[oid] - t for oid, t in sent_at.items()]
+            done = await _notified_at(dsn)
+            stored = await _notified_at(dsn, "created_at")
+            latencies = [done[oid] - t for oid, t in sent_at.items()]
+            out["past_hold_intake"] = percentiles([stored[oid] - t for oid, t in sent_at.items()])
             out["past_hold"] = {
                 "achieved_rate_per_s": round(achieved, 1),
                 **percentiles(latencies),
                 "target_p99_s": 1.0,
                 "passed": percentiles(latencies)["p99_s"] <= 1.0,
             }
-            print("past the hold:", out["past_hold"], flush=True)
+            print("past the hold:", out["past_hold"], out["past_hold_intake"], flush=True)
 
             # 2. deferred, then the hold ends for all of them at once
             for i, order in enumerate(held):
@@ -413,8 +416,8 @@ async def _measure(
                 len(ready) + len(held),
                 300,
             )
-            first_ship = _first_calls(sb, package)
-            lags = [first_ship[oid] - t for oid, t in released.items()]
+            done = await _notified_at(dsn)
+            lags = [done[oid] - t for oid, t in released.items()]
             out["deferred"] = {
                 **percentiles(lags),
                 "target_p99_s": 5.0,
@@ -423,11 +426,25 @@ async def _measure(
             print("deferred:", out["deferred"], flush=True)
         out["peak_rss_mb"] = round(rss.peak_kb / 1024, 1)
         stats = sb.admin("GET", "/sandbox/v1/stats")["data"]
-        out["ship_calls"] = stats["calls"].get(SHIP, 0)
+        out["ship_package_calls"] = stats["calls"].get(SHIP, 0)
+        out["batch_ship_calls"] = stats["calls"].get(BATCH_SHIP, 0)
         out["tiktok_calls"] = stats["calls"]
     finally:
         await producer.stop()
     return out
+
+
+async def _notified_at(dsn: str, column: str = "notified_at") -> dict[str, float]:
+    """Order id → when TikTok's answer to its ship call was recorded (epoch seconds)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            f"SELECT order_id, extract(epoch FROM {column}) AS at FROM shipments"
+            " WHERE status = 'notified'"
+        )
+        return {r["order_id"]: float(r["at"]) for r in rows}
+    finally:
+        await conn.close()
 
 
 def _batches(client: Any, ids: list[str]) -> Iterator[list[dict[str, Any]]]:
@@ -435,17 +452,6 @@ def _batches(client: Any, ids: list[str]) -> Iterator[list[dict[str, Any]]]:
         yield client.call("GET", "/order/202507/orders", params={"ids": ",".join(ids[i : i + 50])})[
             "data"
         ]["orders"]
-
-
-def _first_calls(sb: Any, package: dict[str, str]) -> dict[str, float]:
-    """Order id → arrival time of its package's first Ship Package call (sandbox's log)."""
-    log = sb.admin("GET", f"/sandbox/v1/requests?operation={SHIP}")["data"]["requests"]
-    first: dict[str, float] = {}
-    for entry in log:
-        match = SHIP_PATH.search(entry["path"])
-        if match and match.group(1) in package:
-            first.setdefault(package[match.group(1)], float(entry["at"]))
-    return first
 
 
 def main() -> int:

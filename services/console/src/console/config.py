@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from tts_common.settings import ServiceSettings
 
 from console.passwords import parse_users
@@ -53,11 +53,16 @@ class Settings(ServiceSettings):
         parse_users(v.get_secret_value())  # raises ValueError naming the bad entry
         return v
 
+    @field_validator("session_secret")
+    @classmethod
+    def _session_secret(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
+        if info.data.get("environment") == "prod" and len(v.get_secret_value()) < 32:
+            raise ValueError("must be set to at least 32 random characters in prod")
+        return v
+
     @model_validator(mode="after")
     def _prod_secrets(self) -> Settings:
         if self.environment == "prod":
-            if len(self.session_secret.get_secret_value()) < 32:
-                raise ValueError("TTS_SESSION_SECRET must be at least 32 characters in prod")
             self.refuse_placeholder("services_api_key", self.services_api_key)
         return self
 

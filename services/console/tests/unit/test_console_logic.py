@@ -123,7 +123,7 @@ def test_the_readiness_ring_draws_the_share() -> None:
 
 
 def test_prod_needs_a_session_secret_and_urls_are_http() -> None:
-    with pytest.raises(ValidationError, match="TTS_SESSION_SECRET"):
+    with pytest.raises(ValidationError, match="session_secret"):
         Settings(environment="prod", services_api_key="k" * 40)  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         Settings(catalog_sync_url="ftp://x")

@@ -462,6 +462,7 @@ async def webhooks(
     ids: list[str] = placed["ids"]
     arrivals = Arrivals(bootstrap)
     await arrivals.start()
+    before = await server_side(stack, "POST", "/v1/webhooks/tiktok")
     sent: dict[str, float] = {}
     acks: list[float] = []
     statuses: Counter[int | str] = Counter()
@@ -502,16 +503,47 @@ async def webhooks(
         await asyncio.sleep(0.1)  # the reader task fills `seen`; a poll keeps the deadline simple
     await arrivals.stop()
     kafka = [(arrivals.seen[o] - sent[o]) * 1000 for o in ids if o in arrivals.seen]
+    server = await server_side(stack, "POST", "/v1/webhooks/tiktok")
+    server = {k: round(server[k] - before.get(k, 0), 3) for k in server}
     return {
         "webhooks": count,
         "target_rate_per_s": rate,
         "achieved_rate_per_s": round(count / send_wall, 1) if send_wall > 0 else None,
         "answers": {str(k): v for k, v in sorted(statuses.items(), key=str)},
         "ack_ms": percentiles(acks),
+        # order-ingest's own view (`http_request_duration_seconds`): time inside the app,
+        # from the request's arrival at the ASGI middleware to the answer.
+        "server_side": {
+            "requests": int(server.get("count", 0)),
+            "mean_ms": round(server["sum"] / server["count"] * 1000, 2)
+            if server.get("count")
+            else None,
+            "share_within_50ms": round(server.get("le_0.05", 0) / server["count"], 3)
+            if server.get("count")
+            else None,
+        },
         "webhook_to_kafka_ms": percentiles(kafka),
         "order_received_seen": len(kafka),
         "missing": len(ids) - len(kafka),
     }
+
+
+async def server_side(stack: Stack, method: str, route: str) -> dict[str, float]:
+    """Count, sum and the 50 ms bucket of a route's latency histogram in `/metrics`."""
+    r = await stack.http.get(stack.orders + "/metrics")
+    out: dict[str, float] = {}
+    labels = f'method="{method}",route="{route}"'
+    for line in r.text.splitlines():
+        if labels not in line and f'le="0.05",{labels}' not in line:
+            continue
+        name, _, value = line.rpartition(" ")
+        if name.startswith("http_request_duration_seconds_count"):
+            out["count"] = float(value)
+        elif name.startswith("http_request_duration_seconds_sum"):
+            out["sum"] = float(value)
+        elif name.startswith("http_request_duration_seconds_bucket") and 'le="0.05"' in name:
+            out["le_0.05"] = float(value)
+    return out
 
 
 def verdict(value: float | None, target: float, *, at_most: bool = False) -> dict[str, Any]:

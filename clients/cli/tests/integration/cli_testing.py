@@ -75,6 +75,13 @@ class OpsStack:
     orders_url: str
     shipments_url: str
     env: dict[str, str]
+    sandbox: RunningSandbox
+    outside: httpx.AsyncClient
 
     def tts(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
         return run_tts(args, self.env, stdin=stdin)
+
+    async def approve(self, authorize_url: str, market: str) -> None:
+        target = await approve_in_sandbox(self.outside, authorize_url, market)
+        callback = await self.outside.get(target)
+        assert callback.status_code == 200, callback.text

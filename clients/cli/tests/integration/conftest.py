@@ -134,8 +134,9 @@ async def cli_stack(
 async def ops_stack(
     databases: Callable[[str], Any], kafka_bootstrap: str
 ) -> AsyncIterator[OpsStack]:
-    """order-ingest and shipment-notifier served on free ports (own databases, no TikTok
-    behind them: the tests read and post, nothing reaches TikTok)."""
+    """The sandbox (with its mug catalogue to order from), a broker, order-ingest leasing
+    tokens from it and shipment-notifier (no TikTok behind it: its tests post and read),
+    each served on a free port on its own database."""
     from order_ingest.app import NAME as ORDERS
     from order_ingest.app import create_app as orders_app
     from order_ingest.cli import MIGRATIONS as ORDER_MIGRATIONS
@@ -144,21 +145,64 @@ async def ops_stack(
     from shipment_notifier.app import create_app as shipments_app
     from shipment_notifier.cli import MIGRATIONS as SHIPMENT_MIGRATIONS
     from shipment_notifier.config import Settings as ShipmentSettings
+    from tiktok_sandbox.testing import install_mug_catalog
 
+    broker_db = await databases("t_cli_ops_broker")
     orders_db = await databases("t_cli_orders")
     shipments_db = await databases("t_cli_shipments")
+    await migrate_async(broker_db, BROKER_MIGRATIONS, "auth-broker")
     await migrate_async(orders_db, ORDER_MIGRATIONS, ORDERS)
     await migrate_async(shipments_db, SHIPMENT_MIGRATIONS, SHIPMENTS)
-    orders = orders_app(OrderSettings(database_url=orders_db, kafka_bootstrap=kafka_bootstrap))
-    shipments = shipments_app(
-        ShipmentSettings(database_url=shipments_db, kafka_bootstrap=kafka_bootstrap)
-    )
-    with (
-        serving(orders, ready_path="/readyz") as orders_url,
-        serving(shipments, ready_path="/readyz") as shipments_url,
-    ):
-        yield OpsStack(
-            orders_url,
-            shipments_url,
-            base_env(TTS_ORDER_INGEST_URL=orders_url, TTS_SHIPMENT_NOTIFIER_URL=shipments_url),
+    port = free_port()
+    with run_sandbox(redirect_url=f"http://127.0.0.1:{port}/v1/oauth/callback", qps=1000.0) as sb:
+        install_mug_catalog(sb)
+        broker_settings = BrokerSettings(
+            **sandbox_settings(
+                sb,
+                broker_db,
+                kafka_bootstrap,
+                http_port=port,
+                refresher_enabled=False,
+                service_credentials=f"order-ingest:{SERVICE_SECRET}",
+            )
         )
+        with run_broker(broker_settings) as broker:
+            orders = orders_app(
+                OrderSettings(
+                    database_url=orders_db,
+                    kafka_bootstrap=kafka_bootstrap,
+                    auth_broker_url=broker.base_url,
+                    service_credential=SERVICE_SECRET,  # type: ignore[arg-type]
+                    tiktok_open_api_url=sb.base_url,
+                    tiktok_app_key=sb.settings.app_key,
+                    tiktok_app_secret=sb.settings.app_secret,  # type: ignore[arg-type]
+                    worker_idle_seconds=0.1,
+                )
+            )
+            # Nothing answers at its broker and TikTok URLs: shipments that other tests'
+            # events bring in on the shared Kafka are never sent anywhere.
+            nowhere = f"http://127.0.0.1:{free_port()}"
+            shipments = shipments_app(
+                ShipmentSettings(
+                    database_url=shipments_db,
+                    kafka_bootstrap=kafka_bootstrap,
+                    auth_broker_url=nowhere,
+                    tiktok_open_api_url=nowhere,
+                )
+            )
+            with (
+                serving(orders, ready_path="/readyz") as orders_url,
+                serving(shipments, ready_path="/readyz") as shipments_url,
+            ):
+                async with httpx.AsyncClient(timeout=60) as outside:
+                    yield OpsStack(
+                        orders_url,
+                        shipments_url,
+                        base_env(
+                            TTS_ORDER_INGEST_URL=orders_url,
+                            TTS_SHIPMENT_NOTIFIER_URL=shipments_url,
+                            TTS_AUTH_BROKER_URL=broker.base_url,
+                        ),
+                        sb,
+                        outside,
+                    )

@@ -26,7 +26,8 @@ from starlette.routing import Route
 from tiktok_sandbox.testing import sample_png
 from tts_common.testing.server import serving
 
-pytestmark = pytest.mark.integration
+# Every `tts` call is a process of its own: on a loaded 2-core machine that adds up.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 UK_WAREHOUSE = "7068517275539720101"  # the sandbox UK shop's sales warehouse
 UK_CATEGORIES = {"Mugs": "600042", "Candles": "854152"}  # UK v1 leaves

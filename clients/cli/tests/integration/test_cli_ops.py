@@ -14,7 +14,8 @@ import orjson
 import pytest
 from cli_testing import OpsStack
 
-pytestmark = pytest.mark.integration
+# Every `tts` call is a process of its own: on a loaded 2-core machine that adds up.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

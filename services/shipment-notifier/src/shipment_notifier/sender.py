@@ -191,11 +191,13 @@ class Sender:
     async def run(self) -> None:
         renew_every = self.settings.claim_stale_seconds / 3
         renewed = time.monotonic()
+        refill = max(1, self.settings.send_concurrency // 4)
         while not self._stop.is_set():
             free = self.settings.send_concurrency - len(self.inflight)
             claimed: list[str] = []
             try:
-                if free > 0:
+                # Refill in chunks, not one claim (and load) per finished shipment.
+                if free >= refill or (free > 0 and not self.inflight):
                     claimed = await self.claim(free)
                 if self.inflight and time.monotonic() - renewed > renew_every:
                     async with session_scope(self.sessions) as session:
@@ -214,10 +216,8 @@ class Sender:
                 task = asyncio.create_task(self.process(item))
                 self.inflight[item.shipment.id] = task
                 task.add_done_callback(self._forget)
-            if not claimed or free - len(claimed) > 0:
+            if not claimed or len(claimed) < free:
                 await asyncio.sleep(self.settings.send_poll_seconds)
-            elif self.inflight:
-                await asyncio.wait(set(self.inflight.values()), return_when=asyncio.FIRST_COMPLETED)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         for key, value in list(self.inflight.items()):

@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= uv
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: help setup up down status demo test lint format bench migrate schemas
+.PHONY: help setup up down status demo test lint format bench migrate schemas faults
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ bench: setup ## run the benchmarks (catalog export: about an hour); results in b
 	@bash scripts/bench.sh
 	@# shipment-notifier's full crash test: 5,000 shipments, 503s, a SIGKILL (docs/shipments.md)
 	@eval "$$(bash deploy/local/infra.sh env)" && TTS_SHIPMENTS_KILL_N=5000 $(UV) run --no-sync pytest services/shipment-notifier/tests/integration/test_shipments_restart.py -q -p no:cacheprovider
+
+faults: setup ## the full fault suite on its own Kafka and PostgreSQL (~15 min); bench/results/faults.json
+	@TTS_FAULTS_FULL=1 $(UV) run --no-sync pytest tests/faults/test_faults_full.py -q -s -p no:cacheprovider
 
 migrate: setup ## create and migrate every service database
 	@bash scripts/migrate.sh

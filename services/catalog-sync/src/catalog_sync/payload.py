@@ -71,6 +71,10 @@ from catalog_sync.readiness_checks import ALLOWED_TAGS
 from catalog_sync.rules import RuleContext, StripHtml
 from catalog_sync.taxonomy import category_version
 
+# Bumped whenever the builder's output for the same rows changes: products skipped as in sync
+# (catalog_sync.runs) are then evaluated again.
+PAYLOAD_VERSION = 1
+
 # "Create Product 202309": units pair up, KILOGRAM with CENTIMETER, POUND with INCH.
 UNIT_PAIRS = {"KILOGRAM": "CENTIMETER", "POUND": "INCH"}
 # Digits per identifier type ("Create Product 202309" identifier_code).

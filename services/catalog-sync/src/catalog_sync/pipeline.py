@@ -14,10 +14,12 @@ columns already carry export names (a Shopify export, say) needs no dataflow to 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +41,8 @@ class ExportProduct:
     parent_id: str
     rows: list[Row]
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (product_id, reason)
+    # The parent's import rows as stored (`source_fingerprint`); "" when not read.
+    fingerprint: str = ""
 
 
 class FeedView:
@@ -50,6 +54,7 @@ class FeedView:
         self.optimizer = Optimizer(self.optimization)
         self.dataflow = Dataflow.model_validate(feed.dataflow or {})
         self.ctx = RuleContext.from_lists(lookups)
+        self.ctx_lists = {name: dict(sorted(m.items())) for name, m in sorted(lookups.items())}
         self.compiled: CompiledDataflow = self.dataflow.compile(self.ctx)
         self.passthrough = not self.dataflow.export
 
@@ -76,12 +81,14 @@ class FeedView:
         dropped += [(r.get(PRODUCT_ID, ""), reason) for r, reason in group.dropped]
         return group.parent_id, group.rows, dropped
 
-    def product(self, parent_key: str, rows: list[Row]) -> ExportProduct | None:
+    def product(
+        self, parent_key: str, rows: list[Row], fingerprint: str = ""
+    ) -> ExportProduct | None:
         """Optimize and transform one parent's import rows; None when there were none."""
         if not rows:
             return None
         parent_id, kept, dropped = self.optimized(parent_key, rows)
-        return ExportProduct(parent_id, [self.export_row(r) for r in kept], dropped)
+        return ExportProduct(parent_id, [self.export_row(r) for r in kept], dropped, fingerprint)
 
     def trace(self, row: Mapping[str, str]) -> list[AttributeTrace]:
         if self.passthrough:
@@ -113,17 +120,65 @@ async def open_view(session: AsyncSession, feed: Feed) -> FeedView:
     return FeedView(feed, await lists.lookups(session, feed))
 
 
+# A parent's import rows, as stored: the rows' own hashes (intake) in stream order. The same
+# value in SQL (`in_sync`) and in Python (`import_groups`).
+FINGERPRINT_SQL = "md5(string_agg(encode(hash, 'hex'), ',' ORDER BY seq, product_id))"
+# The temporary table of a run's in-sync parents (`in_sync`), one per reading session.
+SYNCED_TABLE = "run_in_sync"
+
+
+def fingerprint(hashes: list[bytes]) -> str:
+    return hashlib.md5(",".join(h.hex() for h in hashes).encode()).hexdigest()
+
+
+def config_fingerprint(view: FeedView, *extra: Any) -> str:
+    """Everything besides its import rows that decides a product's payload: the feed's
+    optimization, dataflow and mapping lists, and `extra` (market, warehouse, versions)."""
+    doc = [view.feed.optimization or {}, view.feed.dataflow or {}, view.ctx_lists, list(extra)]
+    return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
+
+
+async def in_sync(session: AsyncSession, view: FeedView, config: str) -> set[str]:
+    """Parent keys whose product TikTok has (`live`) as sent from exactly these import rows
+    under this configuration (`tiktok_products.source_fingerprint`): nothing to evaluate.
+
+    Kept in a temporary table of `session` too, which `import_groups(skip_in_sync=True)` uses
+    to leave their rows out of the stream (call both in one transaction of `session`)."""
+    key_sql, params = parent_key_sql(view.optimization)
+    await session.execute(text(f"DROP TABLE IF EXISTS {SYNCED_TABLE}"))
+    await session.execute(
+        text(
+            f"CREATE TEMPORARY TABLE {SYNCED_TABLE} ON COMMIT DROP AS"
+            f" SELECT g.k FROM (SELECT {key_sql} AS k, {FINGERPRINT_SQL} AS fp"
+            "  FROM source_products WHERE source_id = :source GROUP BY 1) g"
+            " JOIN tiktok_products t ON t.feed_id = :feed AND t.parent_id = g.k"
+            " AND t.status = 'live' AND t.source_fingerprint = :config || ':' || g.fp"
+        ),
+        {"source": view.feed.source_id, "feed": view.feed.id, "config": config, **params},
+    )
+    await session.execute(text(f"ANALYZE {SYNCED_TABLE}"))
+    result = await session.execute(text(f"SELECT k FROM {SYNCED_TABLE}"))
+    return {r.k for r in result}
+
+
 async def import_groups(
-    session: AsyncSession, view: FeedView, *, parent_key: str | None = None
-) -> AsyncIterator[tuple[str, list[Row]]]:
-    """(parent key, import rows) of the feed's source, streamed in parent-key order."""
+    session: AsyncSession,
+    view: FeedView,
+    *,
+    parent_key: str | None = None,
+    skip_in_sync: bool = False,
+) -> AsyncIterator[tuple[str, list[Row], str]]:
+    """(parent key, import rows, fingerprint) of the feed's source, in parent-key order;
+    `skip_in_sync`: without the parents `in_sync` found (its table must exist)."""
     key_sql, params = parent_key_sql(view.optimization)
     where = "source_id = :source"
     if parent_key is not None:
         where += f" AND {key_sql} = :key"
         params = {**params, "key": parent_key}
+    if skip_in_sync:
+        where += f" AND NOT EXISTS (SELECT 1 FROM {SYNCED_TABLE} y WHERE y.k = {key_sql})"
     stmt = text(
-        f"SELECT {key_sql} AS parent_key, data FROM source_products WHERE {where}"
+        f"SELECT {key_sql} AS parent_key, data, hash FROM source_products WHERE {where}"
         " ORDER BY parent_key, seq, product_id"
     )
     result = await session.stream(
@@ -132,22 +187,30 @@ async def import_groups(
     )
     current = ""
     group: list[Row] = []
+    hashes: list[bytes] = []
     async for row in result:
         if group and row.parent_key != current:
-            yield current, group
-            group = []
+            yield current, group, fingerprint(hashes)
+            group, hashes = [], []
         current = row.parent_key
         group.append(dict(row.data))
+        hashes.append(bytes(row.hash))
     if group:
-        yield current, group
+        yield current, group, fingerprint(hashes)
 
 
 async def products(
-    session: AsyncSession, view: FeedView, *, parent_key: str | None = None
+    session: AsyncSession,
+    view: FeedView,
+    *,
+    parent_key: str | None = None,
+    skip_in_sync: bool = False,
 ) -> AsyncIterator[ExportProduct]:
     """Every product of the feed (or of one parent key), in parent-key order."""
-    async for key, rows in import_groups(session, view, parent_key=parent_key):
-        product = view.product(key, rows)
+    async for key, rows, fp in import_groups(
+        session, view, parent_key=parent_key, skip_in_sync=skip_in_sync
+    ):
+        product = view.product(key, rows, fp)
         if product is not None:
             yield product
 

@@ -72,7 +72,7 @@ async def preview(
     if key is None:
         raise NotFound(f"product {product_id} is not in feed {feed.name}")
     rows: list[pipeline.Row] = []
-    async for _, group in pipeline.import_groups(session, view, parent_key=key):
+    async for _, group, _fp in pipeline.import_groups(session, view, parent_key=key):
         rows = group
     parent_id, kept, dropped = view.optimized(key, rows)
     target = next((r for r in kept if r.get(PRODUCT_ID) == product_id), None)

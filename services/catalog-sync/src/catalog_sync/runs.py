@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -46,6 +47,10 @@ ACTIVE = ("queued", "running")
 BATCH = 50
 NO_CONNECTION = "the feed has no connection: connect it to an auth-broker connection first"
 DELETE_BATCH = 20  # Delete Products 202309 takes at most 20 ids
+# Products in sync are skipped unread; at least this often every product is evaluated again
+# (part of the configuration fingerprint): a picture changed behind the same URL, a changed
+# default warehouse or taxonomy is then seen (docs/feeds.md, "Runs and the delta").
+FULL_EVALUATION_SECONDS = 7 * 86400
 
 
 # --- the run rows -------------------------------------------------------------------------
@@ -81,6 +86,10 @@ _FINISH = text(
     " total = greatest(total, :total), counts = :counts, finished_at = now(),"
     " heartbeat_at = now() WHERE id = :id"
 ).bindparams(bindparam("counts", type_=JSONB))
+_SYNCED = text(
+    "UPDATE tiktok_products SET source_fingerprint = :fp"
+    " WHERE feed_id = :feed AND parent_id = :parent AND status = 'live'"
+)
 _CALLS = text("INSERT INTO api_calls (run_id, entry) VALUES (:run, :entry)").bindparams(
     bindparam("entry", type_=JSONB)
 )
@@ -246,6 +255,10 @@ class RunState:
     stop: tuple[str, str] | None = None
     paused_here: bool = False  # this run found the connection unusable (else: told so)
     calls: calllog.RunLog | None = None
+    # The feed's configuration fingerprint (`pipeline.config_fingerprint`) and the in-sync
+    # products' fingerprints to store ((parent id, fingerprint), written with the progress).
+    config: str = ""
+    synced: list[tuple[str, str]] = field(default_factory=list)
 
     def halt(self, status: str, reason: str) -> None:
         if self.stop is None:
@@ -378,8 +391,22 @@ async def _read(
     """Stream the feed's products to the workers, with their stored state (loaded per batch)."""
     async with run.sessions() as reader:
         view = await pipeline.open_view(reader, run.feed)
+        run.config = pipeline.config_fingerprint(
+            view,
+            run.feed.market,
+            run.feed.warehouse_id or "",
+            payload.PAYLOAD_VERSION,
+            int(time.time() // FULL_EVALUATION_SECONDS),
+        )
+        # Products TikTok has exactly as these import rows and this configuration made them:
+        # skipped without reading them (counted `skip: ok`, kept from the deletions).
+        for parent_id in await pipeline.in_sync(reader, view, run.config):
+            seen.add(parent_id)
+            if only is None or parent_id in only:
+                run.tally.add(str(Action.SKIP), "ok")
+                run.tally.done += 1
         batch: list[pipeline.ExportProduct] = []
-        async for product in pipeline.products(reader, view):
+        async for product in pipeline.products(reader, view, skip_in_sync=True):
             if run.stop is not None:
                 return
             if not product.rows:
@@ -500,6 +527,7 @@ async def _one(
         return
     if not todo.writes:
         run.tally.add(todo.actions[0], "ok")
+        _in_sync(run, product)
         return
     if run.stop is not None:  # paused or cancelled while this product was prepared
         return
@@ -507,6 +535,15 @@ async def _one(
     for outcome in outcomes:
         run.tally.add(outcome.action, outcome.outcome)
     await _record(run, parent_id, outcomes, ids)
+    if outcomes and all(o.outcome == "ok" for o in outcomes):
+        _in_sync(run, product)
+
+
+def _in_sync(run: RunState, product: pipeline.ExportProduct) -> None:
+    """TikTok has this product as its import rows make it: the next run may skip it unread
+    while neither they nor the feed's configuration change (`pipeline.in_sync`)."""
+    if product.fingerprint and run.config:
+        run.synced.append((product.parent_id, f"{run.config}:{product.fingerprint}"))
 
 
 def _payload_error(error: Any, problems: dict[str, str]) -> dict[str, str]:
@@ -686,6 +723,11 @@ async def _progress(run: RunState) -> None:
 
 
 async def _write_calls(session: AsyncSession, run: RunState) -> None:
+    if run.synced and not run.dry_run:
+        synced, run.synced = run.synced, []
+        await session.execute(
+            _SYNCED, [{"feed": run.feed.id, "parent": p, "fp": fp} for p, fp in synced]
+        )
     if run.calls is None:
         return
     entries = run.calls.drain()

@@ -29,10 +29,11 @@ _SAVE = text(
     " VALUES (:feed, :parent, :status, :product, :content, :skus, :payload, now())"
     " ON CONFLICT (feed_id, parent_id) DO UPDATE SET status = EXCLUDED.status,"
     " tiktok_product_id = EXCLUDED.tiktok_product_id, content_hash = EXCLUDED.content_hash,"
-    " skus = EXCLUDED.skus, payload = EXCLUDED.payload, updated_at = now()"
+    " skus = EXCLUDED.skus, payload = EXCLUDED.payload, updated_at = now(),"
+    " source_fingerprint = NULL"
 ).bindparams(bindparam("skus", type_=JSONB), bindparam("payload", type_=JSONB))
 _STATUS = text(
-    "UPDATE tiktok_products SET status = :status, updated_at = now()"
+    "UPDATE tiktok_products SET status = :status, updated_at = now(), source_fingerprint = NULL"
     " WHERE feed_id = :feed AND parent_id = :parent"
 )
 _FEEDBACK = text(

@@ -255,7 +255,8 @@ async def stored(stack: Any, feed: str) -> dict[str, asyncpg.Record]:
     conn = await asyncpg.connect(libpq_dsn(stack.database_url))
     try:
         rows = await conn.fetch(
-            "SELECT parent_id, status, tiktok_product_id, skus FROM tiktok_products"
+            "SELECT parent_id, status, tiktok_product_id, skus, source_fingerprint"
+            " FROM tiktok_products"
             " WHERE feed_id = $1",
             feed,
         )
@@ -389,6 +390,9 @@ async def test_feeds_go_live_then_only_changes_cost_calls(tiktok_stack: Any, ima
             "skip": {"ok": len(parents_of(uk_rows))}
         }, again
         assert writes(stack.calls()) == {}
+        # Each product is in sync with the rows it was made from: the next run skips it unread.
+        fingerprints = {p: r["source_fingerprint"] for p, r in (await stored(stack, uk)).items()}
+        assert all(fingerprints.values()), fingerprints
 
         # 3. One variant's price, one parent removed, one variant removed: three calls.
         groups = parents_of(uk_rows)

@@ -5,7 +5,7 @@ TikTok. Its configuration is deploy/prometheus/prometheus.yml with only the targ
 intervals changed, its rules deploy/prometheus/alerts.yml.
 
 After some traffic (a shop connected through the broker, a catalog-sync export of a few
-products against the sandbox, which answers some calls 429) the test asks Prometheus's HTTP
+products against the sandbox, which answers some calls 429, an order-ingest import pass) the test asks Prometheus's HTTP
 query API that every service's key metrics were scraped, that every query of the Grafana
 dashboard (deploy/grafana/dashboards) returns a series, and that every alert rule loaded.
 """
@@ -455,6 +455,32 @@ async def export_run(stack: Stack, images: str, connection_id: str) -> dict[str,
         return run
 
 
+async def order_import(stack: Stack, connection_id: str) -> None:
+    """An order import of the connection's shop and one backfill pass to its end: order-ingest's
+    TikTok calls ("Get Order List 202309")."""
+    orders = httpx.AsyncClient(base_url=stack.urls["order-ingest"], headers=AUTH, timeout=60)
+    async with orders:
+        r = await orders.post(
+            "/v1/order-imports",
+            json={"connection_id": connection_id, "poll_interval_seconds": 86400},
+        )
+        assert r.status_code == 201, r.text
+        import_id = r.json()["id"]
+        r = await orders.post(f"/v1/order-imports/{import_id}/runs", json={"mode": "backfill"})
+        assert r.status_code == 202, r.text
+        run_id = r.json()["id"]
+        status = ""
+
+        async def done() -> bool:
+            nonlocal status
+            r = await orders.get(f"/v1/order-imports/{import_id}/runs/{run_id}")
+            status = r.json()["status"]
+            return status in ("done", "failed")
+
+        await until(done, within=120, what="the order import pass ended")
+        assert status == "done", status
+
+
 def dashboard_queries() -> list[tuple[str, str]]:
     """(panel title, PromQL) of every target of every committed dashboard."""
     out = []
@@ -497,6 +523,7 @@ async def test_prometheus_scrapes_every_service_and_every_panel_has_a_series(
                 connection = await connect_uk(stack)
                 run = await export_run(stack, images, connection)
                 assert run["status"] == "succeeded", run
+                await order_import(stack, connection)
                 console = await stack.http.get(stack.urls["console"] + "/healthz")
                 assert console.status_code == 200
 
@@ -528,6 +555,9 @@ async def test_prometheus_scrapes_every_service_and_every_panel_has_a_series(
                 operations = {s["metric"]["operation"] for s in calls}
                 assert len(operations) >= 3, operations
                 assert any(s["metric"]["code"] == "0" for s in calls), calls
+                # order-ingest's client counts its calls the same way.
+                imported = await prom.query('tts_tiktok_calls_total{service="order-ingest"}')
+                assert imported, "order-ingest's TikTok calls are not counted"
 
                 # Every dashboard panel's query returns at least one series.
                 queries = dashboard_queries()

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import shutil
 import subprocess
 import uuid
@@ -109,6 +110,11 @@ KEY_METRICS = {
 # UK leaves of the sandbox's tree (real v1 ids): Mugs, Candles, Vase & Fillers.
 UK_CATEGORIES = ("600042", "854152", "700655")
 UK_WAREHOUSE = "7068517275539720101"
+# Our metric names in a PromQL expression (functions and labels are not metrics).
+METRIC_NAME = re.compile(
+    r"\b((?:tts|catalog_sync|auth_broker|order_ingest|shipment_notifier|http)_[a-z_]+|up)\b"
+    r"(?=\s*[{\[)=<>*/+-]|\s*$)"
+)
 
 
 # --- Prometheus -------------------------------------------------------------------------
@@ -498,6 +504,16 @@ def alert_names() -> set[str]:
     return {rule["alert"] for g in groups for rule in g["rules"] if "alert" in rule}
 
 
+def alert_metrics() -> set[str]:
+    """The metric names the alert rules' expressions read."""
+    groups = yaml.safe_load(ALERTS_YML.read_text())["groups"]
+    names: set[str] = set()
+    for g in groups:
+        for rule in g["rules"]:
+            names |= set(METRIC_NAME.findall(rule["expr"]))
+    return names
+
+
 # --- the test -------------------------------------------------------------------------------
 
 
@@ -572,6 +588,12 @@ async def test_prometheus_scrapes_every_service_and_every_panel_has_a_series(
 
                 with _explained(empty):
                     await until(every_panel, within=90, what="every panel has a series")
+
+                # Every metric an alert reads is one the services serve (no typo that would
+                # keep an alert silent forever).
+                r = await prom.http.get(prom.base_url + "/api/v1/label/__name__/values")
+                served = set(r.json()["data"])
+                assert alert_metrics() - served == set(), sorted(alert_metrics() - served)
 
                 # Every alert rule of alerts.yml loaded, none failing to evaluate.
                 groups = await prom.rules()

@@ -1,33 +1,49 @@
-"""`make demo`: the stack is up; show it working end to end on local defaults.
+"""`make demo`: the stack is up (stack.sh); show the whole flow working, end to end.
 
-Steps run in order; each prints what it did. A step whose component is not
-installed yet is reported as skipped, never as passed.
+Connect a US and a UK shop, export two catalogues (the generated US one, Shopify's samples for
+the UK) with the feed files of examples/, place 50 orders in the sandbox, import them, ship
+half of them (some inside TikTok's cancellation hold), advance the sandbox clock and show the
+notifications. The steps are in scripts/demo_flow.py and talk to the services over HTTP only;
+this file prints them. Running it again is safe: the second export makes no write call.
+
+Environment: TTS_DEMO_US_PARENTS (2000), TTS_DEMO_IMAGES_PORT (8190: the demo's image host,
+which the feeds name, so keep it between runs).
 """
 
 from __future__ import annotations
 
-import runpy
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
 
-SERVICES = {
-    "auth-broker": "http://127.0.0.1:8101",
-    "catalog-sync": "http://127.0.0.1:8102",
-    "order-ingest": "http://127.0.0.1:8103",
-    "shipment-notifier": "http://127.0.0.1:8104",
-}
-SANDBOX = "http://127.0.0.1:8180"
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import demo_flow as flow
+
+console = Console(highlight=False)
+URLS = flow.Urls.from_env()
+
+
+def say(text: str) -> None:
+    console.print(f"  {text}", markup=False)
+
+
+def step(title: str) -> None:
+    console.print(f"\n[bold cyan]== {title}[/]")
 
 
 def wait_ready(timeout: float = 120.0) -> bool:
-    """Wait until every service answers /readyz (database + Kafka) and the sandbox answers."""
-    deadline = time.monotonic() + timeout
-    pending = dict(SERVICES)
+    """Every service answers /readyz (database + Kafka) and the sandbox answers."""
+    pending = dict(URLS.services())
     last: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
     with httpx.Client(timeout=3.0) as http:
         while pending and time.monotonic() < deadline:
             for name, url in list(pending.items()):
@@ -35,46 +51,142 @@ def wait_ready(timeout: float = 120.0) -> bool:
                     r = http.get(f"{url}/readyz")
                     last[name] = f"{r.status_code} {r.text[:160]}"
                     if r.status_code == 200:
-                        print(f"  ready  {name:18} {url}  {r.json()['checks']}")
+                        say(f"ready  {name:18} {url}")
                         del pending[name]
                 except httpx.HTTPError as exc:
                     last[name] = type(exc).__name__
             if pending:
                 time.sleep(1.0)
         try:
-            r = http.get(f"{SANDBOX}/sandbox/v1/stats")
-            print(f"  ready  {'tiktok-sandbox':18} {SANDBOX}  HTTP {r.status_code}")
+            http.get(f"{URLS.sandbox}/sandbox/v1/stats").raise_for_status()
+            say(f"ready  {'tiktok-sandbox':18} {URLS.sandbox}")
         except httpx.HTTPError as exc:
-            print(f"  DOWN   tiktok-sandbox     {SANDBOX}  {type(exc).__name__}")
+            say(f"DOWN   tiktok-sandbox     {URLS.sandbox}  {type(exc).__name__}")
             return False
     for name in pending:
-        print(f"  NOT READY {name}: {last.get(name)}")
+        say(f"NOT READY {name}: {last.get(name)}")
     return not pending
 
 
-def run_step(title: str, script: str) -> bool:
-    path = HERE / script
-    print(f"\n== {title}")
-    if not path.exists():
-        print(f"  skipped: {script} is not part of this build yet")
-        return True
-    try:
-        runpy.run_path(str(path), run_name="__main__")
-    except SystemExit as exc:
-        return exc.code in (0, None)
-    return True
+def products_table(result: flow.Result) -> Table:
+    table = Table(title="products (the export runs)", title_justify="left")
+    for column in ("feed", "created", "updated", "unchanged", "deleted", "not ready / failed"):
+        table.add_column(column, justify="right" if column != "feed" else "left")
+    for market, run in result.runs.items():
+        counts: dict[str, dict[str, int]] = run.get("counts") or {}
+
+        def ok(action: str, c: dict[str, dict[str, int]] = counts) -> int:
+            return c.get(action, {}).get("ok", 0)
+
+        bad = sum(
+            n
+            for action, outcomes in counts.items()
+            for outcome, n in outcomes.items()
+            if outcome != "ok"
+        )
+        updated = ok("edit") + ok("price") + ok("inventory") + ok("adopt")
+        table.add_row(
+            f"{market} ({run['status']})",
+            str(ok("create")),
+            str(updated),
+            str(ok("skip")),
+            str(ok("delete")),
+            str(bad),
+        )
+    return table
+
+
+def summary(result: flow.Result, second_run: bool) -> None:
+    step("summary")
+    console.print(products_table(result))
+    for market, reasons in result.failures.items():
+        if reasons:
+            console.print(f"  [bold]{market}[/] products not sent, by reason:")
+            for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+                say(f"  {n:4}  {reason}")
+    writes = sum(result.write_calls.values())
+    if writes:
+        say(f"product write calls at TikTok during the runs: {result.write_calls}")
+    else:
+        console.print(
+            "  [green]no product write call at TikTok during the runs[/] (the sandbox's"
+            " stats): nothing changed since the last run"
+        )
+    if second_run and writes:
+        console.print("  [yellow]a second run wrote to TikTok: see the runs' items[/]")
+    say(f"orders imported by status: {result.orders_by_status}")
+    say(
+        f"shipments when posted: {result.shipments_first}; after the clock moved past the"
+        f" hold: {result.shipments_final}"
+    )
+    step("where to look")
+    for name, url in URLS.services().items():
+        say(f"{name:18} API docs {url}/docs   metrics {url}/metrics")
+    say(
+        f"{'tiktok-sandbox':18} API docs {URLS.sandbox}/docs   stats {URLS.sandbox}/sandbox/v1/stats"
+    )
+    say(f"{'console':18} {URLS.console}/  (the web console: connections, feeds, runs, orders)")
+    say("dashboards         deploy/grafana/ (Prometheus: deploy/prometheus/prometheus.yml)")
+    say("command line       uv run tts --help   (docs/cli.md), e.g. uv run tts runs list demo-us")
+    say("the stack keeps running: `make status`, `make down` stops it")
 
 
 def main() -> int:
-    print("== 1. every service is healthy (database + Kafka) and the sandbox answers")
+    step("1. every service is ready (database + Kafka) and the sandbox answers")
     if not wait_ready():
-        print("\nthe stack is not healthy: see `make status` and the logs in .local/logs/")
+        console.print("\nthe stack is not healthy: see `make status` and .local/logs/")
         return 1
-    ok = run_step(
-        "2. connect a US and a UK shop through the sandbox (auth-broker)", "demo_connect.py"
-    )
-    print("\ndemo finished:", "OK" if ok else "FAILED")
-    return 0 if ok else 1
+    demo = flow.Demo(URLS, say=say)
+    plan = flow.Plan(us_parents=int(os.environ.get("TTS_DEMO_US_PARENTS", "2000")))
+    result = flow.Result()
+    try:
+        step("2. connect a US and a UK shop through the sandbox (auth-broker)")
+        flow.connect_shops(demo)
+        second_run = _feeds_exist(demo)
+        step("3. feeds from examples/, uploads, mapping lists, readiness, exports (catalog-sync)")
+        port = int(os.environ.get("TTS_DEMO_IMAGES_PORT", "8190"))
+        with flow.ImageServer(port) as images, _progress() as (progress, tasks):
+
+            def show(market: str, done: int, total: int) -> None:
+                if market not in tasks:
+                    tasks[market] = progress.add_task(f"{market} export", total=total or None)
+                progress.update(tasks[market], completed=done, total=total or None)
+
+            flow.catalogue(demo, plan, images.url, result, show)
+        step("4. orders and shipments (sandbox, order-ingest, shipment-notifier)")
+        flow.order_flow(demo, plan, result, lambda text: console.print(f"  [bold]{text}[/]"))
+    except (flow.DemoError, httpx.HTTPError) as exc:
+        console.print(f"\n[red]demo stopped:[/] {exc}", markup=True)
+        console.print("see `make status` and the logs in .local/logs/")
+        return 1
+    finally:
+        demo.close()
+    summary(result, second_run)
+    console.print("\n[bold green]demo finished[/]")
+    return 0
+
+
+def _feeds_exist(demo: flow.Demo) -> bool:
+    names = {f["name"] for f in demo.call("GET", f"{URLS.catalog_sync}/v1/feeds")}
+    return {"demo-us", "demo-uk"} <= names
+
+
+class _progress:
+    """A Rich progress bar per export run, shown while the runs go."""
+
+    def __enter__(self) -> tuple[Progress, dict[str, TaskID]]:
+        self.progress = Progress(
+            TextColumn("  {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("products"),
+            console=console,
+        )
+        self.progress.start()
+        return self.progress, {}
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ orders and shipments are only added.
 from __future__ import annotations
 
 import html
+import os
 import re
 import struct
 import threading
@@ -45,6 +46,20 @@ class Urls:
     order_ingest: str = "http://127.0.0.1:8103"
     shipment_notifier: str = "http://127.0.0.1:8104"
     console: str = "http://127.0.0.1:8105"
+
+    @classmethod
+    def from_env(cls) -> Urls:
+        """The local defaults, or the URLs `tts` reads (docs/cli.md) plus TTS_SANDBOX_URL."""
+        env = os.environ
+        d = cls()
+        return cls(
+            sandbox=env.get("TTS_SANDBOX_URL", d.sandbox),
+            auth_broker=env.get("TTS_AUTH_BROKER_URL", d.auth_broker),
+            catalog_sync=env.get("TTS_CATALOG_SYNC_URL", d.catalog_sync),
+            order_ingest=env.get("TTS_ORDER_INGEST_URL", d.order_ingest),
+            shipment_notifier=env.get("TTS_SHIPMENT_NOTIFIER_URL", d.shipment_notifier),
+            console=env.get("TTS_CONSOLE_URL", d.console),
+        )
 
     def services(self) -> dict[str, str]:
         return {
@@ -83,6 +98,9 @@ class Demo:
         if r.status_code >= 400:
             raise DemoError(f"{method} {url} answered {r.status_code}: {r.text[:500]}")
         return r.json() if r.content else None
+
+    def close(self) -> None:
+        self.http.close()
 
     def sandbox(self, method: str, path: str, body: Any = None) -> Any:
         r = self.http.request(method, self.urls.sandbox + path, json=body)
@@ -356,16 +374,17 @@ def run_failures(demo: Demo, market: str, run_id: str) -> dict[str, int]:
 
 
 def _reason(item: dict[str, Any]) -> str:
+    """One line per kind of problem (attribute and check), so 30 products that miss the same
+    attribute are one reason, not 30."""
     detail = item.get("detail") or {}
+    errors = detail.get("errors") if isinstance(detail, dict) else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        test = first.get("test")
+        if test == "required":
+            return f"{first.get('attribute')}: {first.get('message')}"
+        return f"{first.get('attribute')}: {test} (e.g. {first.get('message')})"
     if isinstance(detail, dict):
-        issues = detail.get("issues") or detail.get("errors")
-        if isinstance(issues, list) and issues:
-            first = issues[0]
-            if isinstance(first, dict):
-                return str(
-                    f"{first.get('attribute', '')}: {first.get('message') or first.get('check')}"
-                )
-            return str(first)
         for key in ("message", "reason", "code"):
             if detail.get(key):
                 return str(detail[key])

@@ -105,6 +105,11 @@ def summary(result: flow.Result, second_run: bool) -> None:
             for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
                 say(f"  {n:4}  {reason}")
     writes = sum(result.write_calls.values())
+    unchanged = all(
+        u["new"] == u["changed"] == u["deleted"] == 0
+        for uploads in result.uploads.values()
+        for u in uploads
+    )
     if writes:
         say(f"product write calls at TikTok during the runs: {result.write_calls}")
     else:
@@ -112,8 +117,8 @@ def summary(result: flow.Result, second_run: bool) -> None:
             "  [green]no product write call at TikTok during the runs[/] (the sandbox's"
             " stats): nothing changed since the last run"
         )
-    if second_run and writes:
-        console.print("  [yellow]a second run wrote to TikTok: see the runs' items[/]")
+    if second_run and unchanged and writes:
+        console.print("  [yellow]the catalogues did not change, yet the runs wrote to TikTok[/]")
     say(f"orders imported by status: {result.orders_by_status}")
     say(
         f"shipments when posted: {result.shipments_first}; after the clock moved past the"

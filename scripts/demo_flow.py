@@ -383,7 +383,7 @@ def _reason(item: dict[str, Any]) -> str:
         test = first.get("test")
         if test == "required":
             return f"{first.get('attribute')}: {first.get('message')}"
-        return f"{first.get('attribute')}: {test} (e.g. {first.get('message')})"
+        return f"{first.get('attribute')}: {test}"
     if isinstance(detail, dict):
         for key in ("message", "reason", "code"):
             if detail.get(key):

@@ -178,11 +178,12 @@ async def test_three_consumers_one_killed_every_effect_once(
     api = Member(env, tmp_path / "api.log", api=True)  # API only: makes the feed
     members.append(api)
     await asyncio.to_thread(until, "the API", api.ready, 90)
-    r = httpx.post(
-        api.url + "/v1/feeds",
-        json={"name": "scaleout", "market": "US"},
-        headers={"Authorization": "Bearer dev-api-key"},
-    )
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.post(
+            api.url + "/v1/feeds",
+            json={"name": "scaleout", "market": "US"},
+            headers={"Authorization": "Bearer dev-api-key"},
+        )
     assert r.status_code == 201, r.text
     feed_id, source_id = r.json()["id"], r.json()["source_id"]
 

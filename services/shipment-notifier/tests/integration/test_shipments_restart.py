@@ -152,7 +152,9 @@ async def test_503s_and_a_sigkill_mid_batch_notify_every_shipment_exactly_once(
             await asyncio.gather(*sends)
             # SIGKILL once a third is through: mid-batch, with calls in flight.
             await eventually(
-                lambda: _counts(stack.database_url), lambda c: c["notified"] >= N // 3, 240
+                lambda: _counts(stack.database_url),
+                lambda c: c["notified"] >= N // 3,
+                120 + N // 10,
             )
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
@@ -162,7 +164,9 @@ async def test_503s_and_a_sigkill_mid_batch_notify_every_shipment_exactly_once(
 
         with notifier_process(env, port, log_path) as second:
             await _ready(base, second, log_path)
-            await eventually(lambda: _counts(stack.database_url), lambda c: c["notified"] >= N, 600)
+            await eventually(
+                lambda: _counts(stack.database_url), lambda c: c["notified"] >= N, 300 + N // 5
+            )
             counts = await _counts(stack.database_url)
             assert counts["deferred"] == DEFERRED  # survived the crash, still waiting
             stack.sandbox.admin("DELETE", "/sandbox/v1/faults")

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -72,6 +73,9 @@ class Injected:
     at: float
     detail: str = ""
     back_at: float = 0.0
+    # A killed process: how long its restart took until ready (the dependency's return);
+    # recovery is counted from then.
+    restart_seconds: float | None = None
     recovery_seconds: float | None = None
 
 
@@ -162,13 +166,14 @@ class Run:
                 fault.detail = f"SIGKILL {target} (no work in flight within 30s)"
             procs[target].kill()
             procs[target].start()
+            fault.restart_seconds = procs[target].wait_ready()
         elif kind == "rebalance_kill":
             # A second member joins the group; the first is killed while the group rebalances.
             second = self.stack.add("order-ingest#2")
             wait_until("second member up", lambda: second.alive(), 10)
             procs["order-ingest"].kill()
             procs["order-ingest"].start()
-            procs["order-ingest"].wait_ready()
+            fault.restart_seconds = procs["order-ingest"].wait_ready()
             second.wait_ready()
             second.stop()  # leaves the group: a second rebalance
             del procs["order-ingest#2"]
@@ -198,7 +203,13 @@ class Run:
             raise ValueError(kind)
         self.recovered(fault)
         self.injected.append(fault)
+        say(f"{kind} #{round_}: {fault.detail}; recovery {fault.recovery_seconds}")
         return fault
+
+
+def say(line: str) -> None:
+    """Progress on stderr (shown with `pytest -s`, as `make faults` runs it)."""
+    print(f"[faults {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
 def run(variant: Variant, root: Path) -> dict[str, Any]:
@@ -232,6 +243,7 @@ def run(variant: Variant, root: Path) -> dict[str, Any]:
             wl.seed_product()
             wl.connect()
             wl.configure()
+            say(f"stack up and configured after {time.time() - started:.0f}s")
             r = Run(variant, stack, oms, wl)
             planned = variant.min_orders
             stream = threading.Thread(
@@ -299,6 +311,28 @@ def oracle(
             order = wl.admin("GET", f"/sandbox/v1/orders/{plan.order_id}")["data"]["order"]
             if order.get("tracking_number") != plan.tracking:
                 wrong_tracking.append(plan.order_id)
+    # Final state: what the OMS last received == what TikTok (the sandbox) shows now.
+    with oms.lock:
+        latest = dict(oms.latest)
+    stored = {
+        oid: (status, ut)
+        for oid, status, ut in psql(
+            stack, "order_ingest", "SELECT id, status, update_time FROM orders"
+        )
+    }
+    mismatches = []
+    for plan in wl.snapshot():
+        order = wl.admin("GET", f"/sandbox/v1/orders/{plan.order_id}")["data"]["order"]
+        if latest.get(plan.order_id, (0, ""))[1] != order["status"]:
+            mismatches.append(
+                {
+                    "order_id": plan.order_id,
+                    "cancelled": plan.cancelled,
+                    "sandbox": [order["status"], order.get("update_time")],
+                    "oms": latest.get(plan.order_id),
+                    "order_ingest": stored.get(plan.order_id),
+                }
+            )
     outbox = {
         db: int(psql(stack, db, "SELECT count(*) FROM outbox")[0][0])
         for db in ("auth_broker", "order_ingest", "shipment_notifier", "catalog_sync")
@@ -332,6 +366,8 @@ def oracle(
             "inbox_duplicates": sum(inbox_dupes.values()),
         },
         "wrong_tracking_numbers": wrong_tracking[:20],
+        "oms_final_state_not_tiktoks": len(mismatches),
+        "final_state_mismatches": mismatches[:20],
         "oms_bad_signatures": bad_signatures,
         "outbox_rows_left": outbox,
         "deliveries_by_status": {s: int(n) for s, n in undelivered},
@@ -378,6 +414,8 @@ def problems(report: dict[str, Any]) -> list[str]:
     out += [f"duplicate: {k}={v}" for k, v in report["duplicates"].items() if v]
     if report["wrong_tracking_numbers"]:
         out.append(f"wrong tracking numbers: {report['wrong_tracking_numbers']}")
+    if report["oms_final_state_not_tiktoks"]:
+        out.append(f"OMS final state differs from TikTok's: {report['final_state_mismatches']}")
     if report["oms_bad_signatures"]:
         out.append("OMS saw bad signatures")
     out += [f"outbox not empty: {db}={n}" for db, n in report["outbox_rows_left"].items() if n]

@@ -7,7 +7,7 @@ until the group's inbox holds every event id (each committed with its effect). T
 and helpers are those of tests/integration/test_scaleout_consumers.py, which proves the same
 setup exactly-once under a SIGKILL.
 
-    uv run python bench/scaleout_bench.py                 # 30,000 events
+    uv run python bench/scaleout_bench.py                 # 20,000 events
     uv run python bench/scaleout_bench.py --events 6000   # or TTS_BENCH_SCALEOUT_EVENTS
 
 Writes bench/results/scaleout.json. Needs `eval "$(deploy/local/infra.sh env)"`.
@@ -166,7 +166,7 @@ async def run(events: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--events", type=int, default=int(os.environ.get("TTS_BENCH_SCALEOUT_EVENTS", "30000"))
+        "--events", type=int, default=int(os.environ.get("TTS_BENCH_SCALEOUT_EVENTS", "20000"))
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()

@@ -63,6 +63,13 @@ class Variant:
 SMOKE = Variant("smoke", 1, 10, 5, 6, 1.0, 60, 400, 240, Path())
 FULL = Variant("full", 3, 30, 12, 8, 2.0, 300, 2500, 600, Path())
 
+# The sandbox's `faults_injected` kind of each rule fault.
+SANDBOX_KINDS = {
+    "sandbox_5xx": "error",
+    "sandbox_timeouts": "timeout",
+    "sandbox_resets": "reset",
+    "sandbox_commit_then_drop": "drop_response",
+}
 TOKEN_TTL = 30 * 86400  # sandbox access-token lifetime: batch clock advances never reach it
 
 
@@ -430,6 +437,14 @@ def problems(report: dict[str, Any]) -> list[str]:
             f"token refreshes {report['token_refreshes']} != expiries "
             f"{report['token_expiries_injected']}"
         )
+    # Every fault really happened: the sandbox counted each rule's kind, the burst met 429s.
+    kinds = {f["kind"] for f in report["faults"]}
+    injected = report["faults_injected_by_sandbox"]
+    for kind, counted in SANDBOX_KINDS.items():
+        if kind in kinds and not injected.get(counted):
+            out.append(f"{kind} was never injected by the sandbox: {injected}")
+    if "sandbox_429_burst" in kinds and not report["rate_limited"]:
+        out.append("the 429 burst met no 429")
     dlq = {t: n for t, n in report["dlq_records"].items() if n}
     if dlq:
         out.append(f"DLQ records: {dlq}")

@@ -135,11 +135,25 @@ class Run:
 
     # --- the faults --------------------------------------------------------------------
 
-    def sandbox_rule(self, fault: Injected, rule: dict[str, Any]) -> None:
+    def sandbox_rule(self, fault: Injected, kind: str, rule: dict[str, Any]) -> None:
+        """The rule stays on for the window and until the sandbox has injected it a few
+        times (a quiet moment of the workload must not make the fault a no-op)."""
+        counted = SANDBOX_KINDS[kind]
+
+        def injected() -> int:
+            return int(self.stats().get("faults_injected", {}).get(counted, 0))
+
+        before = injected()
         self.workload.admin("POST", "/sandbox/v1/faults", rule)
-        fault.detail = json.dumps(rule)
-        time.sleep(self.variant.sandbox_window)  # the fault's duration, not a correctness wait
-        self.workload.admin("DELETE", "/sandbox/v1/faults")
+        start = time.monotonic()
+        try:
+            wait_until(f"{kind} injected", lambda: injected() >= before + 3, 90, 0.5)
+        finally:
+            rest = self.variant.sandbox_window - (time.monotonic() - start)
+            if rest > 0:
+                time.sleep(rest)  # the fault's duration, not a correctness wait
+            self.workload.admin("DELETE", "/sandbox/v1/faults")
+        fault.detail = f"{json.dumps(rule)}: {injected() - before} injected"
 
     def inject(self, kind: str, round_: int) -> Injected:
         fault = Injected(kind, round_, time.time())
@@ -186,13 +200,13 @@ class Run:
             del procs["order-ingest#2"]
             fault.detail = "order-ingest member SIGKILLed as a second joined; the second left"
         elif kind == "sandbox_5xx":
-            self.sandbox_rule(fault, {"error_rate": 0.1})
+            self.sandbox_rule(fault, kind, {"error_rate": 0.1})
         elif kind == "sandbox_timeouts":
-            self.sandbox_rule(fault, {"timeout_rate": 0.1, "timeout_seconds": 5})
+            self.sandbox_rule(fault, kind, {"timeout_rate": 0.1, "timeout_seconds": 5})
         elif kind == "sandbox_resets":
-            self.sandbox_rule(fault, {"reset_rate": 0.1})
+            self.sandbox_rule(fault, kind, {"reset_rate": 0.1})
         elif kind == "sandbox_commit_then_drop":
-            self.sandbox_rule(fault, {"drop_response_rate": 0.3, "operations": SHIP_OPS})
+            self.sandbox_rule(fault, kind, {"drop_response_rate": 0.3, "operations": SHIP_OPS})
         elif kind == "sandbox_429_burst":
             before = sum(self.stats().get("rate_limited", {}).values())
             self.burst.set()  # the next batch is five times the size, at once

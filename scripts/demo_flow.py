@@ -698,7 +698,15 @@ def order_flow(demo: Demo, plan: Plan, result: Result, say_step: Say) -> None:
         ok = all(s["status"] in ("notified", "rejected") for s in got)
         return got if ok else None
 
-    result.shipments = wait_for("the deferred shipments to be notified", notified, 240)
+    # shipment-notifier learns of the hold's end from order-ingest's order.updated events; on a
+    # Kafka that holds many older events (earlier test runs) its consumer reads those first.
+    result.shipments = wait_for(
+        "the deferred shipments to be notified (shipment-notifier reads order-ingest's"
+        " order.updated events; `make status` and .local/logs/shipment-notifier.log show"
+        " whether it is still working through older events)",
+        notified,
+        600,
+    )
     result.shipments_final = count([s["status"] for s in result.shipments])
     demo.say(f"shipments: {result.shipments_final}")
     held = {o["id"]: o for o in orders(demo) if o["id"] in placed}

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from tts_common.api_auth import require_scope
 from tts_common.deps import SessionDep
@@ -63,7 +63,7 @@ async def list_exports(session: SessionDep) -> list[ExportOut]:
     "/v1/shipment-exports:apply",
     dependencies=WRITE,
     tags=["exports"],
-    responses=_errors(400, 409),
+    responses=_errors(400, 409, 422),
     summary="Apply an export file (YAML): create the export it names, or update it",
     openapi_extra={
         "requestBody": {
@@ -89,16 +89,19 @@ async def get_export(export_id: str, session: SessionDep) -> ExportOut:
     "/v1/shipment-exports/{export_id}/file",
     dependencies=READ,
     tags=["exports"],
+    # No response_class: the errors are JSON (ErrorBody), only the 200 is YAML.
     responses={
-        200: {"content": {"application/yaml": {"schema": {"type": "string"}}}},
+        200: {
+            "description": "The export file",
+            "content": {"application/yaml": {"schema": {"type": "string"}}},
+        },
         **_errors(404),
     },
-    response_class=PlainTextResponse,
     summary="The export as a file that `:apply` takes back unchanged",
 )
-async def export_file(export_id: str, session: SessionDep) -> PlainTextResponse:
+async def export_file(export_id: str, session: SessionDep) -> Response:
     out = exports.to_out(await exports.get(session, export_id))
-    return PlainTextResponse(exports.dump_file(out), media_type="application/yaml")
+    return Response(exports.dump_file(out), media_type="application/yaml")
 
 
 @router.patch(

@@ -681,7 +681,13 @@ def order_flow(demo: Demo, plan: Plan, result: Result, say_step: Say) -> None:
         ok = all(s["status"] == result.shipment_ids[s["id"]] for s in got)
         return got if ok else None
 
-    got = wait_for("the shipments to be sent, rejected or deferred", settled, 180)
+    got = wait_for(
+        "the shipments to be sent, rejected or deferred (shipment-notifier reads the orders'"
+        " events first; .local/logs/shipment-notifier.log shows whether it is still working"
+        " through older events)",
+        settled,
+        600,
+    )
     result.shipments_first = count([s["status"] for s in got])
     demo.say(f"shipments: {result.shipments_first}")
     for s in got:

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from tts_common.app import create_service_app
 from tts_common.settings import load_settings
 
-from order_ingest import holds, poller, tiktok, webhooks
+from order_ingest import holds, metrics, poller, tiktok, webhooks
 from order_ingest.config import Settings
 from order_ingest.push import worker as push
 from order_ingest.retention import retention_worker
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             holds.run_holds,
             push.push_worker,
             retention_worker,
+            metrics.sample_loop,
         ],
         on_startup=[start_tiktok],
         on_shutdown=[stop_tiktok],

@@ -9,7 +9,7 @@ from tts_common.http import allow_body
 from tts_common.settings import load_settings
 from tts_common.subscriptions import Subscription
 
-from shipment_notifier import intake, orders, tiktok
+from shipment_notifier import intake, metrics, orders, tiktok
 from shipment_notifier.config import Settings
 from shipment_notifier.routes import router
 from shipment_notifier.sender import run_sender
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         routers=[router],
         consumers=CONSUMERS,
-        workers=[run_sender],
+        workers=[run_sender, metrics.sample_loop],
         on_startup=[start_tiktok],
         on_shutdown=[stop_tiktok],
         description="Sends tracking numbers for self-shipped TikTok Shop orders, never inside "

@@ -10,7 +10,9 @@ connection id and the shop's cipher coming with the lease.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from prometheus_client import CollectorRegistry
 from tiktok_shop import (
     BrokerLeaseTokenProvider,
     ClientConfig,
@@ -20,6 +22,7 @@ from tiktok_shop import (
     Transport,
 )
 from tts_common.app import Hook, Runtime
+from tts_common.metrics import TikTokCallMetrics, fan_out
 
 from shipment_notifier.config import Settings
 
@@ -51,13 +54,17 @@ class TikTok:
         await self.transport.aclose()  # the client does not close a transport it was given
 
 
-def build(settings: Settings) -> TikTok:
+def build(settings: Settings, registry: CollectorRegistry | None = None) -> TikTok:
+    """`registry`: the app's, for the TikTok call metrics (`tts_common.metrics`)."""
     config = config_from_settings(settings)
     transport = Transport(config)
     tokens = BrokerLeaseTokenProvider(
         settings.auth_broker_url, settings.service_credential, transport.http
     )
-    client = TikTokShopClient(config, tokens, transport=transport, call_log=LoggingCallLog())
+    call_log: Any = LoggingCallLog()
+    if registry is not None:
+        call_log = fan_out(call_log, TikTokCallMetrics(registry))
+    client = TikTokShopClient(config, tokens, transport=transport, call_log=call_log)
     return TikTok(client=client, tokens=tokens, transport=transport)
 
 
@@ -65,7 +72,7 @@ def hooks(settings: Settings) -> tuple[Hook, Hook]:
     """(on_startup, on_shutdown) hooks for `create_service_app`."""
 
     async def start(rt: Runtime) -> None:
-        rt.extras[EXTRA] = build(settings)
+        rt.extras[EXTRA] = build(settings, rt.registry)
 
     async def stop(rt: Runtime) -> None:
         tiktok: TikTok | None = rt.extras.pop(EXTRA, None)

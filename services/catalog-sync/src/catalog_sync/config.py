@@ -37,7 +37,7 @@ class Settings(ServiceSettings):
     run_concurrency: int = Field(default=8, ge=1, le=200)
     run_poll_seconds: float = Field(default=0.2, gt=0)
     run_stale_seconds: float = Field(default=60.0, ge=2)
-    event_batch_seconds: float = Field(default=0.5, gt=0)
+    event_batch_seconds: float = Field(default=0.2, gt=0)
     image_recheck_seconds: float = Field(default=7 * 86400, ge=0)
     # TikTok's review of a created or edited product (docs/feeds.md, "Audit results"): a
     # product still AUDITING with no news for this long is read with "Get Product 202309" (the

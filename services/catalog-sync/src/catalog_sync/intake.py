@@ -390,13 +390,13 @@ _MARK_DIRTY = text(
     "     ON sp.source_id = :source AND sp.product_id = s.product_id"
     "     WHERE sp.hash <> s.hash AND sp.parent_id <> s.parent_id"
     " ) touched"
-    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
+    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = clock_timestamp()"
 )
 # A first upload (COPYed into source_products itself): every parent of the source is new.
 _MARK_PARENTS_DIRTY = text(
     "INSERT INTO dirty_parents (source_id, parent_id)"
     " SELECT DISTINCT :source, p FROM unnest(CAST(:parents AS TEXT[])) p"
-    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
+    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = clock_timestamp()"
 )
 _ANY_DIRTY = "SELECT EXISTS (SELECT 1 FROM dirty_parents WHERE source_id = $1)"
 _INSERT_DIRTY = (
@@ -408,7 +408,7 @@ _MARK_DELETED_DIRTY = text(
     " SELECT DISTINCT :source, sp.parent_id FROM source_products sp"
     " WHERE sp.source_id = :source"
     " AND NOT EXISTS (SELECT 1 FROM upload_staging s WHERE s.product_id = sp.product_id)"
-    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
+    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = clock_timestamp()"
 )
 # Only new and changed rows reach the INSERT: an unchanged row is not even locked.
 _UPSERT = text(
@@ -430,7 +430,7 @@ _MARK_STAGED_DIRTY = text(
     "   UNION SELECT (SELECT sp.parent_id FROM source_products sp"
     "     WHERE sp.source_id = :source AND sp.product_id = s.product_id) FROM upload_staging s"
     " ) touched WHERE parent_id IS NOT NULL"
-    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
+    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = clock_timestamp()"
 )
 _UPSERT_STAGED = text(
     "INSERT INTO source_products (source_id, product_id, parent_id, seq, data, hash)"
@@ -448,7 +448,7 @@ _DELETE_IDS = text(
     "WITH gone AS (DELETE FROM source_products WHERE source_id = :source"
     "   AND product_id = ANY(CAST(:ids AS TEXT[])) RETURNING parent_id)"
     " INSERT INTO dirty_parents (source_id, parent_id) SELECT DISTINCT :source, parent_id"
-    " FROM gone ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
+    " FROM gone ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = clock_timestamp()"
 )
 _RECORD = text(
     "INSERT INTO uploads (id, source_id, feed_id, kind, format, status, rows_read, new, changed,"

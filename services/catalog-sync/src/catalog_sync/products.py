@@ -37,14 +37,14 @@ _UPSERT_ONE = text(
     " INSERT INTO dirty_parents (source_id, parent_id)"
     " SELECT :source, p FROM (SELECT :parent AS p UNION SELECT parent_id FROM old) ps"
     " WHERE EXISTS (SELECT 1 FROM up)"
-    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
+    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = clock_timestamp()"
     " RETURNING 1"
 ).bindparams(bindparam("data", type_=JSONB))
 _DELETE_ONE = text(
     "WITH gone AS (DELETE FROM source_products WHERE source_id = :source AND product_id = :product"
     "   RETURNING parent_id)"
     " INSERT INTO dirty_parents (source_id, parent_id) SELECT :source, parent_id FROM gone"
-    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = now()"
+    " ON CONFLICT (source_id, parent_id) DO UPDATE SET marked_at = clock_timestamp()"
     " RETURNING parent_id"
 )
 _GET_ONE = text(

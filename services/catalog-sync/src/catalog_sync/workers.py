@@ -126,13 +126,14 @@ _LAST_SETTLED = text(
     "SELECT max(marked_at) FROM dirty_parents WHERE source_id = :source"
     " AND marked_at > :since AND marked_at < :before"
 )
-# `dirty_parents.marked_at` is the marking transaction's start (`now()`), and a transaction
-# commits later: a row can appear with a marked_at older than rows already seen. Only rows
-# older than every transaction still writing to this database (and than a second ago, for a
-# transaction that has not written yet) are taken; the others wait for the next pass, so the
-# watermark (`feeds.events_synced_at`) never passes a change that is not visible yet.
+# `dirty_parents.marked_at` is the moment of the marking write (`clock_timestamp()`), and a
+# transaction commits later: a row can appear with a marked_at older than rows already seen.
+# Only rows older than the start of every transaction that has written to this database and
+# is still open are taken (a transaction that has not written yet will mark later than now);
+# the others wait for the next pass, so the watermark (`feeds.events_synced_at`) never passes
+# a change that is not visible yet. The 10 ms cover the clock's resolution.
 _SETTLED = text(
-    "SELECT least(now() - interval '1 second', (SELECT min(xact_start) FROM pg_stat_activity"
+    "SELECT least(now() - interval '10 milliseconds', (SELECT min(xact_start) FROM pg_stat_activity"
     " WHERE datname = current_database() AND backend_xid IS NOT NULL"
     " AND pid <> pg_backend_pid()))"
 )

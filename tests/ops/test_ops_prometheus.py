@@ -440,11 +440,22 @@ async def export_run(stack: Stack, images: str, connection_id: str) -> dict[str,
         body = b"".join(orjson.dumps(row) + b"\n" for row in products(images, 6))
         r = await catalog.put(f"/v1/feeds/{feed}/products?format=ndjson", content=body)
         assert r.status_code == 200 and r.json()["refused"] == 0, r.text
+
+        # The sandbox allows 2 calls a second per operation here (to get real 429s), so a
+        # taxonomy read may be answered 503 "retry later": retried, as a client should.
+        async def cached(path: str, params: dict[str, str] | None = None) -> bool:
+            r = await catalog.get(f"/v1/feeds/{feed}/{path}", params=params)
+            assert r.status_code in (200, 503), r.text
+            return r.status_code == 200
+
         for path in ("taxonomies/categories", "taxonomies/brands"):
-            assert (await catalog.get(f"/v1/feeds/{feed}/{path}")).status_code == 200
+            await until(lambda p=path: cached(p), within=60, what=f"{path} cached")
         for category in UK_CATEGORIES:
-            r = await catalog.get(f"/v1/feeds/{feed}/schema", params={"category_id": category})
-            assert r.status_code == 200, r.text
+            await until(
+                lambda c=category: cached("schema", {"category_id": c}),
+                within=60,
+                what=f"category {category}'s schema cached",
+            )
         r = await catalog.post(f"/v1/feeds/{feed}/runs", json={})
         assert r.status_code == 202, r.text
         run_id = r.json()["id"]

@@ -203,6 +203,15 @@ class Stack:
             await conn.close()
         return {r["id"]: r["update_time"] for r in rows}
 
+    async def stored_states(self) -> dict[str, tuple[int, str]]:
+        """(update_time, status) per stored order: two changes can share a second."""
+        conn = await self.db()
+        try:
+            rows = await conn.fetch("SELECT id, update_time, status FROM orders")
+        finally:
+            await conn.close()
+        return {r["id"]: (r["update_time"], r["status"]) for r in rows}
+
 
 StackFactory = Callable[..., contextlib.AbstractAsyncContextManager[Stack]]
 

@@ -43,8 +43,9 @@ async def test_paging_while_orders_change_misses_none_and_repeats_none(
             """The changes are done and order-ingest holds every latest version."""
             if changer.is_alive():
                 return False
-            latest = {o["id"]: o["update_time"] for o in sandbox_orders(sb)}
-            return await stack.stored_versions() == latest
+            # Status too: two changes in one second share an update_time.
+            latest = {o["id"]: (o["update_time"], o["status"]) for o in sandbox_orders(sb)}
+            return await stack.stored_states() == latest
 
         seen: dict[str, list[tuple[int, int, str]]] = {}
         cursor: str | None = None

@@ -39,6 +39,7 @@ from console import (
 from console.backends import BackendDown, BackendRefused, Backends
 from console.config import Settings
 from console.passwords import parse_users
+from console.ratelimit import SignInLimiter
 from console.sessions import Signer
 from console.web import Console, CsrfRefused, SignInRequired, is_htmx, render
 
@@ -196,6 +197,11 @@ def create_app(settings: Settings) -> FastAPI:
             signer=Signer(secret, settings.session_max_age_seconds),
             backends=Backends.from_settings(settings),
             users=parse_users(settings.console_users.get_secret_value()),
+            sign_in_limiter=SignInLimiter(
+                burst=settings.sign_in_max_failures,
+                window_seconds=settings.sign_in_failure_window_seconds,
+                global_burst=settings.sign_in_max_failures_all,
+            ),
         )
         app.state.console = console
         try:

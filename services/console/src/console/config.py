@@ -37,6 +37,13 @@ class Settings(ServiceSettings):
     backend_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # Uploads (product files, mapping CSVs) pass through to catalog-sync.
     max_upload_bytes: int = Field(default=4 * 1024**3, ge=1024)
+    # Failed sign-ins a client address may make in a row (console.ratelimit); then one more
+    # per TTS_SIGN_IN_FAILURE_WINDOW_SECONDS / this many seconds. Successes use none.
+    sign_in_max_failures: int = Field(default=5, ge=1, le=1000)
+    # The window in which an address's (and everybody's) failure allowance refills.
+    sign_in_failure_window_seconds: float = Field(default=60.0, gt=0, le=86400)
+    # Failed sign-ins of all addresses together per window (bounds a caller rotating addresses).
+    sign_in_max_failures_all: int = Field(default=100, ge=1, le=100000)
 
     @field_validator(
         "auth_broker_url", "catalog_sync_url", "order_ingest_url", "shipment_notifier_url"

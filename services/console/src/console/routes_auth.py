@@ -3,8 +3,10 @@
 Two ways in: the auth-broker's admin key (checked by one read of the broker's admin API,
 then forgotten) or a console user of `TTS_CONSOLE_USERS` (scrypt hashes). A success sets
 the signed session cookie (HttpOnly, SameSite=Lax, Secure per `TTS_COOKIE_SECURE`); a
-failure answers the form again with the message beside the field. Nothing is remembered
-about an attempt.
+failure answers the form again with the message beside the field. Failed attempts are
+bounded per client address and in all (`console.ratelimit`, a fixed-size structure): past the
+bound the form answers 429 with Retry-After and "Too many attempts, try again in N s" beside
+the field; nothing else is remembered about an attempt.
 """
 
 from __future__ import annotations
@@ -74,6 +76,28 @@ async def sign_in_page(request: Request, next: str | None = None) -> Response:
     return _sign_in_page(request, safe_next(next))
 
 
+def client_address(request: Request) -> str:
+    """The caller's address as the server sees it (behind a reverse proxy, run the server
+    with its proxy-headers options so this is the browser's address, not the proxy's)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _too_many(
+    request: Request, next_path: str, method: str, field: str, wait: int, username: str
+) -> Response:
+    log.info("console sign-in rate limited", extra={"method": method, "retry_after": wait})
+    response = _sign_in_page(
+        request,
+        next_path,
+        {field: f"Too many attempts, try again in {wait} s."},
+        method=method,
+        username=username,
+    )
+    response.status_code = 429
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @router.post("/sign-in", include_in_schema=False)
 async def sign_in(request: Request) -> Response:
     console = console_of(request)
@@ -86,6 +110,7 @@ async def sign_in(request: Request) -> Response:
             request, next_path, {"form": "The sign-in form expired; please sign in again."}
         )
     method = text(form, "method", "admin")
+    limiter, client = console.sign_in_limiter, client_address(request)
     errors: dict[str, str] = {}
     user, kind = "", ""
     if method == "user":
@@ -95,22 +120,33 @@ async def sign_in(request: Request) -> Response:
             errors["username"] = "Enter your user name."
         if not isinstance(password, str) or not password:
             errors["password"] = "Enter your password."
-        elif name and not check_password(console.users, name, password):
-            errors["password"] = "Unknown user name or wrong password."
+        elif name:
+            # Every check of a password takes a token first (console.ratelimit).
+            if (wait := limiter.take(client)) is not None:
+                return _too_many(request, next_path, method, "password", wait, name)
+            if check_password(console.users, name, password):
+                limiter.give_back(client)
+            else:
+                errors["password"] = "Unknown user name or wrong password."
         user, kind = name, "user"
     else:
         key = form.get("admin_key")
         if not isinstance(key, str) or not key.strip():
             errors["admin_key"] = "Enter the auth-broker's admin key."
+        elif (wait := limiter.take(client)) is not None:
+            return _too_many(request, next_path, method, "admin_key", wait, "")
         else:
             try:
                 ok = await console.backends.check_admin_key(key.strip())
             except BackendDown as exc:
+                limiter.give_back(client)  # nothing was checked: not the caller's failure
                 errors["admin_key"] = (
                     f"The auth-broker cannot check the key now: {exc.reason}. Try again later."
                 )
                 ok = False
-            if not ok and "admin_key" not in errors:
+            if ok:
+                limiter.give_back(client)
+            elif "admin_key" not in errors:
                 errors["admin_key"] = "The auth-broker does not accept this admin key."
         user, kind = "admin", "admin"
     if errors:

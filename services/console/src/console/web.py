@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 
 from console.backends import BackendDown, Backends
 from console.config import Settings
+from console.ratelimit import SignInLimiter
 from console.sessions import SESSION_COOKIE, Session, Signer
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -39,12 +40,14 @@ class CsrfRefused(Exception):
 
 @dataclass
 class Console:
-    """What the app holds (`app.state.console`): settings, the signer, the backends."""
+    """What the app holds (`app.state.console`): settings, the signer, the backends, the
+    bound on failed sign-ins."""
 
     settings: Settings
     signer: Signer
     backends: Backends
     users: dict[str, Any] = field(default_factory=dict)
+    sign_in_limiter: SignInLimiter = field(default_factory=SignInLimiter)
 
 
 def console_of(request: Request) -> Console:

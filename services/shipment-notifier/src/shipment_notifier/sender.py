@@ -292,6 +292,11 @@ class Sender:
         )
         if not fresh and order is not None:
             return order
+        if order is not None and order.connection_id not in work.exports:
+            # No active export of ours has this connection (on a long-lived Kafka: orders of
+            # shops connected elsewhere): `_send` rejects it as no_export; asking TikTok first
+            # would only lease a token the broker cannot give, and retry.
+            return order
         if order is not None:
             candidates = [order.connection_id]
         else:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from tts_common.api_auth import require_scope
 from tts_common.deps import SessionDep
 from tts_common.errors import AppError, BadRequest, NotFound
@@ -308,6 +308,9 @@ class ListOut(BaseModel):
 class ListRowOut(BaseModel):
     source_value: str
     replacement: str | None
+    products: int = Field(
+        description="parents (TikTok products) of the feed whose attribute holds the value"
+    )
 
 
 @router.get(
@@ -335,7 +338,10 @@ async def get_lists(feed_id: str, session: SessionDep) -> list[ListOut]:
 @router.get(
     "/v1/feeds/{feed_id}/lists/{name}",
     dependencies=READ,
-    summary="A list's rows (JSON, or CSV for bulk mapping with format=csv)",
+    summary="A list's rows with their product counts (JSON, or CSV for bulk mapping)",
+    description="`products`: the feed's parents whose attribute holds the value. "
+    "`sort=products` puts the values most products hold first; `min_products` keeps the "
+    "values at least that many hold. The CSV (format=csv) keeps the columns an upload takes.",
     response_model=list[ListRowOut],
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
@@ -348,12 +354,28 @@ async def get_list(
     session: SessionDep,
     unmapped: bool = False,
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+    sort: Literal["value", "products"] = "value",
+    min_products: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     feed = await feeds.get_feed(session, feed_id)
-    entries = await lists.rows(session, lists.find_list(feed, name), unmapped_only=unmapped)
+    entries = await lists.counted_rows(
+        session,
+        feed,
+        lists.find_list(feed, name),
+        unmapped_only=unmapped,
+        min_products=min_products,
+        sort=sort,
+    )
     if fmt == "csv":
-        return Response(lists.to_csv(entries), media_type="text/csv")
-    return JSONResponse([{"source_value": v, "replacement": r} for v, r in entries])
+        return Response(
+            lists.to_csv([(e.source_value, e.replacement) for e in entries]), media_type="text/csv"
+        )
+    return JSONResponse(
+        [
+            {"source_value": e.source_value, "replacement": e.replacement, "products": e.products}
+            for e in entries
+        ]
+    )
 
 
 @router.put(

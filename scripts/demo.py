@@ -7,7 +7,8 @@ notifications. The steps are in scripts/demo_flow.py and talk to the services ov
 this file prints them. Running it again is safe: the second export makes no write call.
 
 Environment: TTS_DEMO_US_PARENTS (2000), TTS_DEMO_IMAGES_PORT (8190: the demo's image host,
-which the feeds name, so keep it between runs).
+which the feeds name, so keep it between runs), and the stack's ports that stack.sh reads
+(TTS_AUTH_BROKER_PORT, ..., TTS_PROMETHEUS_PORT; docs/getting-started.md).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import demo_flow as flow
 
-console = Console(highlight=False)
+# A log file (`make demo > demo.log`) gets lines of 120 columns, not Rich's 80 for non-terminals.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 URLS = flow.Urls.from_env()
 
 
@@ -119,11 +122,19 @@ def summary(result: flow.Result, second_run: bool) -> None:
         )
     if second_run and unchanged and writes:
         console.print("  [yellow]the catalogues did not change, yet the runs wrote to TikTok[/]")
-    say(f"orders imported by status: {result.orders_by_status}")
+    placed = sum(len(ids) for ids in result.placed.values())
+    imported = sum(result.orders_by_status.values())
     say(
-        f"shipments when posted: {result.shipments_first}; after the clock moved past the"
-        f" hold: {result.shipments_final}"
+        f"orders imported: {imported} of the {placed} placed, by status: {_counts(result.orders_by_status)}"
     )
+    say(f"shipments posted: {len(result.shipment_ids)}")
+    say(f"  when posted:              {_counts(result.shipments_first)}")
+    say(f"  after the hold ended:     {_counts(result.shipments_final)}")
+    rejected = Counter(
+        f"{s.get('code')}: {s.get('reason')}" for s in result.shipments if s["status"] == "rejected"
+    )
+    for reason, n in rejected.most_common():
+        say(f"  {n:4} rejected  {reason}")
     step("where to look")
     for name, url in URLS.services().items():
         say(f"{name:18} API docs {url}/docs   metrics {url}/metrics")
@@ -131,7 +142,21 @@ def summary(result: flow.Result, second_run: bool) -> None:
         f"{'tiktok-sandbox':18} API docs {URLS.sandbox}/docs   stats {URLS.sandbox}/sandbox/v1/stats"
     )
     say(f"{'console':18} {URLS.console}/  (the web console: connections, feeds, runs, orders)")
-    say("dashboards         deploy/grafana/ (Prometheus: deploy/prometheus/prometheus.yml)")
+    if _prometheus_ready():
+        say(
+            f"{'prometheus':18} {URLS.prometheus}/graph   alerts {URLS.prometheus}/alerts"
+            f"   targets {URLS.prometheus}/targets"
+        )
+        say(
+            f"{'dashboards':18} {URLS.prometheus}/graph (Prometheus); Grafana: load deploy/grafana/"
+            " into yours (docs/getting-started.md)"
+        )
+    else:
+        say(
+            f"{'prometheus':18} not running on {URLS.prometheus} (deploy/local/prometheus.sh installs"
+            " Debian's package, then `make up` starts it)"
+        )
+        say(f"{'dashboards':18} deploy/grafana/ (docs/getting-started.md)")
     say("command line       uv run tts --help   (docs/cli.md), e.g. uv run tts runs list demo-us")
     say("the stack keeps running: `make status`, `make down` stops it")
 
@@ -169,6 +194,18 @@ def main() -> int:
     summary(result, second_run)
     console.print("\n[bold green]demo finished[/]")
     return 0
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """{"notified": 16, "rejected": 2} -> "16 notified, 2 rejected" (largest first)."""
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
+
+
+def _prometheus_ready() -> bool:
+    try:
+        return httpx.get(f"{URLS.prometheus}/-/ready", timeout=3.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _feeds_exist(demo: flow.Demo) -> bool:

@@ -47,18 +47,29 @@ class Urls:
     shipment_notifier: str = "http://127.0.0.1:8104"
     console: str = "http://127.0.0.1:8105"
 
+    prometheus: str = "http://127.0.0.1:9090"
+
     @classmethod
     def from_env(cls) -> Urls:
-        """The local defaults, or the URLs `tts` reads (docs/cli.md) plus TTS_SANDBOX_URL."""
+        """The URLs `tts` reads (docs/cli.md) plus TTS_SANDBOX_URL; else the local stack on the
+        ports `deploy/local/stack.sh` reads (TTS_AUTH_BROKER_PORT, ...; docs/getting-started.md),
+        else its defaults."""
         env = os.environ
+
+        def url(name: str, default: str) -> str:
+            port = env.get(f"TTS_{name}_PORT")
+            local = f"http://127.0.0.1:{port}" if port else default
+            return env.get(f"TTS_{name}_URL", local)
+
         d = cls()
         return cls(
-            sandbox=env.get("TTS_SANDBOX_URL", d.sandbox),
-            auth_broker=env.get("TTS_AUTH_BROKER_URL", d.auth_broker),
-            catalog_sync=env.get("TTS_CATALOG_SYNC_URL", d.catalog_sync),
-            order_ingest=env.get("TTS_ORDER_INGEST_URL", d.order_ingest),
-            shipment_notifier=env.get("TTS_SHIPMENT_NOTIFIER_URL", d.shipment_notifier),
-            console=env.get("TTS_CONSOLE_URL", d.console),
+            sandbox=url("SANDBOX", d.sandbox),
+            auth_broker=url("AUTH_BROKER", d.auth_broker),
+            catalog_sync=url("CATALOG_SYNC", d.catalog_sync),
+            order_ingest=url("ORDER_INGEST", d.order_ingest),
+            shipment_notifier=url("SHIPMENT_NOTIFIER", d.shipment_notifier),
+            console=url("CONSOLE", d.console),
+            prometheus=url("PROMETHEUS", d.prometheus),
         )
 
     def services(self) -> dict[str, str]:

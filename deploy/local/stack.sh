@@ -9,7 +9,11 @@
 #   stack.sh logs [NAME] [-f] last lines of every log, or of one program (-f: follow)
 #   stack.sh ctl ARGS...      any supervisorctl command, e.g. `stack.sh ctl restart order-ingest`
 #
-# Environment: TTS_STACK_WAIT_SECONDS (90), plus everything infra.sh reads.
+# Environment: TTS_STACK_WAIT_SECONDS (90), plus everything infra.sh reads, and the programs'
+# ports: TTS_SANDBOX_PORT (8180), TTS_AUTH_BROKER_PORT (8101), TTS_CATALOG_SYNC_PORT (8102),
+# TTS_ORDER_INGEST_PORT (8103), TTS_SHIPMENT_NOTIFIER_PORT (8104), TTS_CONSOLE_PORT (8105),
+# TTS_PROMETHEUS_PORT (9090). Prometheus (Debian's package, deploy/local/prometheus.sh) runs
+# beside the services when it is installed or installable; TTS_STACK_PROMETHEUS=0 leaves it out.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=deploy/local/lib.sh
@@ -21,8 +25,27 @@ SUP_PIDFILE="$RUN_DIR/supervisord.pid"
 # Which of kafka/postgres `up` had to start, so `down` stops those and nothing else.
 STARTED_MARKER="$RUN_DIR/stack-started-infra"
 WAIT_SECONDS=${TTS_STACK_WAIT_SECONDS:-90}
-# name:port of every supervised program, in start order.
-PROGRAMS=(tiktok-sandbox:8180 auth-broker:8101 catalog-sync:8102 order-ingest:8103 shipment-notifier:8104 console:8105)
+# The programs' ports (supervisord.conf reads them, and the URLs built from them, as %(ENV_...)s).
+export TTS_SANDBOX_PORT=${TTS_SANDBOX_PORT:-8180}
+export TTS_AUTH_BROKER_PORT=${TTS_AUTH_BROKER_PORT:-8101}
+export TTS_CATALOG_SYNC_PORT=${TTS_CATALOG_SYNC_PORT:-8102}
+export TTS_ORDER_INGEST_PORT=${TTS_ORDER_INGEST_PORT:-8103}
+export TTS_SHIPMENT_NOTIFIER_PORT=${TTS_SHIPMENT_NOTIFIER_PORT:-8104}
+export TTS_CONSOLE_PORT=${TTS_CONSOLE_PORT:-8105}
+export TTS_PROMETHEUS_PORT=${TTS_PROMETHEUS_PORT:-9090}
+export TTS_STACK_SANDBOX_URL="http://127.0.0.1:$TTS_SANDBOX_PORT"
+export TTS_STACK_AUTH_BROKER_URL="http://127.0.0.1:$TTS_AUTH_BROKER_PORT"
+export TTS_STACK_CATALOG_SYNC_URL="http://127.0.0.1:$TTS_CATALOG_SYNC_PORT"
+export TTS_STACK_ORDER_INGEST_URL="http://127.0.0.1:$TTS_ORDER_INGEST_PORT"
+export TTS_STACK_SHIPMENT_NOTIFIER_URL="http://127.0.0.1:$TTS_SHIPMENT_NOTIFIER_PORT"
+# name:port of every supervised program, in start order (Prometheus is started apart: optional).
+PROGRAMS=(
+    "tiktok-sandbox:$TTS_SANDBOX_PORT" "auth-broker:$TTS_AUTH_BROKER_PORT"
+    "catalog-sync:$TTS_CATALOG_SYNC_PORT" "order-ingest:$TTS_ORDER_INGEST_PORT"
+    "shipment-notifier:$TTS_SHIPMENT_NOTIFIER_PORT" "console:$TTS_CONSOLE_PORT"
+)
+PROM_DIR="$TTS_LOCAL_DIR/prometheus"
+PROM_URL="http://127.0.0.1:$TTS_PROMETHEUS_PORT"
 
 export TTS_REPO_ROOT TTS_LOCAL_DIR
 
@@ -79,6 +102,51 @@ wait_healthy() {
     ((${#pending[@]} == 0))
 }
 
+# prometheus_config: deploy/prometheus/prometheus.yml with the stack's ports and the rule file
+# by absolute path, written to .local/prometheus/ (the committed file names the default ports).
+prometheus_config() {
+    mkdir -p "$PROM_DIR/data"
+    sed -e "s#127.0.0.1:8101#127.0.0.1:$TTS_AUTH_BROKER_PORT#" \
+        -e "s#127.0.0.1:8102#127.0.0.1:$TTS_CATALOG_SYNC_PORT#" \
+        -e "s#127.0.0.1:8103#127.0.0.1:$TTS_ORDER_INGEST_PORT#" \
+        -e "s#127.0.0.1:8104#127.0.0.1:$TTS_SHIPMENT_NOTIFIER_PORT#" \
+        -e "s#127.0.0.1:8105#127.0.0.1:$TTS_CONSOLE_PORT#" \
+        -e "s#^  - alerts.yml\$#  - $TTS_REPO_ROOT/deploy/prometheus/alerts.yml#" \
+        "$TTS_REPO_ROOT/deploy/prometheus/prometheus.yml" >"$PROM_DIR/prometheus.yml"
+}
+
+prometheus_ready() {
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$PROM_URL/-/ready" || true) == 200 ]]
+}
+
+# start_prometheus: Debian's prometheus (installed by prometheus.sh when missing and apt-get
+# can) as the supervised program `prometheus`; a warning, never a failure, when it cannot run.
+start_prometheus() {
+    if [[ ${TTS_STACK_PROMETHEUS:-1} == 0 ]]; then
+        log "Prometheus left out (TTS_STACK_PROMETHEUS=0)"
+        return 0
+    fi
+    if ! bash "$HERE/prometheus.sh" check && ! bash "$HERE/prometheus.sh" >&2; then
+        log "WARNING: Prometheus is not installed and could not be (deploy/local/prometheus.sh); the stack runs without it"
+        return 0
+    fi
+    prometheus_config
+    if ! ctl status prometheus 2>/dev/null | grep -q RUNNING; then
+        port_in_use "$TTS_PROMETHEUS_PORT" &&
+            log "WARNING: port $TTS_PROMETHEUS_PORT (prometheus) is already taken by $(port_owner "$TTS_PROMETHEUS_PORT")"
+        ctl start prometheus >/dev/null || true
+    fi
+    local _
+    for _ in $(seq 1 60); do
+        prometheus_ready && {
+            log "Prometheus is up: $PROM_URL/graph (targets: $PROM_URL/targets)"
+            return 0
+        }
+        sleep 0.5
+    done
+    log "WARNING: Prometheus did not become ready on port $TTS_PROMETHEUS_PORT; 'stack.sh logs prometheus' shows why"
+}
+
 up() {
     command -v uv >/dev/null || die "uv not found: run scripts/setup.sh (or pip install uv)"
     record_infra_to_start
@@ -88,7 +156,7 @@ up() {
     if supervisord_running; then
         log "supervisord already running (pid $(<"$SUP_PIDFILE")); applying config and starting all"
         ctl update >/dev/null
-        ctl start all >/dev/null || true
+        ctl start "${PROGRAMS[@]%%:*}" >/dev/null || true
     else
         local entry
         for entry in "${PROGRAMS[@]}"; do
@@ -100,6 +168,7 @@ up() {
         (cd "$TTS_REPO_ROOT" && uv run --no-sync supervisord -c "$CONF")
     fi
     if wait_healthy; then
+        start_prometheus
         log "stack is up"
         status
     else
@@ -154,6 +223,14 @@ status() {
             printf '  %-18s %-9s port %s  /healthz: %s\n' "$name" "${state:-UNKNOWN}" "$port" "$verdict"
             [[ $verdict == healthy* ]] || rc=1
         done
+        state=$(ctl status prometheus 2>/dev/null | awk '{print $2}' || true)
+        if [[ $state == RUNNING ]]; then
+            verdict="not ready"
+            prometheus_ready && verdict="ready, $PROM_URL/graph"
+            printf '  %-18s %-9s port %s  /-/ready: %s\n' prometheus "$state" "$TTS_PROMETHEUS_PORT" "$verdict"
+        else
+            printf '  %-18s %-9s (optional: deploy/local/prometheus.sh installs it)\n' prometheus "${state:-UNKNOWN}"
+        fi
     else
         echo "supervisord: stopped"
         rc=3

@@ -39,14 +39,16 @@ from catalog_sync.suggest import (
     suggest_text,
 )
 from catalog_sync.taxonomy import (
+    AttributeValue,
     CategoryAttribute,
     TaxonomyBrand,
     TaxonomyCategory,
     TaxonomyKind,
     category_version,
     fetch_recommendation,
+    value_term,
 )
-from catalog_sync.taxonomy_cache import Cached, FeedTaxonomies
+from catalog_sync.taxonomy_cache import Cached, FeedTaxonomies, cached_schemas
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +193,27 @@ class BrandsOut(Served):
 class AttributesOut(Served):
     category_id: str
     items: list[CategoryAttribute]
+
+
+class ValueOut(BaseModel):
+    attribute_id: str
+    attribute: str = Field(description="TikTok's name of the attribute")
+    id: str = Field(description="the value id")
+    name: str
+    categories: int = Field(description="categories looked at whose attribute offers the value")
+    term: str = Field(
+        description="the replacement term of a values list: <attribute>|<Value>:::::<value id>"
+    )
+
+
+class ValuesOut(BaseModel):
+    market: str
+    category_id: str | None = Field(description="null: every category whose attributes are cached")
+    categories: int = Field(description="categories whose attributes were looked at")
+    total: int = Field(description="values matching the filters (before paging)")
+    offset: int
+    limit: int
+    items: list[ValueOut]
 
 
 class SchemaOut(BaseModel):
@@ -343,6 +366,89 @@ async def get_attributes(
     cached = await _taxonomies(request, session, feed, tiktok).attributes(category_id)
     return AttributesOut(
         **Served.of(feed.market, cached), category_id=category_id, items=cached.value
+    )
+
+
+# (attribute id, TikTok's attribute name, its predefined values) of one category attribute.
+_Offered = tuple[str, str, Sequence[AttributeValue]]
+
+
+def _values(
+    by_category: Mapping[str, Sequence[_Offered]],
+    *,
+    attribute_id: str | None,
+    words: Sequence[str],
+) -> list[ValueOut]:
+    """Each (attribute, value) pair once, however many categories offer it (attribute and
+    value ids are global at TikTok), filtered, sorted by attribute then value name."""
+    found: dict[tuple[str, str], ValueOut] = {}
+    for attrs in by_category.values():
+        for attr_id, attr_name, values in attrs:
+            if attribute_id is not None and attr_id != attribute_id:
+                continue
+            for v in values:
+                label = f"{attr_name} {v.name}".casefold()
+                if not all(w in label or w == v.id for w in words):
+                    continue
+                key = (attr_id, v.id)
+                if key in found:
+                    found[key].categories += 1
+                    continue
+                found[key] = ValueOut(
+                    attribute_id=attr_id,
+                    attribute=attr_name,
+                    id=v.id,
+                    name=v.name,
+                    categories=1,
+                    term=value_term(attr_name, v.name, v.id),
+                )
+    return sorted(found.values(), key=lambda o: (o.attribute.casefold(), o.name.casefold(), o.id))
+
+
+@router.get(
+    "/v1/feeds/{feed_id}/taxonomies/values",
+    dependencies=READ,
+    summary="TikTok's predefined attribute values with ids, for lists of predefined values",
+    description="The values of the attributes of every category whose attributes are cached "
+    "(the categories the feed's lists map to, once fetched), or of `category_id` alone "
+    "(fetched through the feed's connection when missing). `attribute_id` keeps one "
+    "attribute; `q` keeps the values whose attribute and value names contain every word of "
+    "it (case-insensitive), or whose value id it is. Each carries its `term`.",
+    responses=_errors(
+        400, described={400: "the category is not a leaf", 404: "no such feed or category"}
+    ),
+)
+async def get_values(
+    feed_id: str,
+    request: Request,
+    session: SessionDep,
+    tiktok: TikTokDep,
+    category_id: Annotated[str | None, Query(pattern=DIGITS)] = None,
+    attribute_id: Annotated[str | None, Query(pattern=DIGITS)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ValuesOut:
+    feed = await feeds.get_feed(session, feed_id)
+    by_category: dict[str, list[_Offered]]
+    if category_id is not None:
+        cached = await _taxonomies(request, session, feed, tiktok).attributes(category_id)
+        by_category = {category_id: [(a.id, a.name, a.values) for a in cached.value]}
+    else:
+        # The cached schemas: the category attributes carry their TikTok id, name and values.
+        by_category = {
+            cid: [(a.attribute_id, a.label, a.values) for a in schema if a.attribute_id]
+            for cid, schema in (await cached_schemas(session, feed.market)).items()
+        }
+    found = _values(by_category, attribute_id=attribute_id, words=(q or "").casefold().split())
+    return ValuesOut(
+        market=feed.market,
+        category_id=category_id,
+        categories=len(by_category),
+        total=len(found),
+        offset=offset,
+        limit=limit,
+        items=_page(found, offset, limit),
     )
 
 

@@ -1,16 +1,20 @@
 """Mapping lists: Productsup's two-column screen (source value | TikTok term), done better.
 
-Left, the list's source values (unmapped first); right, a type-ahead picker over the TikTok
-taxonomy the list maps to — category paths of the feed's market, the shop's brands with their
-authorization — and catalog-sync's suggestions with their scores, to accept one by one or all
-above a threshold. Bulk work goes through the CSV download and upload. Lists of predefined
-values take a term typed as `<attribute>|<Value>:::::<value id>` (docs/feeds.md).
+Left, the list's source values with the number of products holding each (catalog-sync counts
+parents: one parent is one TikTok product), unmapped first, then most products first (or by
+value), optionally only those at least N products hold; right, a type-ahead picker over the
+TikTok taxonomy the list maps to — category paths of the feed's market, the shop's brands with
+their authorization, the predefined values (with ids) of the categories' attributes — and
+catalog-sync's suggestions with their scores, to accept one by one or all above a threshold.
+Bulk work goes through the CSV download and upload.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -25,6 +29,31 @@ PICK_LIMIT = 12
 
 def row_id(value: str) -> str:
     return "v-" + hashlib.sha1(value.encode()).hexdigest()[:12]
+
+
+_PRODUCT_ATTRIBUTE = re.compile(r"^product_attribute\..+#([0-9]{1,20})$")
+
+
+def attribute_of_list(dataflow: Mapping[str, Any], name: str) -> str | None:
+    """The TikTok attribute id a values list feeds: the `product_attribute.<Name>#<id>` whose
+    rules map through list `name` (docs/feeds.md, "Dataflow and rule boxes"); None when no
+    such attribute uses it (then the picker offers every attribute's values)."""
+    for stage in ("intermediate", "export"):
+        entries = dataflow.get(stage)
+        for entry in entries if isinstance(entries, list) else ():
+            if not isinstance(entry, dict):
+                continue
+            rules = entry.get("rules")
+            uses = any(
+                isinstance(r, dict)
+                and r.get("type") == "taxonomy_mapping"
+                and r.get("list") == name
+                for r in (rules if isinstance(rules, list) else ())
+            )
+            found = _PRODUCT_ATTRIBUTE.match(str(entry.get("attribute", "")))
+            if uses and found:
+                return found.group(1)
+    return None
 
 
 def kind_of(taxonomy: str) -> str:
@@ -50,7 +79,7 @@ async def _suggestions(
 ) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
     """value -> suggestions; or why there are none (no connection yet, values list, ...)."""
     if kind == "values":
-        return {}, "Lists of predefined values have no suggestions: type the term."
+        return {}, "lists of predefined values have none: pick the value beside each."
     try:
         got = await backends(request).catalog.get(
             f"/v1/feeds/{feed_id}/lists/{name}/suggestions", params={"limit": 3}
@@ -69,11 +98,26 @@ async def list_page(
     name: Ident,
     session: SessionDep,
     unmapped: bool = False,
+    sort: Literal["products", "value"] = "products",
+    min_products: str = Query("", max_length=40),
     accepted: int | None = None,
     updated: int | None = None,
 ) -> Response:
+    raw = min_products.strip()
+    least = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
     return await _list_view(
-        request, feed_id, name, unmapped=unmapped, accepted=accepted, updated=updated
+        request,
+        feed_id,
+        name,
+        unmapped=unmapped,
+        sort=sort,
+        min_products=least or 0,
+        accepted=accepted,
+        updated=updated,
+        errors=None
+        if raw == "" or least is not None
+        else {"min_products": "A whole number of products, 0 or more."},
+        typed={"min_products": raw},
     )
 
 
@@ -83,17 +127,26 @@ async def _list_view(
     name: str,
     *,
     unmapped: bool = False,
+    sort: str = "products",
+    min_products: int = 0,
     accepted: int | None = None,
     updated: int | None = None,
     errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
 ) -> Response:
     catalog = backends(request).catalog
     feed = await catalog.get(f"/v1/feeds/{feed_id}")
     lst = await _list(request, feed_id, name)
     rows = await catalog.get(
-        f"/v1/feeds/{feed_id}/lists/{name}", params={"unmapped": "true" if unmapped else None}
+        f"/v1/feeds/{feed_id}/lists/{name}",
+        params={
+            "unmapped": "true" if unmapped else None,
+            "sort": sort,
+            "min_products": min_products or None,
+        },
     )
-    rows.sort(key=lambda r: (r["replacement"] is not None, r["source_value"].casefold()))
+    # Unmapped first; within each part catalog-sync's order (most products first, or by value).
+    rows.sort(key=lambda r: r["replacement"] is not None)
     kind = kind_of(lst["taxonomy"])
     suggestions, why_none = await _suggestions(request, feed_id, name, kind)
     return render(
@@ -106,6 +159,7 @@ async def _list_view(
             "rows": [
                 {
                     **r,
+                    "products": r.get("products"),
                     "id": row_id(r["source_value"]),
                     "suggestions": []
                     if r["replacement"]
@@ -115,9 +169,12 @@ async def _list_view(
             ],
             "why_no_suggestions": why_none,
             "unmapped_only": unmapped,
+            "sort": sort,
+            "min_products": min_products,
             "accepted": accepted,
             "updated": updated,
             "errors": errors or {},
+            "typed": typed or {},
         },
         status_code=422 if errors else 200,
     )
@@ -130,14 +187,18 @@ async def pick(
     name: Ident,
     session: SessionDep,
     value: str = "",
+    products: str = Query("", max_length=12),
     q: str = Query("", max_length=200),
 ) -> Response:
-    """The picker's options for `q` (htmx fragment): every word must occur in the path/name."""
+    """The picker's options for `q` (htmx fragment): every word must occur in the path/name
+    (for values: in the attribute's or the value's name)."""
     lst = await _list(request, feed_id, name)
     kind = kind_of(lst["taxonomy"])
     words = [w.casefold() for w in q.split() if w]
     options: list[dict[str, Any]] = []
     problem = None
+    if words and kind == "values":
+        options, problem = await _value_options(request, feed_id, name, q)
     if words and kind in ("categories", "brands"):
         try:
             got = await backends(request).catalog.get(
@@ -165,12 +226,45 @@ async def pick(
             "feed_id": feed_id,
             "name": name,
             "value": value,
+            "products": products if products.isdigit() else "",
             "options": options,
             "q": q,
             "problem": problem,
             "row": row_id(value),
         },
     )
+
+
+async def _value_options(
+    request: Request, feed_id: str, name: str, q: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """TikTok's predefined values for a values list: of the attribute the feed's dataflow maps
+    through this list, else of every attribute of the categories catalog-sync has loaded."""
+    catalog = backends(request).catalog
+    feed = await catalog.get(f"/v1/feeds/{feed_id}")
+    attribute_id = attribute_of_list(feed.get("dataflow") or {}, name)
+    try:
+        got = await catalog.get(
+            f"/v1/feeds/{feed_id}/taxonomies/values",
+            params={"q": q, "attribute_id": attribute_id, "limit": PICK_LIMIT},
+        )
+    except BackendRefused as exc:
+        return [], exc.detail
+    if not got["categories"]:
+        return [], (
+            "No category's attributes are loaded yet: map the category list first, or fetch "
+            "categories and attributes on the readiness page."
+        )
+    options = [
+        {
+            "term": item["term"],
+            "label": f"{item['attribute']}: {item['name']}",
+            "id": item["id"],
+            "note": f"{item['categories']} categor{'y' if item['categories'] == 1 else 'ies'}",
+        }
+        for item in got["items"]
+    ]
+    return options, None
 
 
 def _note(kind: str, item: dict[str, Any]) -> str:
@@ -203,6 +297,7 @@ async def map_value(request: Request, feed_id: Ident, name: Ident, form: FormDep
     row: dict[str, Any] = {
         "source_value": value,
         "replacement": current or None,
+        "products": _products(form),
         "id": row_id(value),
         "suggestions": [],
     }
@@ -217,6 +312,13 @@ async def map_value(request: Request, feed_id: Ident, name: Ident, form: FormDep
             "error": error,
         },
     )
+
+
+def _products(form: Any) -> int | None:
+    """The row's product count as the page showed it (sent back with the form), to redraw
+    the row without reading the whole list again; None when absent."""
+    raw = text(form, "products")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 12 else None
 
 
 async def _cache_attributes(request: Request, feed_id: str, term: str) -> None:

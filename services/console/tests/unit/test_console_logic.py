@@ -12,7 +12,7 @@ from console.config import Settings
 from console.routes_analysis import donut
 from console.routes_connections import warnings_for
 from console.routes_feeds import feed_file
-from console.routes_lists import kind_of, row_id
+from console.routes_lists import attribute_of_list, kind_of, row_id
 from console.routes_orders import order_summary
 from pydantic import ValidationError
 
@@ -96,6 +96,30 @@ def test_list_kinds_and_row_ids() -> None:
     assert kind_of("tiktok_values") == "values"
     assert row_id("a b") != row_id("a  b")
     assert row_id("<x>").startswith("v-") and "<" not in row_id("<x>")
+
+
+def test_a_values_list_offers_the_attribute_its_dataflow_maps_it_to() -> None:
+    dataflow = {
+        "export": [
+            {"attribute": "product_id"},
+            {
+                "attribute": "product_attribute.Foldable Furniture#101610",
+                "source": "Foldable",
+                "rules": [
+                    {"type": "taxonomy_mapping", "list": "foldable"},
+                    {"type": "split_string", "splitter": "|", "from": 1, "items": 1},
+                ],
+            },
+            {  # a sales attribute carries no id: every attribute's values are offered
+                "attribute": "sku.sales_attribute.Size",
+                "rules": [{"type": "taxonomy_mapping", "list": "sizes"}],
+            },
+        ]
+    }
+    assert attribute_of_list(dataflow, "foldable") == "101610"
+    assert attribute_of_list(dataflow, "sizes") is None
+    assert attribute_of_list(dataflow, "unused") is None
+    assert attribute_of_list({"export": "not a list"}, "foldable") is None
 
 
 def test_an_order_summary_leaves_out_the_buyers_personal_data() -> None:

@@ -130,11 +130,12 @@ def summary(result: flow.Result, second_run: bool) -> None:
     say(f"shipments posted: {len(result.shipment_ids)}")
     say(f"  when posted:              {_counts(result.shipments_first)}")
     say(f"  after the hold ended:     {_counts(result.shipments_final)}")
-    rejected = Counter(
-        f"{s.get('code')}: {s.get('reason')}" for s in result.shipments if s["status"] == "rejected"
-    )
-    for reason, n in rejected.most_common():
-        say(f"  {n:4} rejected  {reason}")
+    # One line per rejection code, with the first one's reason up to its advice (the full
+    # reasons, with the providers offered, are above and in the export's feedback file).
+    rejected = [s for s in result.shipments if s["status"] == "rejected"]
+    for code, n in Counter(str(s.get("code")) for s in rejected).most_common():
+        reason = next(str(s.get("reason")) for s in rejected if str(s.get("code")) == code)
+        say(f"  {n:4} rejected  {code}: {reason.split(';')[0].split(' of delivery option')[0]}")
     step("where to look")
     for name, url in URLS.services().items():
         say(f"{name:18} API docs {url}/docs   metrics {url}/metrics")

@@ -79,7 +79,10 @@ async def _suggestions(
 ) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
     """value -> suggestions; or why there are none (no connection yet, values list, ...)."""
     if kind == "values":
-        return {}, "lists of predefined values have none: pick the value beside each."
+        return (
+            {},
+            "TikTok's predefined values are picked by name, with the search beside each value.",
+        )
     try:
         got = await backends(request).catalog.get(
             f"/v1/feeds/{feed_id}/lists/{name}/suggestions", params={"limit": 3}

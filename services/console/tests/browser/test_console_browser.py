@@ -2,21 +2,25 @@
 (the sandbox, the auth-broker, catalog-sync; see conftest.py).
 
 Sign in; connect a shop through TikTok's authorize page; create a feed and upload Shopify's
-apparel sample; map every category value (one through the type-ahead picker, by keyboard,
-one by accepting a suggestion); see readiness change; run dry, then for real, and watch the
-progress reach the end; read the feedback table. Each step asserts on what the page shows
+apparel sample; see each category value's product count, sort and filter by it; map every
+category value (one through the type-ahead picker, by keyboard, one by accepting a
+suggestion); see readiness change; run dry, then for real, and watch the
+progress reach the end; read the feedback table; map a size through the picker over TikTok's
+predefined values. Each step asserts on what the page shows
 and saves a screenshot. Every wait is on a condition (WebDriverWait), never a fixed sleep.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from auth_broker.testing import approve_in_sandbox
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -147,6 +151,30 @@ def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> N
     assert "0 of 2 mapped" in p.text("#list-counts")
     rows = {r.find_element(By.CSS_SELECTOR, ".value").text: r for r in p.finds(".map-row")}
     assert set(rows) == {"men", "women"}
+    # Each value with the number of products holding it, most products first.
+    counted = [
+        (
+            r.find_element(By.CSS_SELECTOR, ".value").text,
+            r.find_element(By.CSS_SELECTOR, ".count").text,
+        )
+        for r in p.finds(".map-row")
+    ]
+    assert counted == [("women", "14 products"), ("men", "6 products")], counted
+    browser.find_element(By.LINK_TEXT, "by value").click()
+    p.wait(ec.url_contains("sort=value"))
+    assert [r.text for r in p.finds(".map-row .value")] == ["men", "women"]
+    least = p.find("#f-min_products")
+    least.send_keys("10")
+    least.submit()
+    p.wait(ec.url_contains("min_products=10"))
+    assert [r.text for r in p.finds(".map-row .value")] == ["women"]
+    least = p.find("#f-min_products")
+    least.clear()
+    least.send_keys("ten")
+    least.submit()
+    assert "A whole number" in p.visible("#e-min_products").text  # beside the field
+    p.go(feed_url.removeprefix(p.base) + "/lists/categories")
+    rows = {r.find_element(By.CSS_SELECTOR, ".value").text: r for r in p.finds(".map-row")}
     men = rows["men"].find_element(By.CSS_SELECTOR, "input[type=search]")
     men.send_keys("men's tops shirts")
     option = p.wait(
@@ -244,6 +272,40 @@ def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> N
         calls = http.get(calls_link)
         assert calls.status_code == 200, calls.text
         assert console_stack.admin_key not in got.text + calls.text
+
+    # 12. A list of predefined values (the sizes of the variants), mapped through the picker
+    #     over the values TikTok offers for the categories mapped above.
+    feed_id = feed_url.rstrip("/").rsplit("/", 1)[-1]
+    with httpx.Client(base_url=console_stack.catalog_url, headers=AUTH, timeout=60) as catalog:
+        doc = yaml.safe_load(catalog.get(f"/v1/feeds/{feed_id}/file").text)
+        doc["lists"].append(
+            {"name": "sizes", "taxonomy": "tiktok_values", "attribute": "sku.sales_attribute.Size"}
+        )
+        applied = catalog.post("/v1/feeds:apply", content=json.dumps(doc))
+        assert applied.status_code == 200, applied.text
+    p.go(feed_url.removeprefix(p.base) + "/lists/sizes")
+    p.wait(ec.title_contains("List sizes"))
+    sizes = {
+        r.find_element(By.CSS_SELECTOR, ".value").text: r.find_element(
+            By.CSS_SELECTOR, ".count"
+        ).text
+        for r in p.finds(".map-row")
+    }
+    assert sizes == {"Small": "1 product", "Medium": "1 product", "Large": "1 product"}, sizes
+    medium = "//li[contains(@class,'map-row')][.//span[@class='value' and .='Medium']]"
+    browser.find_element(By.XPATH, medium + "//input[@type='search']").send_keys("size m")
+    option = p.wait(
+        lambda d: d.find_element(
+            By.XPATH, medium + "//button[contains(@class,'option')][.//small[.='1000202']]"
+        )
+    )
+    assert "Size: M" in option.text
+    p.shot("17-values-picker")
+    option.send_keys(Keys.ENTER)
+    p.wait(lambda d: "Size|M:::::1000202" in d.find_element(By.XPATH, medium).text)
+    assert "1 product" in browser.find_element(By.XPATH, medium).text  # the count stays
+    browser.refresh()
+    assert "1 of 3 mapped" in p.text("#list-counts")
 
 
 def test_a_service_that_is_down_is_a_banner(console_stack: Any, browser: Any, shots: Path) -> None:

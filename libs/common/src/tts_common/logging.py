@@ -31,7 +31,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from tiktok_shop.redaction import REDACTED, SENSITIVE_KEYS, SENSITIVE_SUFFIXES, is_sensitive_key
+from tiktok_shop.redaction import (
+    REDACTED,
+    SENSITIVE_KEYS,
+    SENSITIVE_SUFFIXES,
+    is_sensitive_field,
+    is_sensitive_key,
+)
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
@@ -280,7 +286,7 @@ def redact(value: Any, _depth: int = 0) -> Any:
         return REDACTED
     if isinstance(value, Mapping):
         return {
-            str(k): (REDACTED if is_sensitive_key(str(k)) else redact(v, _depth + 1))
+            str(k): (REDACTED if is_sensitive_field(str(k), v) else redact(v, _depth + 1))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple | set):
@@ -328,7 +334,7 @@ class JsonFormatter(logging.Formatter):
             out["correlation_id"] = cid
         for key, val in record.__dict__.items():
             if key not in _RESERVED and key not in out and not key.startswith("_"):
-                out[key] = REDACTED if is_sensitive_key(key) else redact(val)
+                out[key] = REDACTED if is_sensitive_field(key, val) else redact(val)
         if record.exc_info:
             out["exception"] = redact_text("".join(traceback.format_exception(*record.exc_info)))
         if record.stack_info:

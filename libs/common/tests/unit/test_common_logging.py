@@ -110,6 +110,19 @@ def test_redact_structure() -> None:
     }
 
 
+def test_tiktok_business_code_is_shown_but_an_oauth_code_is_not(captured: io.StringIO) -> None:
+    # TikTok's numeric answer code ("Common error codes") is what an operator needs to read;
+    # the OAuth authorization code, a string under the same name, stays hidden.
+    logging.getLogger("app").warning("create refused", extra={"code": 12052056})
+    logging.getLogger("app").info("callback", extra={"code": AUTH_CODE})
+    out = captured.getvalue()
+    assert "12052056" in out
+    assert AUTH_CODE not in out
+    assert redact({"code": 36009004, "ok": True}) == {"code": 36009004, "ok": True}
+    assert redact({"code": AUTH_CODE}) == {"code": REDACTED}
+    assert redact({"code": True}) == {"code": REDACTED}
+
+
 def test_registering_a_known_secret_again_changes_nothing() -> None:
     # Leases register their token on every call: the registry must not grow or re-index.
     register_secret("known-secret-value-1")

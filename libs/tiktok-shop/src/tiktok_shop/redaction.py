@@ -56,3 +56,15 @@ def is_sensitive_key(key: str) -> bool:
     if k in NOT_SENSITIVE:
         return False
     return k in SENSITIVE_KEYS or k.endswith(SENSITIVE_SUFFIXES)
+
+
+def is_sensitive_field(key: str, value: object) -> bool:
+    """`is_sensitive_key`, except that a number under `code` is shown.
+
+    `code` names the OAuth authorization code (a string) on the redirect back to us, and also
+    the numeric business code of every TikTok answer ("Common error codes"), which a reader of
+    a log needs. An integer is never an authorization code, so it stays visible.
+    """
+    if key.lower() == "code" and isinstance(value, int) and not isinstance(value, bool):
+        return False
+    return is_sensitive_key(key)

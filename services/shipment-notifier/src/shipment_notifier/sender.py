@@ -284,12 +284,10 @@ class Sender:
 
     async def _order(self, work: _Work) -> KnownOrder:
         shipment, order = work.shipment, work.order
-        fresh = (
-            order is None
-            or shipment.deferred_until is not None
-            or order.status in orders.HOLD_STATUSES
-            or shipment.reconcile
-        )
+        # A deferred shipment woken by an `order.updated` past the hold has a stored order
+        # that already shows TikTok's new status: it is not read again. One that came due by
+        # its timer still shows UNPAID/ON_HOLD here, and that is what sends it to TikTok.
+        fresh = order is None or order.status in orders.HOLD_STATUSES or shipment.reconcile
         if not fresh and order is not None:
             return order
         if order is not None and order.connection_id not in work.exports:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,29 +70,37 @@ def parse_enum(body: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> 
 
 
 def paginate(items: list[dict[str, Any]], paging: Paging) -> tuple[list[dict[str, Any]], str]:
-    """Sort `items` and return the page after the cursor plus the next cursor ("" = last).
+    """The page of `items` after the cursor, in sort order, plus the next cursor ("" = last).
 
-    Keyset paging on (sort value, id): stable while new items arrive between pages.
+    Keyset paging on (sort value, id): stable while new items arrive between pages. Only the
+    items past the cursor are ranked, and only the page's worth of them (a heap, not a sort of
+    the whole shop), so a search stays cheap at 100,000 orders.
     """
     field, page_size, descending = paging.sort_field, paging.page_size, paging.descending
 
     def key(item: dict[str, Any]) -> tuple[int, int]:
         return item[field], int(item["id"])
 
-    items.sort(key=key, reverse=descending)
-    start = 0
+    after = items
     if paging.page_token:
-        cursor = decode_cursor(paging.page_token)
-        start = next(
-            (
-                i
-                for i, it in enumerate(items)
-                if (key(it) < cursor if descending else key(it) > cursor)
-            ),
-            len(items),
-        )
-    page = items[start : start + page_size]
-    more = start + page_size < len(items)
+        value, item_id = decode_cursor(paging.page_token)
+        # The sort value alone decides most items; the id only breaks ties at the cursor.
+        if descending:
+            after = [
+                it
+                for it in items
+                if it[field] < value or (it[field] == value and int(it["id"]) < item_id)
+            ]
+        else:
+            after = [
+                it
+                for it in items
+                if it[field] > value or (it[field] == value and int(it["id"]) > item_id)
+            ]
+    pick = heapq.nlargest if descending else heapq.nsmallest
+    window = pick(page_size + 1, after, key=key)
+    page = window[:page_size]
+    more = len(window) > page_size
     return page, encode_cursor(*key(page[-1])) if more and page else ""
 
 

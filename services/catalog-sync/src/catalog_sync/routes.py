@@ -355,7 +355,7 @@ async def get_list(
     unmapped: bool = False,
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
     sort: Literal["value", "products"] = "value",
-    min_products: Annotated[int, Query(ge=0)] = 0,
+    min_products: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
     feed = await feeds.get_feed(session, feed_id)
     entries = await lists.counted_rows(

@@ -87,3 +87,4 @@ async def test_list_rows_count_parents_and_sort_and_filter_by_them(
     got = {x["source_value"]: x["products"] for x in (await client.get(base)).json()}
     assert got == {"Mugs": 1, "Shirts": 4, "Socks": 0}
     assert (await client.get(base, params={"min_products": -1})).status_code == 422
+    assert (await client.get(base, params={"min_products": 2**63})).status_code == 422

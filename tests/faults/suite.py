@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from catalogue import Catalogue, image_app
 from harness import SECRETS, Infra, Stack, wait_until
+from tiktok_sandbox.seed import US_SHOP_ID
 from tts_common.testing.server import serving
 from workload import (
     ALREADY_SHIPPED,
@@ -32,6 +34,15 @@ from workload import (
 
 RECOVERY_LIMIT = 60.0  # seconds after the dependency returns (docs/reliability.md)
 SHIP_OPS = ["POST /fulfillment/*/packages/*/ship", "POST /fulfillment/*/packages/ship"]
+# catalog-sync's writes whose answer may be lost after TikTok did them: creates (found again
+# by seller SKU, never sent twice), edits, price and stock updates ("Create Product 202309",
+# "Edit Product 202509", "Update Price 202309", "Update Inventory 202309").
+CATALOGUE_OPS = [
+    "POST /product/*/products",
+    "PUT /product/*/products/*",
+    "POST /product/*/products/*/prices/update",
+    "POST /product/*/products/*/inventory/update",
+]
 KINDS = (
     "sandbox_5xx",
     "kafka_kill",
@@ -58,11 +69,12 @@ class Variant:
     max_orders: int
     drain_within: float
     report: Path
+    products_per_feed: int  # parents per catalogue feed at the start (two feeds)
 
 
 # The stream goes on until the last fault is over: the maximum is only a bound.
-SMOKE = Variant("smoke", 1, 10, 5, 6, 1.0, 60, 2000, 240, Path())
-FULL = Variant("full", 3, 30, 12, 8, 2.0, 300, 8000, 600, Path())
+SMOKE = Variant("smoke", 1, 10, 5, 6, 1.0, 60, 2000, 240, Path(), 150)
+FULL = Variant("full", 3, 30, 12, 8, 2.0, 300, 8000, 600, Path(), 1000)
 
 # The sandbox's `faults_injected` kind of each rule fault.
 SANDBOX_KINDS = {
@@ -93,6 +105,7 @@ class Run:
     stack: Stack
     oms: Oms
     workload: Workload
+    catalogue: Catalogue
     burst: threading.Event = field(default_factory=threading.Event)
     injected: list[Injected] = field(default_factory=list)
     expiries: int = 0
@@ -115,6 +128,11 @@ class Run:
         except Exception:  # the database may be the fault right now
             done = 0
         return pushed + done
+
+    def catalogue_progress(self) -> float:
+        """Share of the first phase's products the sandbox holds (its own count)."""
+        held = int(self.stats().get("products_by_shop", {}).get(US_SHOP_ID, 0)) - 1  # the sofa
+        return held / max(1, 2 * self.variant.products_per_feed)
 
     def pending(self) -> bool:
         return not settled(self.workload, self.oms)[0]
@@ -156,6 +174,28 @@ class Run:
             self.workload.admin("DELETE", "/sandbox/v1/faults")
         fault.detail = f"{json.dumps(rule)}: {injected() - before} injected"
 
+    def kill_mid_batch(self, target: str) -> str:
+        """SIGKILL `target` once its database shows work in flight, and start it again."""
+        table, busy = {
+            "shipment-notifier": ("shipments", "('sending','queued','reconcile')"),
+            "order-ingest": ("deliveries", "('pending')"),
+            "catalog-sync": ("runs", "('running')"),  # a feed run with products in flight
+        }[target]
+        db = target.replace("-", "_")
+
+        def mid_batch() -> bool:
+            sql = f"SELECT count(*) FROM {table} WHERE status IN {busy}"
+            return int(psql(self.stack, db, sql)[0][0]) > 0
+
+        try:
+            wait_until("work in flight", mid_batch, 30, 0.05)
+            detail = f"SIGKILL {target} with work in flight"
+        except TimeoutError:
+            detail = f"SIGKILL {target} (no work in flight within 30s)"
+        self.stack.procs[target].kill()
+        self.stack.procs[target].start()
+        return detail
+
     def inject(self, kind: str, round_: int) -> Injected:
         fault = Injected(kind, round_, time.time())
         infra, procs = self.stack.infra, self.stack.procs
@@ -170,25 +210,19 @@ class Run:
             infra.pg_start()
             fault.detail = "pg_ctl stop -m immediate, 5s down"
         elif kind == "service_kill_mid_batch":
-            target = ("shipment-notifier", "order-ingest", "shipment-notifier")[round_ % 3]
-            table, busy = {
-                "shipment-notifier": ("shipments", "('sending','queued','reconcile')"),
-                "order-ingest": ("deliveries", "('pending')"),
-            }[target]
-            db = target.replace("-", "_")
-
-            def mid_batch() -> bool:
-                sql = f"SELECT count(*) FROM {table} WHERE status IN {busy}"
-                return int(psql(self.stack, db, sql)[0][0]) > 0
-
-            try:
-                wait_until("work in flight", mid_batch, 30, 0.05)
-                fault.detail = f"SIGKILL {target} with work in flight"
-            except TimeoutError:
-                fault.detail = f"SIGKILL {target} (no work in flight within 30s)"
-            procs[target].kill()
-            procs[target].start()
-            fault.restart_seconds = procs[target].wait_ready()
+            # catalog-sync is killed beside shipment-notifier (rounds 1 and 3) with a feed run
+            # in flight; order-ingest alone in round 2.
+            targets = (
+                ("shipment-notifier", "catalog-sync"),
+                ("order-ingest",),
+                ("catalog-sync", "shipment-notifier"),
+            )[round_ % 3]
+            details, restarts = [], []
+            for target in targets:
+                details.append(self.kill_mid_batch(target))
+                restarts.append(procs[target].wait_ready())
+            fault.restart_seconds = max(restarts)
+            fault.detail = "; ".join(details)
         elif kind == "rebalance_kill":
             # A second member joins the group; the first is killed while the group rebalances.
             second = self.stack.add("order-ingest#2")
@@ -207,7 +241,8 @@ class Run:
         elif kind == "sandbox_resets":
             self.sandbox_rule(fault, kind, {"reset_rate": 0.1})
         elif kind == "sandbox_commit_then_drop":
-            self.sandbox_rule(fault, kind, {"drop_response_rate": 0.3, "operations": SHIP_OPS})
+            ops = SHIP_OPS + CATALOGUE_OPS
+            self.sandbox_rule(fault, kind, {"drop_response_rate": 0.3, "operations": ops})
         elif kind == "sandbox_429_burst":
             before = sum(self.stats().get("rate_limited", {}).values())
             self.burst.set()  # the next batch is five times the size, at once
@@ -257,50 +292,94 @@ def run(variant: Variant, root: Path) -> dict[str, Any]:
             "TTS_MAX_ATTEMPTS": "1000",
             "TTS_HOLD_RECHECK_SECONDS": "2",
         },
+        "catalog-sync": {
+            # The client's pace per shop and operation = the sandbox's limit (docs/feeds.md);
+            # a run of a killed process is taken over after 10 s without a heartbeat.
+            "TTS_TIKTOK_QPS": "10",
+            "TTS_RUN_STALE_SECONDS": "10",
+        },
     }
     wl: Workload | None = None
+    cat: Catalogue | None = None
     try:
         stack.start(service_env)
-        with serving(oms.app()) as oms_base:
+        with serving(oms.app()) as oms_base, serving(image_app()) as images:
             wl = Workload(stack, oms_base + "/oms/orders", variant.batch, variant.pause)
             wl.seed_product()
             wl.connect()
             wl.configure()
+            cat = Catalogue(stack, images, variant.products_per_feed, wl.run_tag)
+            cat.setup(wl.connection_id)
             say(f"stack up and configured after {time.time() - started:.0f}s")
-            r = Run(variant, stack, oms, wl)
+            r = Run(variant, stack, oms, wl, cat)
             planned = variant.min_orders
             stream = threading.Thread(
                 target=wl.run, args=(variant.min_orders, variant.max_orders, r.burst), daemon=True
             )
+            changes, faults_over = threading.Event(), threading.Event()
+            catalogue = threading.Thread(target=cat.run, args=(changes, faults_over), daemon=True)
             stream.start()
-            # The first fault once progress passes 20 %.
+            catalogue.start()
+            # The first fault once progress passes 20 %: of the orders and of the creates.
             wait_until(
-                "20% progress", lambda: progress(wl, oms, planned) >= 0.2 or bool(wl.errors), 300
+                "20% progress",
+                lambda: (
+                    (progress(wl, oms, planned) >= 0.2 and r.catalogue_progress() >= 0.2)
+                    or bool(wl.errors or cat.errors)
+                ),
+                300,
             )
             schedule = [(k, n) for n in range(variant.rounds) for k in KINDS]
-            for kind, n in schedule:
-                r.inject(kind, n)
+            for i, (kind, n) in enumerate(schedule):
+                if i >= len(schedule) * 0.2:  # the catalogue's change set, under the faults
+                    changes.set()
+                try:
+                    r.inject(kind, n)
+                except TimeoutError as exc:  # reported (no recovery): the test fails on it
+                    r.injected.append(Injected(kind, n, time.time(), f"not injected: {exc}"))
+                    say(f"{kind} #{n}: {exc}")
+            changes.set()
+            faults_over.set()
             wl.stop.set()
             stream.join(300)
             faults_done = time.time()
+            say(f"faults done; catalogue phases: {[p.name for p in cat.phases]}")
             drain_error = ""
             try:
+                # The catalogue's phases end (each waits for its changes at the sandbox), then
+                # explicit runs finish what the faults left failed.
+                wait_until("catalogue phases", cat.done.is_set, variant.drain_within, 1.0)
                 drain = wait_until(
                     "every intended effect",
                     lambda: settled(wl, oms)[0],
                     variant.drain_within,
                     1.0,
                 )
+                cat.converge(variant.drain_within)
+                # The last run's product.synced events leave through catalog-sync's outbox.
+                wait_until("catalog-sync outbox relayed", lambda: not outbox_rows(stack), 60, 0.5)
+                drain = time.time() - faults_done
             except TimeoutError as exc:
                 drain, drain_error = None, str(exc)
             report = oracle(r, started, faults_done, drain, drain_error)
     finally:
         if wl is not None:
             wl.http.close()
+        if cat is not None:
+            cat.http.close()
         stack.stop()
         infra.down()
     report["logs"] = str(root / "logs")
     return report
+
+
+def outbox_rows(stack: Stack, only_left: bool = True) -> dict[str, int]:
+    """Rows still in each service database's outbox (all of them with `only_left=False`)."""
+    counts = {
+        db: int(psql(stack, db, "SELECT count(*) FROM outbox")[0][0])
+        for db in ("auth_broker", "order_ingest", "shipment_notifier", "catalog_sync")
+    }
+    return {db: n for db, n in counts.items() if n or not only_left}
 
 
 def oracle(
@@ -357,10 +436,8 @@ def oracle(
                     "order_ingest": stored.get(plan.order_id),
                 }
             )
-    outbox = {
-        db: int(psql(stack, db, "SELECT count(*) FROM outbox")[0][0])
-        for db in ("auth_broker", "order_ingest", "shipment_notifier", "catalog_sync")
-    }
+    products = r.catalogue.observe()
+    feedback = r.catalogue.feedback()
     undelivered = psql(
         stack, "order_ingest", "SELECT status, count(*) FROM deliveries GROUP BY status"
     )
@@ -379,21 +456,36 @@ def oracle(
         "variant": r.variant.name,
         "started_at": started,
         "faults": [f.__dict__ for f in r.injected],
-        "intended_vs_observed": counts,
-        "all_effects_observed": done,
+        "intended_vs_observed": counts
+        | {
+            "products_intended_live": products["products_intended_live"],
+            "products_live_as_intended": products["products_live_as_intended"],
+            "products_intended_deleted": products["products_intended_deleted"],
+            "products_deleted_gone": products["products_deleted_gone"],
+        },
+        "all_effects_observed": done and products["settled"],
+        "catalogue": {
+            "feeds": {f.name: f.id for f in r.catalogue.feeds},
+            "phases": [p.__dict__ for p in r.catalogue.phases],
+            "sandbox": products,
+            "feedback": feedback,
+            "runs_posted": r.catalogue.runs_posted,
+            "pauses": r.catalogue.pauses,
+        },
         "duplicates": {
             "oms_change_applied_twice": pushed_twice,
             "oms_change_under_two_keys": same_change_two_keys,
             "shipment_rows_twice": duplicate_shipments,
             "second_ship_call_refused": second_ship,
             "duplicate_seller_skus_live": len(duplicate_skus),
+            "catalogue_seller_skus_listed_twice": products["duplicate_seller_skus_count"],
             "inbox_duplicates": sum(inbox_dupes.values()),
         },
         "wrong_tracking_numbers": wrong_tracking[:20],
         "oms_final_state_not_tiktoks": len(mismatches),
         "final_state_mismatches": mismatches[:20],
         "oms_bad_signatures": bad_signatures,
-        "outbox_rows_left": outbox,
+        "outbox_rows_left": outbox_rows(stack, only_left=False),
         "deliveries_by_status": {s: int(n) for s, n in undelivered},
         "token_refreshes": stats.get("token_refreshes"),
         "token_expiries_injected": r.expiries,
@@ -403,7 +495,7 @@ def oracle(
         "rate_limited": sum(stats.get("rate_limited", {}).values()),
         "time_to_drain_seconds": drain,
         "drain_error": drain_error,
-        "workload_errors": wl.errors,
+        "workload_errors": wl.errors + r.catalogue.errors,
         "total_seconds": time.time() - started,
         "faults_finished_after_seconds": faults_done - started,
     }
@@ -420,6 +512,19 @@ def table(report: dict[str, Any]) -> str:
             f"{f['kind']:28} {f['round']:>5} {f['at'] - t0:>8.1f} {rec:>13}  {f['detail'][:60]}"
         )
     lines.append("effects (intended vs observed): " + json.dumps(report["intended_vs_observed"]))
+    cat = report["catalogue"]
+    sandbox = cat["sandbox"]
+    lines.append(
+        f"products: {sandbox['products_live_as_intended']}/{sandbox['products_intended_live']} "
+        f"live as intended, {sandbox['products_deleted_gone']}/"
+        f"{sandbox['products_intended_deleted']} deleted gone, "
+        f"{sandbox['duplicate_seller_skus_count']} seller SKUs twice; feedback "
+        f"{json.dumps(cat['feedback']['outcomes'])}; phases "
+        + ", ".join(
+            f"{p['name']} {'-' if p['settled_after'] is None else round(p['settled_after'])}s"
+            for p in cat["phases"]
+        )
+    )
     lines.append("duplicates: " + json.dumps(report["duplicates"]))
     lines.append(
         f"time to drain: {report['time_to_drain_seconds']}; token refreshes "
@@ -436,6 +541,16 @@ def problems(report: dict[str, Any]) -> list[str]:
     if not report["all_effects_observed"]:
         out.append(f"effects lost: {report['intended_vs_observed']} {report['drain_error']}")
     out += [f"duplicate: {k}={v}" for k, v in report["duplicates"].items() if v]
+    cat = report["catalogue"]
+    sandbox, feedback = cat["sandbox"], cat["feedback"]
+    if not sandbox["settled"]:
+        shown = ("missing", "not_in_final_state", "deleted_still_listed", "unexpected_seller_skus")
+        detail = json.dumps({k: sandbox[k] for k in shown})
+        out.append(f"catalogue not in its final state at TikTok: {detail}")
+    if feedback["unaccounted_count"] or feedback["failed_without_reason"]:
+        out.append(f"catalog-sync feedback does not account for every product: {feedback}")
+    if [p["name"] for p in cat["phases"]][:3] != ["creates", "change set", "wave 1"]:
+        out.append(f"catalogue phases run: {[p['name'] for p in cat['phases']]}")
     if report["wrong_tracking_numbers"]:
         out.append(f"wrong tracking numbers: {report['wrong_tracking_numbers']}")
     if report["oms_final_state_not_tiktoks"]:

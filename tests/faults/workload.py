@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -319,6 +320,7 @@ class Workload:
                 self.stop.wait(self.pause)  # pacing of the stream, not a correctness wait
         except Exception as exc:  # reported by the test, which fails on it
             self.errors.append(f"{type(exc).__name__}: {exc}")
+            print(f"[faults] the order stream stopped: {self.errors[-1]}", file=sys.stderr)
 
     def snapshot(self) -> list[Plan]:
         with self.lock:

@@ -126,9 +126,16 @@ start_prometheus() {
         log "Prometheus left out (TTS_STACK_PROMETHEUS=0)"
         return 0
     fi
-    if ! bash "$HERE/prometheus.sh" check && ! bash "$HERE/prometheus.sh" >&2; then
-        log "WARNING: Prometheus is not installed and could not be (deploy/local/prometheus.sh); the stack runs without it"
-        return 0
+    if ! bash "$HERE/prometheus.sh" check; then
+        # Install only where no password is asked (`make demo` must not stop at a prompt).
+        if [[ $(id -u) != 0 ]] && ! sudo -n true 2>/dev/null; then
+            log "WARNING: Prometheus is not installed; the stack runs without it (install: sudo bash deploy/local/prometheus.sh)"
+            return 0
+        fi
+        if ! bash "$HERE/prometheus.sh" >&2; then
+            log "WARNING: Prometheus could not be installed (deploy/local/prometheus.sh); the stack runs without it"
+            return 0
+        fi
     fi
     prometheus_config
     if ! ctl status prometheus 2>/dev/null | grep -q RUNNING; then

@@ -195,14 +195,17 @@ async def test_the_hold_worker_ends_a_hold_by_time_after_checking_the_status(
     order_stack: StackFactory,
 ) -> None:
     """A shippable order less than an hour old (a market without ON_HOLD) is held until its
-    hour has passed; the worker then reads it again from TikTok and announces the end."""
+    hour has passed; the worker then reads it again from TikTok and announces the end.
+
+    The hour's passing is made, not waited for: the order is stored with most of its hour
+    left, then its stored end (our clock) and its payment time at TikTok are moved back."""
     async with order_stack() as stack:
         order = stack.place()
         state = stack.sandbox.state
         with state.lock:
             doc = state.orders.orders[order["id"]].doc
             state.orders._on_hold.discard(order["id"])
-            created = state.clock.now_int() - 3600 + 3  # the hour ends in 3 s
+            created = state.clock.now_int() - 600  # 50 minutes of the hour left
             doc.update(
                 status="AWAITING_SHIPMENT",
                 is_on_hold_order=False,
@@ -214,6 +217,19 @@ async def test_the_hold_worker_ends_a_hold_by_time_after_checking_the_status(
         held = await stack.order(order["id"])
         assert held is not None and held["ready_to_ship"] is False
         assert held["status"] == "AWAITING_SHIPMENT"
+
+        with state.lock:
+            past = state.clock.now_int() - 3601
+            doc.update(create_time=past, paid_time=past)
+        conn = await stack.db()
+        try:
+            await conn.execute(
+                "UPDATE orders SET cancellable_until = $1 WHERE id = $2",
+                past + 3600,
+                order["id"],
+            )
+        finally:
+            await conn.close()
 
         async def released() -> bool:
             got = await stack.order(order["id"])

@@ -1062,7 +1062,12 @@ def main() -> int:
     parser.add_argument(
         "--client-qps", type=float, default=QPS, help="TTS_TIKTOK_QPS (the client's pace)"
     )
-    parser.add_argument("--concurrency", type=int, default=32, help="TTS_RUN_CONCURRENCY")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=64,
+        help="TTS_RUN_CONCURRENCY: products in flight; 200 calls/s x 100-300 ms in flight each",
+    )
     parser.add_argument(
         "--catalog-env", action="append", default=[], help="name=value: another TTS_ setting"
     )

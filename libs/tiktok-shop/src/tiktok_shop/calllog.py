@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .redaction import REDACTED, is_sensitive_key
@@ -47,7 +47,16 @@ class ApiCallRecord:
     response_headers: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """The fields that are set; the mappings copied (once per call, hot: no `asdict`)."""
+        out: dict[str, Any] = {}
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = dict(value) if isinstance(value, dict) else value
+        return out
+
+
+_FIELDS = tuple(f.name for f in fields(ApiCallRecord))
 
 
 CallLogHook = Callable[[ApiCallRecord], None]
@@ -104,6 +113,8 @@ class LoggingCallLog:
 
     def __call__(self, record: ApiCallRecord) -> None:
         level = logging.INFO if record.code == 0 else logging.WARNING
+        if not self._logger.isEnabledFor(level):
+            return  # the record's dict is not built for a line nobody writes
         self._logger.log(
             level,
             "tiktok api %s %s -> %s code=%s attempt=%s %.1fms",

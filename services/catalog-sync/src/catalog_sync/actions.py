@@ -193,14 +193,23 @@ class TikTokPerformer(Performer):
         parent_id: str,
         *,
         review_since: datetime | None = None,
+        now: bool = False,
         **values: Any,
     ) -> None:
         """Store the product's state; `review_since`: TikTok accepted a create or edit sent
-        then, so its review is pending (`catalog_sync.audit.under_review`)."""
-        async with session_scope(run.sessions) as session:
-            await state.save(session, run.feed.id, parent_id, **values)
-            if review_since is not None:
-                await audit.under_review(session, run.feed.id, parent_id, review_since)
+        then, so its review is pending (`catalog_sync.audit.under_review`).
+
+        What a call's answer taught is written with the product's result (`RunState.defer`:
+        a crash before that commit leaves the state from before the call, which the next run
+        reconciles); `now`: committed before this returns (the state before a create)."""
+        ops = [state.save_op(run.feed.id, parent_id, **values)]
+        if review_since is not None:
+            ops.append(audit.under_review_op(run.feed.id, parent_id, review_since))
+        if now:
+            await run.write(parent_id, ops)
+            return
+        for op in ops:
+            run.defer(parent_id, op)
 
     def _stored_skus(self, built: BuiltProduct, sku_ids: dict[str, str]) -> dict[str, StoredSku]:
         return {
@@ -222,6 +231,7 @@ class TikTokPerformer(Performer):
         await self._save(
             run,
             parent_id,
+            now=True,
             status="creating",
             tiktok_product_id=None,
             content_hash=built.content_hash,
@@ -272,8 +282,7 @@ class TikTokPerformer(Performer):
         return state.Outcome("create", "ok")
 
     async def _save_status(self, run: RunState, parent_id: str, status: str) -> None:
-        async with session_scope(run.sessions) as session:
-            await state.set_status(session, run.feed.id, parent_id, status)
+        run.defer(parent_id, state.status_op(run.feed.id, parent_id, status))
 
     async def _forget(self, run: RunState, parent_id: str) -> None:
         """The create certainly did not happen: no product at TikTok (a later run creates)."""
@@ -410,7 +419,8 @@ class TikTokPerformer(Performer):
     ) -> state.Outcome:
         """Update Price or Update Inventory for `seller_skus` (no re-audit), then store the new
         hash of what changed. The stored row is read afresh: a price update in the same step
-        may have changed it."""
+        may have changed it (its deferred state is committed first)."""
+        await run.write(parent_id)
         async with session_scope(run.sessions) as session:
             current = (await state.load(session, run.feed.id, [parent_id]))[parent_id].stored
         assert current.tiktok_product_id is not None

@@ -114,7 +114,12 @@ async def under_review(
 ) -> None:
     """TikTok accepted a create or edit sent at `since`: its review is pending — unless a
     status about it already arrived meanwhile (a fast audit's webhook can beat our commit)."""
-    await session.execute(_UNDER_REVIEW, {"feed": feed_id, "parent": parent_id, "since": since})
+    await session.execute(*under_review_op(feed_id, parent_id, since))
+
+
+def under_review_op(feed_id: str, parent_id: str, since: datetime) -> tuple[Any, dict[str, Any]]:
+    """`under_review` as a statement and its parameters (the run's group commit)."""
+    return _UNDER_REVIEW, {"feed": feed_id, "parent": parent_id, "since": since}
 
 
 async def claim_due(session: AsyncSession, after_seconds: float, limit: int) -> list[Any]:

@@ -28,12 +28,14 @@ class RunLog:
     dropped: int = 0
 
     def add(self, record: ApiCallRecord) -> None:
+        entry = record.as_dict()
         if not self.headers:
-            record = replace(record, request_headers=None, response_headers=None)
+            entry.pop("request_headers", None)
+            entry.pop("response_headers", None)
         if len(self.entries) >= MAX_BUFFERED:
             self.entries.pop(0)
             self.dropped += 1
-        self.entries.append(record.as_dict())
+        self.entries.append(entry)
 
     def drain(self) -> list[dict[str, Any]]:
         out, self.entries = self.entries, []

@@ -25,7 +25,11 @@ two processes racing on the same image insert with `ON CONFLICT DO NOTHING` and 
 both use the uri that was stored first.
 
 Transactions are the resolver's own and short: a lookup, a `checked_at` renewal, an insert.
-No transaction is open during a download or an upload (I/O outside the database).
+No transaction is open during a download or an upload (I/O outside the database). The
+products in flight together share them (`catalog_sync.batching`): their lookups are one
+query, their new rows one insert; a URL with no row at all skips the lookup by content hash
+(there is none to find). At most `concurrency` downloads go on at once (the merchant's
+server); uploads are paced by the TikTok client.
 
 A dry run (`dry_run=True`) downloads (so broken links are reported) but never uploads and
 never writes: an image already uploaded resolves to its uri, any other one to the
@@ -55,6 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tiktok_shop import InvalidRequestError
 from tts_common.db import session_scope
 
+from catalog_sync.batching import Batcher
 from catalog_sync.payload_images import ImageRequest, ImageUseCase, content_hash
 
 log = logging.getLogger(__name__)
@@ -86,9 +91,18 @@ _TOUCH = text(
 )
 _INSERT = text(
     "INSERT INTO image_uploads (connection_id, url, use_case, content_hash, uri)"
-    " VALUES (:connection, :url, :use_case, :hash, :uri)"
-    " ON CONFLICT (connection_id, url, use_case, content_hash) DO NOTHING RETURNING uri"
+    " SELECT CAST(:connection AS uuid), u.url, u.use_case, u.hash, u.uri"
+    " FROM unnest(CAST(:urls AS text[]), CAST(:use_cases AS text[]),"
+    " CAST(:hashes AS text[]), CAST(:uris AS text[]))"
+    " AS u(url, use_case, hash, uri)"
+    " ON CONFLICT (connection_id, url, use_case, content_hash) DO NOTHING"
+    " RETURNING url, use_case, content_hash"
 )
+
+# (URL, use case) -> (uri of its newest row, checked within the recheck window?)
+Known = dict[tuple[str, str], tuple[str, bool]]
+# A new upload to store: (URL, use case, content hash, uri).
+NewRow = tuple[str, str, str, str]
 
 
 class UploadedUri(Protocol):
@@ -163,7 +177,7 @@ class DbImageResolver:
         dry_run: bool = False,
         recheck_after: timedelta | float = DEFAULT_RECHECK_AFTER,
         timeout: float = DOWNLOAD_TIMEOUT,
-        concurrency: int = 4,
+        concurrency: int = 8,
         memo_size: int = 200_000,
     ) -> None:
         self._sessions = sessions
@@ -186,6 +200,8 @@ class DbImageResolver:
         self.problems: dict[str, str] = {}
         # cached / reused / uploaded / dry_run / failed, for the run's log.
         self.stats: Counter[str] = Counter()
+        self._lookups: Batcher[list[str], Known] = Batcher(self._lookup_many)
+        self._inserts: Batcher[NewRow, str] = Batcher(self._insert_many)
 
     def uri(self, url: str, use_case: ImageUseCase) -> str | None:
         return self._resolved.get((url, use_case))
@@ -201,9 +217,9 @@ class DbImageResolver:
                 use_cases.append(use_case)
         if not by_url:
             return
-        fresh = await self._fresh(list(by_url))
+        known = await self._known(list(by_url))
         results = await asyncio.gather(
-            *(self._resolve(url, use_cases, fresh) for url, use_cases in by_url.items()),
+            *(self._resolve(url, use_cases, known) for url, use_cases in by_url.items()),
             return_exceptions=True,
         )
         for result in results:
@@ -212,48 +228,57 @@ class DbImageResolver:
 
     # --- steps ----------------------------------------------------------------------------
 
-    async def _fresh(self, urls: list[str]) -> dict[tuple[str, str], str]:
-        """(URL, use case) -> uri of the rows checked within the recheck window."""
+    async def _known(self, urls: list[str]) -> Known:
+        """(URL, use case) -> (uri, fresh) of the newest row of each stored one."""
         if not self._connection:
             return {}
+        return await self._lookups.submit(urls)
+
+    async def _lookup_many(self, batches: list[list[str]]) -> list[Known]:
+        """Several products' lookups in one query, answered per product."""
+        urls = sorted({url for batch in batches for url in batch})
         async with session_scope(self._sessions) as session:
             rows = await session.execute(
                 _FRESH, {"connection": self._connection, "urls": urls, "recheck": self._recheck}
             )
-            return {(r.url, r.use_case): r.uri for r in rows if r.fresh}
+            found: dict[str, Known] = {}
+            for r in rows:
+                found.setdefault(r.url, {})[(r.url, r.use_case)] = (r.uri, bool(r.fresh))
+        return [{k: v for url in batch for k, v in found.get(url, {}).items()} for batch in batches]
 
-    async def _resolve(
-        self, url: str, use_cases: list[ImageUseCase], fresh: dict[tuple[str, str], str]
-    ) -> None:
+    async def _resolve(self, url: str, use_cases: list[ImageUseCase], known: Known) -> None:
         async with self._url_lock(url):
             todo: list[ImageUseCase] = []
             for use_case in use_cases:
                 if (url, use_case) in self._resolved:
                     continue  # another product in flight resolved it meanwhile
-                uri = fresh.get((url, use_case.value))
-                if uri is not None:
+                uri, fresh = known.get((url, use_case.value), ("", False))
+                if fresh:
                     self.stats["cached"] += 1
                     self._remember(url, use_case, uri)
                 else:
                     todo.append(use_case)
             if not todo:
                 return
-            async with self._slots:
+            async with self._slots:  # downloads only: the merchant's server
                 try:
                     image = await self._download(url)
                 except ImageProblem as problem:
                     self._fail(url, todo, str(problem))
                     return
-                for use_case in todo:
-                    try:
-                        uri = await self._store(url, use_case, image)
-                    except ImageProblem as problem:
-                        self._fail(url, [use_case], str(problem))
-                    else:
-                        self._remember(url, use_case, uri)
+            for use_case in todo:
+                try:
+                    uri = await self._store(url, use_case, image, (url, use_case.value) in known)
+                except ImageProblem as problem:
+                    self._fail(url, [use_case], str(problem))
+                else:
+                    self._remember(url, use_case, uri)
 
-    async def _store(self, url: str, use_case: ImageUseCase, image: Downloaded) -> str:
-        """The uri of these bytes for (URL, use case): stored, else uploaded and stored."""
+    async def _store(
+        self, url: str, use_case: ImageUseCase, image: Downloaded, stored_before: bool = True
+    ) -> str:
+        """The uri of these bytes for (URL, use case): stored, else uploaded and stored.
+        `stored_before`: the lookup found a row of (URL, use case), maybe of these bytes."""
         key = {
             "connection": self._connection,
             "url": url,
@@ -261,7 +286,7 @@ class DbImageResolver:
             "hash": image.hash,
         }
         known = None
-        if self._connection:
+        if self._connection and stored_before:
             async with session_scope(self._sessions) as session:
                 known = await session.scalar(_FIND if self.dry_run else _TOUCH, key)
         if known is not None:
@@ -279,11 +304,33 @@ class DbImageResolver:
         except InvalidRequestError as exc:  # includes ValidationError: about this image
             raise ImageProblem(f"TikTok refused the image: {exc}") from None
         self.stats["uploaded"] += 1
+        return await self._inserts.submit((url, use_case.value, image.hash, uploaded.uri))
+
+    async def _insert_many(self, new: list[NewRow]) -> list[str]:
+        """Store several uploads in one statement; the uri each URL now has (another
+        process's, when it stored the same image first)."""
         async with session_scope(self._sessions) as session:
-            stored = await session.scalar(_INSERT, {**key, "uri": uploaded.uri})
-            if stored is None:  # another process stored this image first: use its uri
-                stored = await session.scalar(_TOUCH, key)
-        return str(stored if stored is not None else uploaded.uri)
+            inserted = {
+                (r.url, r.use_case, r.content_hash)
+                for r in await session.execute(
+                    _INSERT,
+                    {
+                        "connection": self._connection,
+                        "urls": [n[0] for n in new],
+                        "use_cases": [n[1] for n in new],
+                        "hashes": [n[2] for n in new],
+                        "uris": [n[3] for n in new],
+                    },
+                )
+            }
+            out: list[str] = []
+            for url, use_case, hash_, uri in new:
+                if (url, use_case, hash_) not in inserted:  # another process stored it first
+                    key = {"connection": self._connection, "url": url, "use_case": use_case}
+                    stored = await session.scalar(_TOUCH, {**key, "hash": hash_})
+                    uri = str(stored) if stored is not None else uri
+                out.append(uri)
+        return out
 
     async def _download(self, url: str) -> Downloaded:
         try:

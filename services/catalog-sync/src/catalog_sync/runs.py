@@ -11,8 +11,13 @@ listed twice.
 Per product: the readiness analyzer (a product failing it is not sent; it gets feedback), the
 payload builder, the planner (`catalog_sync.delta`), then the TikTok calls, with at most
 `concurrency` products in flight (the client's limiter keeps each shop under its rate limit).
-Each product's result is committed in its own transaction (the worker's loop body owns the
-commit); TikTok is never called inside a transaction.
+The products in flight write their steps through the run's group commit
+(`catalog_sync.batching`): what they submit while a batch is being written becomes the next
+batch, one transaction of set-based statements, and each product goes on when its own step
+is committed. A product's state before a create is committed before TikTok is called; its
+state after a call is written with its result (`RunState.defer`), since a product whose
+result is lost in a crash is reconciled like one whose answer was (docs/feeds.md,
+"Throughput"). TikTok is never called inside a transaction.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from tts_common.db import session_scope
 from tts_common.errors import Conflict, NotFound
 
 from catalog_sync import calllog, feeds, payload, pipeline, state, sync_events, taxonomy_cache
+from catalog_sync.batching import Batcher
 from catalog_sync.dataflow import group_variants
 from catalog_sync.delta import Action, Plan, plan
 from catalog_sync.models import Feed
@@ -242,6 +248,18 @@ class Performer:
 
 
 @dataclass
+class Result:
+    """One product's step for the run's group commit: its state changes (in order), then its
+    outcomes (feedback, history, event) and run items."""
+
+    parent_id: str
+    ops: list[state.Op]
+    outcomes: Sequence[state.Outcome] = ()
+    product_ids: Sequence[str] = ()
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class RunState:
     run_id: str
     feed: Feed
@@ -259,6 +277,56 @@ class RunState:
     # products' fingerprints to store ((parent id, fingerprint), written with the progress).
     config: str = ""
     synced: list[tuple[str, str]] = field(default_factory=list)
+    # State changes written with the product's next step (`defer`), and the group commit.
+    deferred: dict[str, list[state.Op]] = field(default_factory=dict)
+    writer: Batcher[Result, None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.writer = Batcher(self._flush)
+
+    def defer(self, parent_id: str, op: state.Op) -> None:
+        """A state change after a TikTok call: committed with the product's next write (its
+        next state or its result), not on its own."""
+        self.deferred.setdefault(parent_id, []).append(op)
+
+    async def write(
+        self,
+        parent_id: str,
+        ops: Sequence[state.Op] = (),
+        *,
+        outcomes: Sequence[state.Outcome] = (),
+        product_ids: Sequence[str] = (),
+        items: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Commit the product's deferred changes, `ops`, and its outcomes and run items, with
+        the other products' steps of the moment (returns once committed)."""
+        pending = [*self.deferred.pop(parent_id, ()), *ops]
+        if not pending and not outcomes and not items:
+            return
+        await self.writer.submit(Result(parent_id, pending, outcomes, product_ids, list(items)))
+
+    async def _flush(self, results: list[Result]) -> list[None]:
+        async with session_scope(self.sessions) as session:
+            await state.apply(session, [r.ops for r in results])
+            recorded = [r for r in results if r.outcomes]
+            if recorded and not self.dry_run:
+                await sync_events.queue_many(
+                    session,
+                    self.feed.id,
+                    self.run_id,
+                    [(r.parent_id, r.outcomes, r.product_ids) for r in recorded],
+                )
+                await state.record_many(
+                    session,
+                    self.feed.id,
+                    self.run_id,
+                    [(r.parent_id, r.outcomes) for r in recorded],
+                    feedback_enabled=self.feed.feedback_enabled,
+                )
+            items = [item for r in results for item in r.items]
+            if items:
+                await session.execute(_ITEM, items)
+        return [None] * len(results)
 
     def halt(self, status: str, reason: str) -> None:
         if self.stop is None:
@@ -451,6 +519,7 @@ async def _worker(
             await _one(run, product, record, analyzer, performer, build)
         except Pause as exc:
             run.pause(str(exc))
+            await run.write(product.parent_id)  # what it changed before the pause
             continue
         except Exception as exc:  # a bug or the database: this product only, the run goes on
             log.exception(
@@ -564,35 +633,19 @@ async def _record(
     product_ids: Sequence[str] = (),
 ) -> None:
     """One product's outcomes: its run items, its history, the feedback (the last outcome)
-    and its `product.*` event (`catalog_sync.sync_events`), all in one transaction — unless
-    this is a dry run, which changes nothing but its own report."""
-    if not outcomes:
-        return
-    async with session_scope(run.sessions) as session:
-        if not run.dry_run:
-            await sync_events.queue(
-                session, run.feed.id, parent_id, run.run_id, outcomes, product_ids
-            )
-        for outcome in outcomes:
-            if not run.dry_run:
-                await state.record(
-                    session,
-                    run.feed.id,
-                    parent_id,
-                    run.run_id,
-                    outcome,
-                    feedback_enabled=run.feed.feedback_enabled and outcome is outcomes[-1],
-                )
-            await session.execute(
-                _ITEM,
-                {
-                    "run": run.run_id,
-                    "parent": parent_id,
-                    "action": outcome.action,
-                    "outcome": outcome.outcome,
-                    "detail": _detail(outcome),
-                },
-            )
+    and its `product.*` event (`catalog_sync.sync_events`), all in one transaction with its
+    deferred state — unless this is a dry run, which changes nothing but its own report."""
+    items = [
+        {
+            "run": run.run_id,
+            "parent": parent_id,
+            "action": outcome.action,
+            "outcome": outcome.outcome,
+            "detail": _detail(outcome),
+        }
+        for outcome in outcomes
+    ]
+    await run.write(parent_id, outcomes=outcomes, product_ids=product_ids, items=items)
 
 
 def _detail(outcome: state.Outcome) -> dict[str, Any] | None:
@@ -619,23 +672,22 @@ async def _plan_item(
         if built is not None
         else []
     )
-    async with session_scope(run.sessions) as session:
-        for action in todo.actions:
-            await session.execute(
-                _ITEM,
-                {
-                    "run": run.run_id,
-                    "parent": parent_id,
-                    "action": str(action),
-                    "outcome": "planned",
-                    "detail": {
-                        "why": todo.why,
-                        "price_skus": list(todo.price_skus),
-                        "inventory_skus": list(todo.inventory_skus),
-                        "changes": changes,
-                    },
-                },
-            )
+    items = [
+        {
+            "run": run.run_id,
+            "parent": parent_id,
+            "action": str(action),
+            "outcome": "planned",
+            "detail": {
+                "why": todo.why,
+                "price_skus": list(todo.price_skus),
+                "inventory_skus": list(todo.inventory_skus),
+                "changes": changes,
+            },
+        }
+        for action in todo.actions
+    ]
+    await run.write(parent_id, items=items)
 
 
 async def _live(run: RunState) -> dict[str, str]:
@@ -674,20 +726,21 @@ async def _deletions(
         )
         return
     if run.dry_run:
-        for parent_id in gone:
+        for _ in gone:
             run.tally.add("delete", "planned")
-            await _plan_item(
-                run, parent_id, Plan((Action.DELETE,), why="gone from the source"), None, None
-            )
+        await asyncio.gather(*(
+            _plan_item(run, p, Plan((Action.DELETE,), why="gone from the source"), None, None)
+            for p in gone
+        ))  # fmt: skip
         return
     for start in range(0, len(gone), DELETE_BATCH):
         if run.stop is not None:
             return
         chunk = {p: live[p] for p in gone[start : start + DELETE_BATCH]}
         deleted = await performer.delete(run, chunk)
-        for parent_id, outcome in deleted.items():
+        for outcome in deleted.values():
             run.tally.add(outcome.action, outcome.outcome)
-            await _record(run, parent_id, [outcome])
+        await asyncio.gather(*(_record(run, p, [o]) for p, o in deleted.items()))
 
 
 async def _progress_loop(run: RunState, every: float) -> None:

@@ -3,8 +3,10 @@
 `tiktok_products` holds, per feed and parent, the TikTok product id, the status (creating /
 unknown / live / failed / deleted), the canonical hashes of the last accepted payload and the
 SKU ids; `feedback` the last action's outcome and TikTok's answer (the feedback file);
-`product_history` every attempt. Flush only: the run's loop body commits each product's
-result in its own transaction (docs/architecture.md, "The transaction rule").
+`product_history` every attempt. Flush only: the run commits the results of the products in
+flight together, one transaction per batch (`catalog_sync.batching`; docs/architecture.md,
+"The transaction rule"), so the writes come as statements with their parameters (`Op`) and
+set-based functions (`apply`, `record_many`) as well as one product at a time.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +54,10 @@ _HISTORY = text(
 ).bindparams(bindparam("changed", type_=JSONB), bindparam("response", type_=JSONB))
 
 
+# One statement and its parameters: a product's state change, written later with others.
+Op = tuple[TextClause, dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Record:
     """A `tiktok_products` row: the planner's `Stored` plus the last accepted payload."""
@@ -75,6 +81,30 @@ async def load(session: AsyncSession, feed_id: str, parents: Sequence[str]) -> d
     return {row.parent_id: _stored(row) for row in result}
 
 
+def save_op(
+    feed_id: str,
+    parent_id: str,
+    *,
+    status: str,
+    tiktok_product_id: str | None,
+    content_hash: str | None,
+    skus: Mapping[str, StoredSku],
+    payload: dict[str, Any] | None,
+) -> Op:
+    return _SAVE, {
+        "feed": feed_id,
+        "parent": parent_id,
+        "status": status,
+        "product": tiktok_product_id,
+        "content": content_hash,
+        "skus": {
+            s: {"price_hash": v.price_hash, "inventory_hash": v.inventory_hash, "sku_id": v.sku_id}
+            for s, v in skus.items()
+        },
+        "payload": payload,
+    }
+
+
 async def save(
     session: AsyncSession,
     feed_id: str,
@@ -86,29 +116,39 @@ async def save(
     skus: Mapping[str, StoredSku],
     payload: dict[str, Any] | None,
 ) -> None:
-    await session.execute(
-        _SAVE,
-        {
-            "feed": feed_id,
-            "parent": parent_id,
-            "status": status,
-            "product": tiktok_product_id,
-            "content": content_hash,
-            "skus": {
-                s: {
-                    "price_hash": v.price_hash,
-                    "inventory_hash": v.inventory_hash,
-                    "sku_id": v.sku_id,
-                }
-                for s, v in skus.items()
-            },
-            "payload": payload,
-        },
+    stmt, params = save_op(
+        feed_id,
+        parent_id,
+        status=status,
+        tiktok_product_id=tiktok_product_id,
+        content_hash=content_hash,
+        skus=skus,
+        payload=payload,
     )
+    await session.execute(stmt, params)
+
+
+def status_op(feed_id: str, parent_id: str, status: str) -> Op:
+    return _STATUS, {"feed": feed_id, "parent": parent_id, "status": status}
 
 
 async def set_status(session: AsyncSession, feed_id: str, parent_id: str, status: str) -> None:
-    await session.execute(_STATUS, {"feed": feed_id, "parent": parent_id, "status": status})
+    await session.execute(*status_op(feed_id, parent_id, status))
+
+
+async def apply(session: AsyncSession, sequences: Sequence[Sequence[Op]]) -> None:
+    """Several products' ops (one sequence each, in its order) set-based: the i-th ops of all
+    sequences go together, one executemany per statement. Products are independent rows, so
+    only each sequence's own order has to hold."""
+    depth = max((len(ops) for ops in sequences), default=0)
+    for i in range(depth):
+        grouped: dict[TextClause, list[dict[str, Any]]] = {}
+        for ops in sequences:
+            if i < len(ops):
+                stmt, params = ops[i]
+                grouped.setdefault(stmt, []).append(params)
+        for stmt, rows in grouped.items():
+            await session.execute(stmt, rows)
 
 
 @dataclass(frozen=True)
@@ -121,6 +161,41 @@ class Outcome:
     message: str | None = None
     request_id: str | None = None
     errors: tuple[dict[str, str], ...] = ()
+
+
+def _feedback_row(feed_id: str, parent_id: str, run_id: str, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "feed": feed_id,
+        "parent": parent_id,
+        "action": outcome.action,
+        "outcome": outcome.outcome,
+        "code": outcome.code,
+        "message": outcome.message,
+        "request_id": outcome.request_id,
+        "errors": list(outcome.errors),
+        "run": run_id,
+    }
+
+
+def _history_row(
+    feed_id: str,
+    parent_id: str,
+    run_id: str,
+    outcome: Outcome,
+    payload_hash: str | None = None,
+    changed: list[str] | None = None,
+    response: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "feed": feed_id,
+        "parent": parent_id,
+        "run": run_id,
+        "action": outcome.action,
+        "outcome": outcome.outcome,
+        "hash": payload_hash,
+        "changed": changed,
+        "response": response,
+    }
 
 
 async def record(
@@ -137,33 +212,38 @@ async def record(
 ) -> None:
     """The product's feedback row (when enabled) and one history entry."""
     if feedback_enabled:
-        await session.execute(
-            _FEEDBACK,
-            {
-                "feed": feed_id,
-                "parent": parent_id,
-                "action": outcome.action,
-                "outcome": outcome.outcome,
-                "code": outcome.code,
-                "message": outcome.message,
-                "request_id": outcome.request_id,
-                "errors": list(outcome.errors),
-                "run": run_id,
-            },
-        )
+        await session.execute(_FEEDBACK, _feedback_row(feed_id, parent_id, run_id, outcome))
     await session.execute(
         _HISTORY,
-        {
-            "feed": feed_id,
-            "parent": parent_id,
-            "run": run_id,
-            "action": outcome.action,
-            "outcome": outcome.outcome,
-            "hash": payload_hash,
-            "changed": changed,
-            "response": response,
-        },
+        _history_row(feed_id, parent_id, run_id, outcome, payload_hash, changed, response),
     )
+
+
+async def record_many(
+    session: AsyncSession,
+    feed_id: str,
+    run_id: str,
+    results: Sequence[tuple[str, Sequence[Outcome]]],
+    *,
+    feedback_enabled: bool = True,
+) -> None:
+    """`record` for several products' outcomes (parent id, outcomes): a history entry per
+    outcome, the feedback of each product's last one; one executemany per table."""
+    history = [
+        _history_row(feed_id, parent_id, run_id, outcome)
+        for parent_id, outcomes in results
+        for outcome in outcomes
+    ]
+    if feedback_enabled:
+        feedback = [
+            _feedback_row(feed_id, parent_id, run_id, outcomes[-1])
+            for parent_id, outcomes in results
+            if outcomes
+        ]
+        if feedback:
+            await session.execute(_FEEDBACK, feedback)
+    if history:
+        await session.execute(_HISTORY, history)
 
 
 async def uncertain_parents(session: AsyncSession, feed_id: str) -> dict[str, Record]:

@@ -30,7 +30,7 @@ from tts_common.events import (
     SyncError,
     make_event,
 )
-from tts_common.outbox import add_event
+from tts_common.outbox import add_event, add_events
 
 from catalog_sync.state import Outcome
 
@@ -40,6 +40,10 @@ FAILED = ("failed", "not_ready")
 _ROW = text(
     "SELECT status, tiktok_product_id, skus FROM tiktok_products"
     " WHERE feed_id = :feed AND parent_id = :parent"
+)
+_ROWS = text(
+    "SELECT parent_id, status, tiktok_product_id, skus FROM tiktok_products"
+    " WHERE feed_id = :feed AND parent_id = ANY(:parents)"
 )
 
 
@@ -131,3 +135,26 @@ async def queue(
     event_type, data = found
     event = make_event(event_type, SOURCE, f"{feed_id}/{parent_id}", data)
     await add_event(session, PRODUCT_SYNCED, f"{feed_id}:{parent_id}", event)
+
+
+async def queue_many(
+    session: AsyncSession,
+    feed_id: str,
+    run_id: str,
+    results: Sequence[tuple[str, Sequence[Outcome], Sequence[str]]],
+) -> None:
+    """`queue` for several products (parent id, outcomes, variant ids) of one feed: their
+    rows read in one query, their events queued in one statement; flush only."""
+    if not results:
+        return
+    found = await session.execute(_ROWS, {"feed": feed_id, "parents": [r[0] for r in results]})
+    rows = {row.parent_id: row for row in found}
+    events = []
+    for parent_id, outcomes, product_ids in results:
+        made = event_for(feed_id, parent_id, run_id, outcomes, rows.get(parent_id), product_ids)
+        if made is None:
+            continue
+        event_type, data = made
+        event = make_event(event_type, SOURCE, f"{feed_id}/{parent_id}", data)
+        events.append((PRODUCT_SYNCED, f"{feed_id}:{parent_id}", event))
+    await add_events(session, events)

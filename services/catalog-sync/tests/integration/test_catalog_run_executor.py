@@ -177,3 +177,55 @@ async def test_a_cancel_stops_the_run(sessions: async_sessionmaker[AsyncSession]
     assert status == "cancelled"
     run = await _get(sessions, feed, run_id)
     assert run["reason"] == "cancelled on request" and performer.calls < PRODUCTS, run
+
+
+async def test_products_in_flight_commit_their_results_together(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The run's group commit: the products released together write their deferred state and
+    their results in shared transactions, each product's rows all there."""
+    feed = await _feed_with_products(sessions)
+    seen: list[runs.RunState] = []
+
+    class Deferring(GatedPerformer):
+        async def perform(
+            self, run: runs.RunState, parent_id: str, built: Any, record: Any, todo: Plan
+        ) -> list[state.Outcome]:
+            seen.append(run)
+            outcomes = await super().perform(run, parent_id, built, record, todo)
+            # What the answer taught: written with the result, not on its own.
+            run.defer(parent_id, state.save_op(
+                feed.id, parent_id, status="live", tiktok_product_id=f"tt-{parent_id}",
+                content_hash="c", skus={}, payload=None,
+            ))  # fmt: skip
+            return outcomes
+
+    performer = Deferring(width=PRODUCTS)
+    run_id = await _run(sessions, feed)
+    status = await runs.execute(sessions, run_id, performer, concurrency=PRODUCTS, build=build)
+    assert status == "succeeded"
+    writer = seen[0].writer
+    assert writer.items == PRODUCTS and writer.batches < PRODUCTS, (writer.batches, writer.items)
+    assert seen[0].deferred == {}
+    async with session_scope(sessions) as session:
+        live = await session.scalar(
+            text(
+                "SELECT count(*) FROM tiktok_products WHERE feed_id = :f AND status = 'live'"
+                " AND tiktok_product_id = 'tt-' || parent_id"
+            ),
+            {"f": feed.id},
+        )
+        counts = (
+            await session.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM feedback WHERE feed_id = :f) AS feedback,"
+                    " (SELECT count(*) FROM product_history WHERE feed_id = :f) AS history,"
+                    " (SELECT count(*) FROM run_items WHERE run_id = :r) AS items,"
+                    " (SELECT count(*) FROM outbox) AS events"
+                ),
+                {"f": feed.id, "r": run_id},
+            )
+        ).one()
+    assert live == PRODUCTS
+    assert (counts.feedback, counts.history, counts.items) == (PRODUCTS,) * 3
+    assert counts.events == PRODUCTS  # a product.synced each: the row was live when read

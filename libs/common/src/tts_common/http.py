@@ -124,8 +124,17 @@ class HttpLimits:
 
 
 def _under(path: str, prefix: str) -> bool:
-    base = prefix.rstrip("/")
-    return path == base or path.startswith(base + "/")
+    """Is `path` at or below `prefix`, segment by segment? A `{name}` segment of the prefix
+    matches any one segment (`/v1/feeds/{feed_id}/products`), so one route's limit need not
+    be granted to its whole resource tree."""
+    want = prefix.rstrip("/").split("/")
+    have = path.split("/")
+    if len(have) < len(want):
+        return False
+    return all(
+        w == h or (w.startswith("{") and w.endswith("}") and h != "")
+        for w, h in zip(want, have, strict=False)
+    )
 
 
 def allow_body(
@@ -136,7 +145,8 @@ def allow_body(
     body_timeout_s: float | None = None,
     request_timeout_s: float | None = None,
 ) -> None:
-    """Let requests under `prefix` (a path, matched by whole segments) carry up to `max_bytes`.
+    """Let requests under `prefix` (a path, matched by whole segments; a `{name}` segment
+    matches any one) carry up to `max_bytes`.
 
     A large upload also needs time: `body_timeout_s` / `request_timeout_s` replace the app's
     defaults under the prefix (0 = no request timeout there).

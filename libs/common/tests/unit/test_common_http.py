@@ -162,6 +162,23 @@ async def test_allow_body_raises_the_limit_under_a_prefix_only() -> None:
         allow_body(app, "v1/no-slash", 10)
 
 
+async def test_allow_body_with_a_path_parameter_covers_that_route_only() -> None:
+    app, _ = build_app()
+    allow_body(app, "/v1/feeds/{feed_id}/products", 4 * MiB)
+    limits = app.state.http_limits
+    assert limits.body_limit("/v1/feeds/f1/products") == 4 * MiB
+    assert limits.body_limit("/v1/feeds/f1/products/batch") == 4 * MiB
+    assert limits.body_limit("/v1/feeds/f1") == LIMIT
+    assert limits.body_limit("/v1/feeds/f1/runs") == LIMIT
+    assert limits.body_limit("/v1/feeds//products") == LIMIT
+    assert limits.body_limit("/v1/feeds/f1/products:upsert") == LIMIT  # another segment
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        big = b"x" * (2 * MiB)
+        assert (await client.post("/v1/feeds/f1/products", content=big)).status_code != 413
+        assert (await client.post("/v1/feeds/f1/runs", content=big)).status_code == 413
+
+
 async def test_invalid_json_and_unreadable_bodies_answer_in_the_error_shape(guarded: Any) -> None:
     client, _ = guarded
     r = await client.post("/items", content=b"{bad", headers={"content-type": "application/json"})

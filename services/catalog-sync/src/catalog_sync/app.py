@@ -14,7 +14,7 @@ from catalog_sync import metrics as catalog_metrics
 from catalog_sync import products, runs, tiktok, workers
 from catalog_sync.actions import TikTokPerformer
 from catalog_sync.config import Settings
-from catalog_sync.routes import router
+from catalog_sync.routes import MAX_DOCUMENT_BYTES, router
 from catalog_sync.routes_analysis import router as analysis_router
 from catalog_sync.routes_runs import router as runs_router
 from catalog_sync.routes_taxonomy import router as taxonomy_router
@@ -119,12 +119,17 @@ def create_app(settings: Settings | None = None, *, connection_group: str | None
         on_shutdown=[stop_tiktok],
         description="Delta product sync to TikTok Shop: feeds, dataflow, readiness, runs, feedback",
     )
-    # Product snapshots are large; only the upload routes live under these prefixes' limit.
-    allow_body(
-        app,
-        "/v1/feeds",
-        settings.max_upload_bytes,
-        body_timeout_s=settings.upload_body_timeout_seconds,
-        request_timeout_s=settings.upload_request_timeout_seconds,
-    )
+    # Product snapshots are large: the two upload routes (streamed to the database) get the
+    # upload limit; the routes that read a whole document cap it at MAX_DOCUMENT_BYTES; every
+    # other route (JSON bodies FastAPI reads into memory) keeps the service default.
+    for upload in ("/v1/feeds/{feed_id}/products", "/v1/feeds/{feed_id}/products:upsert"):
+        allow_body(
+            app,
+            upload,
+            settings.max_upload_bytes,
+            body_timeout_s=settings.upload_body_timeout_seconds,
+            request_timeout_s=settings.upload_request_timeout_seconds,
+        )
+    for document in ("/v1/feeds:apply", "/v1/feeds/{feed_id}/lists/{name}/mappings"):
+        allow_body(app, document, MAX_DOCUMENT_BYTES)
     return app

@@ -47,8 +47,8 @@ _UPLOAD_DOC = (
 )
 
 
-# Routes under /v1/feeds may receive large uploads (TTS_MAX_UPLOAD_BYTES); those that read a
-# whole body into memory cap it themselves.
+# The product upload routes may receive large bodies (TTS_MAX_UPLOAD_BYTES, app.py); those
+# that read a whole document into memory are allowed this much, and cap it themselves.
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 
 

@@ -82,14 +82,20 @@ async def run_executor(rt: Runtime, performer: runs.Performer, build: Any) -> No
             raise
         except Exception as exc:
             log.exception("run failed", extra={"run_id": run_id})
-            async with session_scope(rt.sessions) as session:
-                await session.execute(
-                    text(
-                        "UPDATE runs SET status = 'failed', reason = :r, finished_at = now()"
-                        " WHERE id = :id"
-                    ),
-                    {"id": run_id, "r": f"{type(exc).__name__}: {exc}"[:500]},
-                )
+            try:
+                async with session_scope(rt.sessions) as session:
+                    await session.execute(
+                        text(
+                            "UPDATE runs SET status = 'failed', reason = :r, finished_at = now()"
+                            " WHERE id = :id"
+                        ),
+                        {"id": run_id, "r": f"{type(exc).__name__}: {exc}"[:500]},
+                    )
+            except Exception:
+                # The database is what failed (an outage): the run stays `running` without a
+                # heartbeat and is taken over after run_stale_seconds; this loop must live on,
+                # or the process never claims a run again (docs/reliability.md).
+                log.warning("a failed run could not be marked failed", extra={"run_id": run_id})
         finally:
             beat.cancel()
         metrics = rt.extras.get(catalog_metrics.EXTRA)

@@ -460,6 +460,7 @@ class Catalogue:
         outcomes: Counter[str] = Counter()
         unaccounted: list[str] = []
         failed_without_reason: list[str] = []
+        failed: list[dict[str, Any]] = []
         for feed in self.feeds:
             r = self.call("GET", f"/v1/feeds/{feed.id}/feedback", (200,))
             lines = [orjson.loads(line) for line in r.content.splitlines() if line]
@@ -470,13 +471,19 @@ class Catalogue:
                     unaccounted.append(parent)
                     continue
                 outcomes[str(line.get("outcome"))] += 1
-                if line.get("outcome") != "ok" and not (line.get("code") or line.get("errors")):
+                if line.get("outcome") == "ok":
+                    continue
+                # The reason: TikTok's code and message, readiness errors, or (an unexpected
+                # failure, e.g. the database gone mid-product) the error's text.
+                failed.append({k: line.get(k) for k in ("parent_id", "action", "code", "message")})
+                if not (line.get("code") or line.get("message") or line.get("errors")):
                     failed_without_reason.append(parent)
         return {
             "outcomes": dict(outcomes),
             "unaccounted": unaccounted[:20],
             "unaccounted_count": len(unaccounted),
             "failed_without_reason": failed_without_reason[:20],
+            "failed": failed[:20],
         }
 
 

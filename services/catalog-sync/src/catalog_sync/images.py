@@ -218,6 +218,10 @@ class DbImageResolver:
         if not by_url:
             return
         known = await self._known(list(by_url))
+        if len(by_url) == 1:  # the usual product: one picture, no task of its own
+            ((url, use_cases),) = by_url.items()
+            await self._resolve(url, use_cases, known)
+            return
         results = await asyncio.gather(
             *(self._resolve(url, use_cases, known) for url, use_cases in by_url.items()),
             return_exceptions=True,

@@ -519,7 +519,10 @@ async def _worker(
             await _one(run, product, record, analyzer, performer, build)
         except Pause as exc:
             run.pause(str(exc))
-            await run.write(product.parent_id)  # what it changed before the pause
+            try:
+                await run.write(product.parent_id)  # what it changed before the pause
+            except Exception:  # its state stays as before the call: the next run reconciles
+                log.exception("recording a paused product failed", extra={"run_id": run.run_id})
             continue
         except Exception as exc:  # a bug or the database: this product only, the run goes on
             log.exception(
@@ -819,6 +822,9 @@ async def _finish(run: RunState, status: str, reason: str | None) -> str:
             "status": status,
             "reason": reason,
             "counts": counts,
+            # The group commit: products' steps written, in how many transactions.
+            "steps_written": run.writer.items,
+            "write_batches": run.writer.batches,
         },
     )
     return status

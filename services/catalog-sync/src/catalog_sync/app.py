@@ -67,6 +67,7 @@ async def run_executor(rt: Runtime) -> None:
             images_http,
             dry_run=run.dry_run,
             recheck_after=settings.image_recheck_seconds,
+            allow_private_hosts=settings.images_may_use_private_hosts,
         )
 
     async def default_warehouse(run: runs.RunState) -> str:

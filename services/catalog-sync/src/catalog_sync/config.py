@@ -39,6 +39,17 @@ class Settings(ServiceSettings):
     run_stale_seconds: float = Field(default=60.0, ge=2)
     event_batch_seconds: float = Field(default=0.2, gt=0)
     image_recheck_seconds: float = Field(default=7 * 86400, ge=0)
+    # Download image URLs on loopback or private networks? Unset: yes, except with
+    # TTS_ENVIRONMENT=prod (a local stack's image host lives there; a production one must not
+    # reach them). Link-local and metadata addresses are refused either way
+    # (catalog_sync.netguard, docs/operations.md).
+    image_allow_private_hosts: bool | None = None
+
+    @property
+    def images_may_use_private_hosts(self) -> bool:
+        if self.image_allow_private_hosts is not None:
+            return self.image_allow_private_hosts
+        return self.environment != "prod"
     # TikTok's review of a created or edited product (docs/feeds.md, "Audit results"): a
     # product still AUDITING with no news for this long is read with "Get Product 202309" (the
     # safety net for a lost webhook); at most `audit_poll_batch` products per pass.

@@ -59,6 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tiktok_shop import InvalidRequestError
 from tts_common.db import session_scope
 
+from catalog_sync import netguard
 from catalog_sync.batching import Batcher
 from catalog_sync.payload_images import ImageRequest, ImageUseCase, content_hash
 
@@ -179,8 +180,10 @@ class DbImageResolver:
         timeout: float = DOWNLOAD_TIMEOUT,
         concurrency: int = 8,
         memo_size: int = 200_000,
+        allow_private_hosts: bool = True,
     ) -> None:
         self._sessions = sessions
+        self._allow_private = allow_private_hosts
         self._connection = connection_id
         self._api = products_api
         self._http = http
@@ -360,6 +363,11 @@ class DbImageResolver:
         for _ in range(MAX_REDIRECTS + 1):
             if request.url.scheme not in ("http", "https"):
                 raise ImageProblem("only http and https image URLs can be downloaded")
+            # Every hop, redirects included: never a request into our own network
+            # (catalog_sync.netguard).
+            refused = await netguard.refusal(request.url, self._allow_private)
+            if refused is not None:
+                raise ImageProblem(refused)
             response = await self._http.send(request, stream=True, follow_redirects=False)
             try:
                 if response.next_request is not None:

@@ -413,7 +413,7 @@ async def test_broken_links_stay_unresolved_with_a_reason(
         empty: "empty body",
         server.url("/hop1"): "more than 3 redirects",
         f"http://127.0.0.1:{closed_port()}/x.png": "ConnectError",
-        "http://images.example.invalid/x.png": "ConnectError",
+        "http://images.example.invalid/x.png": "does not resolve",
         "ftp://127.0.0.1/x.png": "only http and https",
         "/relative.png": "only http and https",
     }
@@ -436,6 +436,41 @@ async def test_broken_links_stay_unresolved_with_a_reason(
     # Remembered for the run: a second product with the broken link does not download again.
     await resolver.prepare([ImageRequest(server.url("/gone.png"), MAIN)])
     assert server.hits["/gone.png"] == 1
+
+
+async def test_image_urls_into_our_own_network_are_refused(
+    sessions: async_sessionmaker[AsyncSession],
+    server: ImageServer,
+    http: httpx.AsyncClient,
+    connection: str,
+) -> None:
+    """A catalogue's picture URL must not make catalog-sync fetch from inside (SSRF): the
+    metadata service always, a redirect to it too, and loopback/private hosts when the
+    deployment says so (TTS_IMAGE_ALLOW_PRIVATE_HOSTS=false)."""
+    local = server.serve("/local.png", png())
+    server.routes["/to-metadata"] = Route(
+        302, headers={"Location": "http://169.254.169.254/latest/meta-data/"}
+    )
+    api = FakeProducts()
+    lenient = DbImageResolver(sessions, connection, api, http, dry_run=False)
+    metadata = "http://169.254.169.254/latest/meta-data/iam/x.png"
+    await lenient.prepare(
+        [ImageRequest(u, MAIN) for u in (local, metadata, server.url("/to-metadata"))]
+    )
+    assert lenient.uri(local, MAIN) is not None
+    for url in (metadata, server.url("/to-metadata")):
+        assert lenient.uri(url, MAIN) is None
+        assert "metadata" in lenient.problems[url], lenient.problems[url]
+
+    strict = DbImageResolver(
+        sessions, str(uuid.uuid4()), api, http, dry_run=False, allow_private_hosts=False
+    )
+    other = server.serve("/other.png", png((9, 9, 9)))
+    await strict.prepare([ImageRequest(other, MAIN)])
+    assert strict.uri(other, MAIN) is None
+    assert "loopback or private" in strict.problems[other]
+    assert server.hits.get("/other.png", 0) == 0  # refused before any request was sent
+    assert server.hits.get("/to-metadata", 0) == 1
 
 
 async def test_tiktok_refusing_an_image_is_a_problem_other_errors_are_raised(

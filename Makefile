@@ -43,7 +43,7 @@ bench: setup ## run the benchmarks (catalog export: about an hour); results in b
 	@# shipment-notifier's full crash test: 5,000 shipments, 503s, a SIGKILL (docs/shipments.md)
 	@eval "$$(bash deploy/local/infra.sh env)" && TTS_SHIPMENTS_KILL_N=5000 $(UV) run --no-sync pytest services/shipment-notifier/tests/integration/test_shipments_restart.py -q -p no:cacheprovider
 
-faults: setup ## the full fault suite on its own Kafka and PostgreSQL (~15 min); bench/results/faults.json
+faults: setup ## the full fault suite on its own Kafka and PostgreSQL (~9 min); bench/results/faults.json
 	@TTS_FAULTS_FULL=1 $(UV) run --no-sync pytest tests/faults/test_faults_full.py -q -s -p no:cacheprovider
 
 migrate: setup ## create and migrate every service database

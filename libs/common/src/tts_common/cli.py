@@ -18,10 +18,10 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -35,6 +35,7 @@ from tts_common.settings import ServiceSettings, load_settings, register_setting
 log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=ServiceSettings)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,21 @@ def _migrate_or_exit(name: str, settings: ServiceSettings, migrations_dir: Path)
         raise SystemExit(1) from None
 
 
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run a service's main coroutine on uvloop (libuv's event loop, shipped with
+    `uvicorn[standard]`) when it is installed, else on asyncio's own loop.
+
+    The services are bound by the CPU of one event loop (HTTP clients, asyncpg, aiokafka):
+    uvloop's cheaper socket and callback handling is a direct throughput gain (bench/README.md).
+    """
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard] on Linux
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 def _serve(app: FastAPI, host: str, port: int) -> None:
     # Long-lived start-up objects need no more GC scans: ~20% less consumer CPU (bench/README.md).
     gc.freeze()
@@ -68,13 +84,13 @@ def _serve(app: FastAPI, host: str, port: int) -> None:
         access_log=False,
         **server_options(app),  # header size and keep-alive limits (tts_common.http)
     )
-    asyncio.run(uvicorn.Server(config).serve())
+    run_loop(uvicorn.Server(config).serve())
 
 
 def _relay(settings: ServiceSettings) -> int:
     from tts_common.outbox import run_relay
 
-    asyncio.run(run_relay(settings.database_url, settings.kafka_bootstrap))  # logs its stop
+    run_loop(run_relay(settings.database_url, settings.kafka_bootstrap))  # logs its stop
     return 0
 
 

@@ -66,6 +66,15 @@ from tts_common.kafka import make_producer
 from tts_common.testing.infra import database_url, libpq_dsn, new_database_name
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default(name: str) -> object:
+    """catalog-sync's default for a setting (what the bench's process runs with)."""
+    from catalog_sync.config import Settings
+
+    return Settings.model_fields[name].default
+
+
 RESULTS = ROOT / "bench" / "results" / "catalog_export.json"
 DEFAULT_DB = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
 DEFAULT_KAFKA = "127.0.0.1:9092"
@@ -854,8 +863,8 @@ async def event_latency(
         "catalog_sync_cpu_s": round(cpu, 1),
         "catalog_sync_peak_rss_mb": rss.peak_mb,
         "settings": {
-            "TTS_EVENT_BATCH_SECONDS": "0.5 (default)",
-            "TTS_RUN_POLL_SECONDS": "0.2 (default)",
+            "TTS_EVENT_BATCH_SECONDS": f"{_default('event_batch_seconds')} (default)",
+            "TTS_RUN_POLL_SECONDS": f"{_default('run_poll_seconds')} (default)",
         },
     }
     print(f"    latency {out['latency_s']}", flush=True)

@@ -50,6 +50,7 @@ class Settings(ServiceSettings):
         if self.image_allow_private_hosts is not None:
             return self.image_allow_private_hosts
         return self.environment != "prod"
+
     # TikTok's review of a created or edited product (docs/feeds.md, "Audit results"): a
     # product still AUDITING with no news for this long is read with "Get Product 202309" (the
     # safety net for a lost webhook); at most `audit_poll_batch` products per pass.

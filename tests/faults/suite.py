@@ -253,7 +253,10 @@ class Run:
         elif kind == "token_expiry":
             # Past the access token's lifetime on TikTok's clock: every lease is refused as
             # expired; the two brokers must refresh it once (auth-broker.md).
-            self.workload.admin("POST", "/sandbox/v1/clock", {"advance_seconds": TOKEN_TTL + 60})
+            with self.workload.clock:  # not inside a batch's hold (its cancellations)
+                self.workload.admin(
+                    "POST", "/sandbox/v1/clock", {"advance_seconds": TOKEN_TTL + 60}
+                )
             self.expiries += 1
             fault.detail = "sandbox clock past the access-token lifetime"
         else:

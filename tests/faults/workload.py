@@ -139,6 +139,9 @@ class Workload:
     connection_id: str = ""
     plans: dict[str, Plan] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Held from a batch's placing to its hour's end: the buyer cancellations rely on the hold
+    # still running, so a fault that moves the sandbox clock (token expiry) waits for it.
+    clock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
     errors: list[str] = field(default_factory=list)
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
@@ -277,6 +280,17 @@ class Workload:
             return httpx.Response(599)
 
     def one_batch(self, size: int) -> None:
+        with self.clock:
+            later = self._inside_the_hold(size)
+        if size > self.batch:  # a burst: one upload, so the sender calls TikTok all at once
+            self.upload_shipments(later)
+        else:
+            for plan in later:
+                self.post_shipment(plan)
+
+    def _inside_the_hold(self, size: int) -> list[Plan]:
+        """Place a batch, post its in-hold shipments, cancel some, end the hour; the plans
+        whose shipments come after the hold."""
         start = len(self.plans)
         placed: list[Plan] = []
         for i in range(start, start + size):
@@ -300,12 +314,7 @@ class Workload:
             if plan.cancelled:
                 self.admin("POST", f"/sandbox/v1/orders/{plan.order_id}/cancel", {})
         self.admin("POST", "/sandbox/v1/clock", {"advance_seconds": 3601})  # the hold ends
-        later = [p for p in placed if p.tracking and not p.in_hold]
-        if size > self.batch:  # a burst: one upload, so the sender calls TikTok all at once
-            self.upload_shipments(later)
-        else:
-            for plan in later:
-                self.post_shipment(plan)
+        return [p for p in placed if p.tracking and not p.in_hold]
 
     def run(self, minimum: int, maximum: int, burst: threading.Event) -> None:
         """Batches until `stop` is set and `minimum` orders are placed (at most `maximum`).

@@ -196,9 +196,11 @@ async def new_feed(
     if warehouse:
         settings["warehouse_id"] = MARKETS[market].warehouse
     feed = await stack.feed(f"{tag}-feed", market, connection, active=True, **settings)
+    # The taxonomy cache before the products: an event-driven feed runs on the upload itself,
+    # and a product checked before its category's attributes are cached is not ready.
+    await cache_taxonomies(stack, feed, market)
     rows = generate(market, tag, images, parents)
     await upload(stack, feed, rows)
-    await cache_taxonomies(stack, feed, market)
     return feed, connection, rows
 
 
@@ -910,7 +912,18 @@ async def test_event_driven_feed_syncs_a_changed_price_within_seconds(
                 and all(r["status"] == "live" for r in records.values())
             )
 
-        await eventually(exported, within=90)
+        try:
+            await eventually(exported, within=90)
+        except AssertionError as missed:  # say what was left, so a failure can be diagnosed
+            states = {
+                p: (r["status"], r["tiktok_product_id"])
+                for p, r in (await stored(stack, feed)).items()
+            }
+            summary = [
+                (r["status"], r["progress"], r["counts"], r.get("reason"))
+                for r in await runs_of(stack, feed)
+            ]
+            raise AssertionError(f"{missed}; runs {summary}; products {states}") from None
         assert all(r["trigger"] == "event" for r in await runs_of(stack, feed))
         before = len(await runs_of(stack, feed))
         stack.reset_calls()

@@ -22,6 +22,7 @@ import httpx
 import pytest
 import yaml
 from auth_broker.testing import approve_in_sandbox
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
@@ -47,7 +48,14 @@ class Page:
         self.d.get(self.base + path)
 
     def wait(self, condition: Any, timeout: float = WAIT) -> Any:
-        return WebDriverWait(self.d, timeout).until(condition)
+        # htmx swaps parts of a page (the run progress every second, a list row when mapped):
+        # an element found a moment ago may be replaced before it is read, so a condition that
+        # meets a stale element is simply asked again.
+        return WebDriverWait(
+            self.d,
+            timeout,
+            ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+        ).until(condition)
 
     def find(self, css: str) -> Any:
         return self.d.find_element(By.CSS_SELECTOR, css)
@@ -238,15 +246,15 @@ def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> N
         p.go(feed_url.removeprefix(p.base) + "/runs")
         p.find(f"button[name=mode][value={mode}]").click()
         p.wait(ec.url_matches(r"/runs/[0-9a-f-]+$"))
-        p.wait(
+        status = p.wait(
             lambda d: (
-                d.find_element(By.ID, "run-status").get_attribute("data-status")
+                (s := d.find_element(By.ID, "run-status").get_attribute("data-status"))
                 not in ("queued", "running")
+                and s
             ),
             timeout=90,
         )
         p.visible("#run-items")
-        status = p.find("#run-status").get_attribute("data-status")
         assert status == "succeeded", p.page_text()
         bar = p.find("#run-bar")
         assert bar.get_attribute("value") == bar.get_attribute("max")

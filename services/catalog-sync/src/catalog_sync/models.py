@@ -59,6 +59,9 @@ class Feed(Base):
     events_synced_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # The configuration stamp the event-driven mode last evaluated every product with (NULL:
+    # never); another stamp means a full run (catalog_sync.workers, `_CONFIG_STAMP`).
+    events_config: Mapped[str | None] = mapped_column(Text)
     last_scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     optimization: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     dataflow: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

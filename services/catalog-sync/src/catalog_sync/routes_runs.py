@@ -23,7 +23,7 @@ from tts_common.deps import SessionDep
 from tts_common.errors import Conflict
 from tts_common.openapi import error_responses
 
-from catalog_sync import feeds, runs
+from catalog_sync import feeds, runs, workers
 
 READ = [Depends(require_scope("catalog:read"))]
 WRITE = [Depends(require_scope("catalog:write"))]
@@ -57,6 +57,13 @@ class RunOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     duration_s: float | None
+
+
+class EventsOut(BaseModel):
+    event_driven: bool
+    pending_parents: int
+    configuration_changed: bool
+    synced_through: datetime
 
 
 class RunItemOut(BaseModel):
@@ -97,6 +104,19 @@ async def list_runs(
 ) -> Any:
     feed = await feeds.get_feed(session, feed_id)
     return await runs.list_runs(session, feed.id, limit)
+
+
+@router.get(
+    "/v1/feeds/{feed_id}/events",
+    dependencies=READ,
+    summary="The event-driven mode's backlog: parents changed since its last run, and whether"
+    " the configuration changed since its last full run",
+    response_model=EventsOut,
+    responses=error_responses(403, 404),
+)
+async def event_backlog(feed_id: str, session: SessionDep) -> Any:
+    feed = await feeds.get_feed(session, feed_id)
+    return await workers.event_backlog(session, feed)
 
 
 @router.get(

@@ -145,8 +145,33 @@ _SETTLED = text(
 )
 
 
-async def queue_event_runs(session: AsyncSession) -> int:
-    """One pass of the event-driven mode: a run for each feed whose parents changed."""
+# What decides a product's readiness and payload besides its own rows: the feed's settings,
+# dataflow and lists (`feeds.version`), its lists' mappings, its market's taxonomy cache (the
+# category schemas readiness checks against, the brands). Sums of the write times rather than
+# their maximum: a write that commits late with an older time still changes the stamp.
+_CONFIG_STAMP = text(
+    "SELECT md5(concat_ws('|', f.version,"
+    " (SELECT count(r.mapped_at) || ':' || coalesce(sum(extract(epoch FROM r.mapped_at)), 0)"
+    "  FROM mapping_lists l JOIN mapping_list_rows r ON r.list_id = l.id"
+    "  WHERE l.feed_id = f.id),"
+    " (SELECT count(*) || ':' || coalesce(sum(extract(epoch FROM t.fetched_at)), 0)"
+    "  FROM taxonomy_cache t WHERE t.market = f.market)))"
+    " FROM feeds f WHERE f.id = :feed"
+)
+CONFIG_CHECK_SECONDS = 2.0  # how often the event pass compares the configuration stamps
+
+
+async def config_stamp(session: AsyncSession, feed_id: str) -> str:
+    """The feed's configuration stamp now (`_CONFIG_STAMP`)."""
+    return str(await session.scalar(_CONFIG_STAMP, {"feed": feed_id}))
+
+
+async def queue_event_runs(session: AsyncSession, *, check_config: bool = True) -> int:
+    """One pass of the event-driven mode: a run for each feed whose parents changed, or a
+    full run for one whose configuration changed since its last full evaluation (a mapping, a
+    rule, a category's attributes cached: products that were not ready may be now, and live
+    ones may need an edit). `check_config` False skips the comparison (it is made every
+    `CONFIG_CHECK_SECONDS`, not every pass)."""
     queued = 0
     result = await session.execute(
         text(
@@ -161,6 +186,23 @@ async def queue_event_runs(session: AsyncSession) -> int:
     before = await session.scalar(_SETTLED)
     for (feed_id,) in pending:
         feed = await feeds.get_feed(session, str(feed_id))
+        stamp = await config_stamp(session, feed.id) if check_config else feed.events_config
+        if stamp != feed.events_config:
+            # A full run evaluates everything under the new configuration; the changes
+            # marked until now are covered by it.
+            synced = await session.scalar(_LAST_SETTLED, {
+                "source": feed.source_id, "since": feed.events_synced_at, "before": before,
+            })  # fmt: skip
+            try:
+                async with session.begin_nested():
+                    await runs.start(session, feed, dry_run=False, trigger="event")
+            except Conflict:
+                continue
+            feed.events_config = stamp
+            if synced is not None:
+                feed.events_synced_at = synced
+            queued += 1
+            continue
         rows = (
             await session.execute(
                 _DIRTY,
@@ -193,14 +235,33 @@ async def queue_event_runs(session: AsyncSession) -> int:
     return queued
 
 
+async def event_backlog(session: AsyncSession, feed: Any) -> dict[str, Any]:
+    """What the event-driven mode of `feed` has still to do: the parents marked since its last
+    event run, and whether its configuration changed since its last full evaluation (both
+    queued as a run by a coming pass, unless a run of the feed is active)."""
+    pending = await session.scalar(
+        text("SELECT count(*) FROM dirty_parents WHERE source_id = :source AND marked_at > :since"),
+        {"source": feed.source_id, "since": feed.events_synced_at},
+    )
+    return {
+        "event_driven": feed.event_driven,
+        "pending_parents": int(pending or 0),
+        "configuration_changed": await config_stamp(session, feed.id) != feed.events_config,
+        "synced_through": feed.events_synced_at,
+    }
+
+
 async def event_runs(rt: Runtime) -> None:
     settings: Any = rt.settings
+    every = max(1, round(CONFIG_CHECK_SECONDS / settings.event_batch_seconds))
+    passes = 0
     while True:
         try:
             async with session_scope(rt.sessions) as session:
-                await queue_event_runs(session)
+                await queue_event_runs(session, check_config=passes % every == 0)
         except Exception:
             log.exception("event-driven pass failed")
+        passes += 1
         await asyncio.sleep(settings.event_batch_seconds)
 
 

@@ -238,3 +238,48 @@ async def test_a_woocommerce_export_through_source_options_and_optimization(
     assert {i["parent_id"] for i in issues} <= {"woo-hoodie", "woo-beanie", "woo-tshirt"}
     scarf = (await client.get(f"/v1/feeds/{feed}/preview?product_id=woo-scarf")).json()
     assert scarf["dropped_because"] == "parent_without_variants"
+
+
+async def test_the_configuration_stamp_moves_with_the_configuration_not_with_products(
+    client: httpx.AsyncClient,
+) -> None:
+    """What makes an event-driven feed re-evaluate every product (catalog_sync.workers,
+    `_CONFIG_STAMP`): a mapping, a setting, a taxonomy entry; a product upload does not."""
+    from catalog_sync import taxonomy_cache, workers
+    from catalog_sync.taxonomy import CategoryRuleSummary
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    engine = create_async_engine(client.database_url)  # type: ignore[attr-defined]
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def stamp(feed_id: str) -> str:
+        async with sessions() as session:
+            return await workers.config_stamp(session, feed_id)
+
+    try:
+        feed = (await client.post("/v1/feeds:apply", content=FEED_FILE)).json()["feed"]["id"]
+        stamps = [await stamp(feed)]
+        rows = b'{"product_id": "m1", "product_name": "Mug", "product_type": "Mugs"}\n'
+        r = await client.put(f"/v1/feeds/{feed}/products?format=ndjson", content=rows)
+        assert r.status_code == 200, r.text
+        assert await stamp(feed) == stamps[-1]  # a new product, its value unmapped: the same
+        r = await client.put(
+            f"/v1/feeds/{feed}/lists/categories/mappings",
+            json={"Mugs": "600001|Home Supplies>Kitchen>Mugs"},
+        )
+        assert r.status_code == 200, r.text
+        stamps.append(await stamp(feed))
+        r = await client.put(f"/v1/feeds/{feed}/lists/categories/mappings", json={"Mugs": ""})
+        assert r.status_code == 200, r.text  # cleared again
+        stamps.append(await stamp(feed))
+        r = await client.patch(f"/v1/feeds/{feed}", json={"max_delete_share": 0.2})
+        assert r.status_code == 200, r.text
+        stamps.append(await stamp(feed))
+        async with sessions() as session, session.begin():
+            await taxonomy_cache.store_rules(session, "UK", "600001", CategoryRuleSummary())
+        stamps.append(await stamp(feed))
+        assert len(set(stamps)) == len(stamps), stamps  # each of them a change
+        backlog = (await client.get(f"/v1/feeds/{feed}/events")).json()
+        assert backlog["event_driven"] is False and backlog["configuration_changed"] is True
+    finally:
+        await engine.dispose()

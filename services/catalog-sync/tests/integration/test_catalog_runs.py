@@ -895,6 +895,17 @@ async def test_a_revoked_connection_pauses_the_feed_and_authorizing_resumes_it(
 # --- 7: event-driven mode ------------------------------------------------------------------
 
 
+async def caught_up(stack: Any, feed: str) -> bool:
+    """The event-driven mode has nothing left to do: no changed parent and no configuration
+    change waiting for a run, and no run active (every run it needed has ended)."""
+    r = await stack.http.get(f"/v1/feeds/{feed}/events")
+    assert r.status_code == 200, r.text
+    backlog = r.json()
+    if backlog["pending_parents"] or backlog["configuration_changed"]:
+        return False
+    return all(run["status"] not in ACTIVE for run in await runs_of(stack, feed))
+
+
 async def test_event_driven_feed_syncs_a_changed_price_within_seconds(
     tiktok_stack: Any, images: str
 ) -> None:
@@ -904,10 +915,9 @@ async def test_event_driven_feed_syncs_a_changed_price_within_seconds(
 
         # The upload itself is an event: its parents are exported without a manual run.
         async def exported() -> bool:
-            done = [r for r in await runs_of(stack, feed) if r["status"] not in ACTIVE]
             records = await stored(stack, feed)
             return (
-                bool(done)
+                await caught_up(stack, feed)
                 and len(records) == n
                 and all(r["status"] == "live" for r in records.values())
             )
@@ -923,7 +933,10 @@ async def test_event_driven_feed_syncs_a_changed_price_within_seconds(
                 (r["status"], r["progress"], r["counts"], r.get("reason"))
                 for r in await runs_of(stack, feed)
             ]
-            raise AssertionError(f"{missed}; runs {summary}; products {states}") from None
+            backlog = (await stack.http.get(f"/v1/feeds/{feed}/events")).json()
+            raise AssertionError(
+                f"{missed}; runs {summary}; products {states}; {backlog}"
+            ) from None
         assert all(r["trigger"] == "event" for r in await runs_of(stack, feed))
         before = len(await runs_of(stack, feed))
         stack.reset_calls()
@@ -949,6 +962,51 @@ async def test_event_driven_feed_syncs_a_changed_price_within_seconds(
         product = held[(await stored(stack, feed))[rows[0]["parent_id"]]["tiktok_product_id"]]
         price = next(s["price"] for s in product["skus"] if s["seller_sku"] == sku)
         assert price["sale_price"] == "12.34"
+
+
+async def test_products_not_ready_for_want_of_the_taxonomy_go_out_once_it_is_cached(
+    tiktok_stack: Any, images: str
+) -> None:
+    """An event-driven feed re-evaluates every product when its configuration changes: here
+    the schemas of its categories arrive after the products (checked before them: not ready)."""
+    async with tiktok_stack(sandbox={"audit_delay_seconds": 0}) as stack:
+        connection = await stack.connect("UK")
+        feed = await stack.feed(
+            "late-feed",
+            "UK",
+            connection,
+            active=True,
+            event_driven=True,
+            warehouse_id=MARKETS["UK"].warehouse,
+        )
+        rows = generate("UK", "late", images, parents=5)
+        n = len(parents_of(rows))
+        await upload(stack, feed, rows)
+        await eventually(lambda: caught_up(stack, feed), within=60)
+        assert await stored(stack, feed) == {}  # nothing went to TikTok
+        back = await feedback(stack, feed)
+        assert {b["outcome"] for b in back.values()} == {"not_ready"}, back
+        assert len(back) == n
+        ran = len(await runs_of(stack, feed))
+
+        await cache_taxonomies(stack, feed, "UK")  # no product changed: the configuration did
+
+        async def exported() -> bool:
+            records = await stored(stack, feed)
+            return (
+                await caught_up(stack, feed)
+                and len(records) == n
+                and all(r["status"] == "live" for r in records.values())
+            )
+
+        await eventually(exported, within=90)
+        every = await runs_of(stack, feed)  # newest first
+        later = every[: len(every) - ran]
+        assert later and all(r["trigger"] == "event" for r in later), later
+        created = sum(r["counts"].get("create", {}).get("ok", 0) for r in later)
+        assert created == n, later
+        assert any(r["progress"]["total"] == n for r in later), later  # a full run
+        assert {b["outcome"] for b in (await feedback(stack, feed)).values()} == {"ok"}
 
 
 # --- TikTok's review in the feedback: by webhook, and by the polling safety net ---------------

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -123,12 +124,40 @@ class Unavailable(AppError):
     retriable = True
 
 
+# PostgreSQL refuses text holding the NUL character: character_not_in_repertoire (a TEXT
+# parameter) and untranslatable_character (a JSON string "\u0000" in JSONB). Both are the
+# request's fault, whatever field carried it (a query parameter, a body field).
+_NUL_SQLSTATES = frozenset({"22021", "22P05"})
+NUL_DETAIL = (
+    "a text value of the request holds the NUL character (\\u0000 or %00), which cannot be"
+    " stored or searched for; remove it"
+)
+
+
+def refused_text(exc: BaseException) -> bool:
+    """Did PostgreSQL refuse a text value of the request (the NUL character)?"""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the DBAPI error, its driver's error, what caused that
+        if seen is None:
+            return False
+        if getattr(seen, "sqlstate", None) in _NUL_SQLSTATES:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error as `{"error": code, "detail": message}`; never leak internals."""
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status_code)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        if refused_text(exc):
+            return JSONResponse(error_body("bad_text", NUL_DETAIL), status_code=400)
+        raise exc  # the database failed: a 500 (or 503) from the outer handlers
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:

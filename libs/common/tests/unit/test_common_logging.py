@@ -206,3 +206,24 @@ def test_pagination_cursors_survive_logging(captured: io.StringIO) -> None:
     )
     out = captured.getvalue()
     assert "cursor_abc123" in out and "cursor_def456" in out
+
+
+def test_a_tiktok_call_line_shows_the_business_code(captured: io.StringIO) -> None:
+    """The call log's line names TikTok's numeric code, which the free-text redaction of the
+    OAuth `code=` must not hide (the record's own `code` field is shown for the same reason)."""
+    from tiktok_shop.calllog import ApiCallRecord, LoggingCallLog
+
+    LoggingCallLog()(
+        ApiCallRecord(
+            operation="search_orders",
+            method="POST",
+            path="/order/202309/orders/search",
+            attempt=1,
+            latency_ms=12.5,
+            status=200,
+            code=36009002,
+        )
+    )
+    out = captured.getvalue()
+    assert "tiktok_code=36009002" in out, out
+    assert REDACTED not in out, out

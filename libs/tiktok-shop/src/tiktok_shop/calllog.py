@@ -117,7 +117,7 @@ class LoggingCallLog:
             return  # the record's dict is not built for a line nobody writes
         self._logger.log(
             level,
-            "tiktok api %s %s -> %s code=%s attempt=%s %.1fms",
+            "tiktok api %s %s -> %s tiktok_code=%s attempt=%s %.1fms",
             record.method,
             record.path,
             record.status,

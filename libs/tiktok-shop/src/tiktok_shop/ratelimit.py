@@ -7,6 +7,13 @@ while calls succeed, never above the configured QPS -- TikTok's limits are
 "dynamic" (TikTok's "Rate limits" page, docv2/page/rate-limits), so we converge on
 whatever the server grants.
 
+It remembers the rate it was last refused at (the ceiling): recovery is fast only up to
+`SAFE_SHARE` of it, then a slow probe (`PROBE_PER_SECOND` of the ceiling per second), and a
+refusal near the known ceiling steps back to `SAFE_SHARE` of it instead of halving. Without
+the memory, a limit far below the configured QPS was passed again within a second of every
+halving: against 2 calls/s, 44% of the calls were 429s. A ceiling passed by `FORGET_ABOVE`
+without a refusal is forgotten (the server's limit went up).
+
 The arithmetic (`RateState`) is pure and takes the time as an argument, so it is
 unit-tested without sleeping; `AdaptiveRateLimiter` adds the asyncio waiting.
 """
@@ -30,6 +37,11 @@ class Permit:
     issued_at: float
 
 
+SAFE_SHARE = 0.9  # fast recovery up to this share of the last refused rate; the step back
+PROBE_PER_SECOND = 0.01  # beyond it: this share of the refused rate regained per second
+FORGET_ABOVE = 1.5  # a ceiling passed this far without a refusal no longer holds
+
+
 @dataclass
 class RateState:
     """Pacing and AIMD state of one (shop, operation) key."""
@@ -43,6 +55,7 @@ class RateState:
     epoch: int = 0
     last_adjust: float = 0.0
     decreases: int = 0
+    ceiling: float | None = None  # the rate of the last refusal, until forgotten
 
     def __post_init__(self) -> None:
         self.rate = self.max_qps
@@ -62,7 +75,12 @@ class RateState:
         if epoch != self.epoch:
             return False
         self._recover(now)
-        self.rate = max(self.min_qps, self.rate / 2.0)
+        refused = self.rate
+        # Refused near the known ceiling: the ceiling holds, step just below it. Refused far
+        # below it (or with none known): the limit is lower than we thought, halve.
+        near = self.ceiling is not None and refused >= SAFE_SHARE * self.ceiling
+        self.ceiling = refused
+        self.rate = max(self.min_qps, refused * (SAFE_SHARE if near else 0.5))
         self.epoch += 1
         self.decreases += 1
         self.last_adjust = now
@@ -75,9 +93,24 @@ class RateState:
             self.last_adjust = now
             return
         elapsed = now - self.last_adjust
-        if elapsed > 0 and self.rate < self.max_qps:
-            self.rate = min(self.max_qps, self.rate + elapsed * self.recovery_qps_per_second)
         self.last_adjust = now
+        if elapsed <= 0 or self.rate >= self.max_qps:
+            return
+        fast = self.recovery_qps_per_second
+        ceiling = self.ceiling
+        if ceiling is None:
+            self.rate = min(self.max_qps, self.rate + elapsed * fast)
+            return
+        rate = self.rate
+        safe = SAFE_SHARE * ceiling
+        if rate < safe:  # fast, up to the safe share of the ceiling
+            step = min(elapsed, (safe - rate) / fast)
+            rate += step * fast
+            elapsed -= step
+        rate += elapsed * PROBE_PER_SECOND * ceiling  # then the slow probe
+        self.rate = min(self.max_qps, rate)
+        if self.rate >= FORGET_ABOVE * ceiling:
+            self.ceiling = None
 
 
 class AdaptiveRateLimiter:

@@ -112,3 +112,58 @@ def test_operation_override() -> None:
     limiter = AdaptiveRateLimiter(RateLimitConfig(qps=50.0), qps_overrides={"createProduct": 5.0})
     assert limiter.current_qps("s", "createProduct") == 5.0
     assert limiter.current_qps("s", "getProduct") == 50.0
+
+
+class TokenBucket:
+    """The server side, as TikTok's per-API limits behave (and the sandbox's): `qps` tokens a
+    second, one second of them as burst."""
+
+    def __init__(self, qps: float) -> None:
+        self.qps = qps
+        self.tokens = max(1.0, qps)
+        self.last = 0.0
+
+    def allow(self, now: float) -> bool:
+        self.tokens = min(max(1.0, self.qps), self.tokens + (now - self.last) * self.qps)
+        self.last = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+def drive(st: RateState, server: TokenBucket, start: float, seconds: float) -> tuple[int, int]:
+    """A caller that always has a call waiting, sent at the limiter's slots: (served, 429s)
+    between `start` and `start + seconds` (simulated time)."""
+    now, served, refused = start, 0, 0
+    while now < start + seconds:
+        now += st.reserve(now)
+        epoch = st.epoch
+        if server.allow(now):
+            served += 1
+        else:
+            refused += 1
+            st.on_rate_limited(epoch, now)
+    return served, refused
+
+
+@pytest.mark.parametrize("limit", [2.0, 7.0, 30.0])
+def test_a_limit_far_below_the_configured_qps_is_kept_to_politely(limit: float) -> None:
+    """Configured for 50 QPS against a server granting `limit`: after the first seconds, at
+    least 90% of the limit is served with at most 5% of the calls refused."""
+    st = RateState(max_qps=50.0, min_qps=1.0, recovery_qps_per_second=5.0)
+    server = TokenBucket(limit)
+    drive(st, server, 0.0, 60.0)  # finding the limit
+    served, refused = drive(st, server, 60.0, 600.0)
+    assert served >= 0.9 * limit * 600, (served, refused)
+    assert refused <= 0.05 * (served + refused), (served, refused)
+
+
+def test_a_raised_limit_is_found_again() -> None:
+    st = RateState(max_qps=50.0, min_qps=1.0, recovery_qps_per_second=5.0)
+    server = TokenBucket(2.0)
+    drive(st, server, 0.0, 300.0)
+    server.qps = 20.0  # the server grants more from now on
+    drive(st, server, 300.0, 120.0)
+    served, _ = drive(st, server, 420.0, 60.0)
+    assert served >= 0.8 * 20.0 * 60, served

@@ -12,7 +12,9 @@ It remembers the rate it was last refused at (the ceiling): recovery is fast onl
 refusal near the known ceiling steps back to `SAFE_SHARE` of it instead of halving. Without
 the memory, a limit far below the configured QPS was passed again within a second of every
 halving: against 2 calls/s, 44% of the calls were 429s. A ceiling passed by `FORGET_ABOVE`
-without a refusal is forgotten (the server's limit went up).
+without a refusal, or not met again for `FORGET_AFTER` seconds, is forgotten: the server's
+limit went up, or the refusals were a passing dip (the probe alone would take minutes to
+climb back from one).
 
 The arithmetic (`RateState`) is pure and takes the time as an argument, so it is
 unit-tested without sleeping; `AdaptiveRateLimiter` adds the asyncio waiting.
@@ -40,6 +42,7 @@ class Permit:
 SAFE_SHARE = 0.9  # fast recovery up to this share of the last refused rate; the step back
 PROBE_PER_SECOND = 0.01  # beyond it: this share of the refused rate regained per second
 FORGET_ABOVE = 1.5  # a ceiling passed this far without a refusal no longer holds
+FORGET_AFTER = 30.0  # seconds: nor one not met again for this long (a probe cycle is ~10 s)
 
 
 @dataclass
@@ -56,6 +59,7 @@ class RateState:
     last_adjust: float = 0.0
     decreases: int = 0
     ceiling: float | None = None  # the rate of the last refusal, until forgotten
+    refused_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.rate = self.max_qps
@@ -80,6 +84,7 @@ class RateState:
         # below it (or with none known): the limit is lower than we thought, halve.
         near = self.ceiling is not None and refused >= SAFE_SHARE * self.ceiling
         self.ceiling = refused
+        self.refused_at = now
         self.rate = max(self.min_qps, refused * (SAFE_SHARE if near else 0.5))
         self.epoch += 1
         self.decreases += 1
@@ -97,6 +102,8 @@ class RateState:
         if elapsed <= 0 or self.rate >= self.max_qps:
             return
         fast = self.recovery_qps_per_second
+        if self.ceiling is not None and now - self.refused_at > FORGET_AFTER:
+            self.ceiling = None
         ceiling = self.ceiling
         if ceiling is None:
             self.rate = min(self.max_qps, self.rate + elapsed * fast)

@@ -167,3 +167,17 @@ def test_a_raised_limit_is_found_again() -> None:
     drive(st, server, 300.0, 120.0)
     served, _ = drive(st, server, 420.0, 60.0)
     assert served >= 0.8 * 20.0 * 60, served
+
+
+def test_a_passing_dip_of_the_limit_is_not_remembered_for_long() -> None:
+    """TikTok's limits are dynamic: five seconds of a limit of 2/s (the rate collapses), then
+    the configured 50/s again, most of it served within the minute after."""
+    st = RateState(max_qps=50.0, min_qps=1.0, recovery_qps_per_second=5.0)
+    server = TokenBucket(50.0)
+    drive(st, server, 0.0, 60.0)
+    server.qps = 2.0
+    drive(st, server, 60.0, 5.0)
+    server.qps = 50.0
+    drive(st, server, 65.0, 60.0)
+    served, refused = drive(st, server, 125.0, 30.0)
+    assert served >= 0.9 * 50.0 * 30, (served, refused)

@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 
 import pytest
-
 from tiktok_sandbox.catalog_attributes import attributes_for
 from tiktok_sandbox.catalog_seed import DATA, build_brands, catalog, load_uk_tree, load_v2_tree
 

@@ -62,7 +62,7 @@ from tts_common.db import session_scope
 from tts_common.events import CloudEvent, decode, dlq_topic
 from tts_common.fabric_errors import PoisonEvent, is_outage, is_retriable
 from tts_common.inbox import mark_seen
-from tts_common.kafka import make_consumer, make_producer
+from tts_common.kafka import make_consumer, make_producer, new_group_start_ms
 from tts_common.logging import correlation, redact_text
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,17 @@ class _Interrupted(Exception):
 
 
 class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, runner: ConsumerRunner, user: ConsumerRebalanceListener | None) -> None:
+    def __init__(
+        self,
+        runner: ConsumerRunner,
+        user: ConsumerRebalanceListener | None,
+        consumer: AIOKafkaConsumer | None = None,
+        start_ms: int | None = None,
+    ) -> None:
         self._runner = runner
         self._user = user
+        self._consumer = consumer
+        self._start_ms = start_ms
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         # The user's listener first: the lock below is held while a round (and so
@@ -111,9 +119,27 @@ class _Rebalance(ConsumerRebalanceListener):
             "partitions assigned",
             extra={"group": self._runner.group_id, "partitions": sorted(map(str, assigned))},
         )
+        if self._start_ms is not None and self._consumer is not None and assigned:
+            await self._start_new_partitions(set(assigned))
         self._runner.joined.set()  # a member of the group now (even with nothing assigned)
         if self._user is not None:
             await self._tell("on_partitions_assigned", assigned)
+
+    async def _start_new_partitions(self, assigned: set[TopicPartition]) -> None:
+        """Partitions this group has never committed on start at `start_ms`, not the earliest
+        (`tts_common.kafka.new_group_start_ms`); before the member counts as joined."""
+        consumer = self._consumer
+        assert consumer is not None and self._start_ms is not None
+        fresh = [tp for tp in sorted(assigned) if await consumer.committed(tp) is None]
+        if not fresh:
+            return
+        found = await consumer.offsets_for_times({tp: self._start_ms for tp in fresh})
+        for tp in fresh:
+            at = found.get(tp)
+            if at is None:  # nothing written since: from the end
+                await consumer.seek_to_end(tp)
+            else:
+                consumer.seek(tp, at.offset)
 
     async def _tell(self, method: str, partitions: Any) -> None:
         try:
@@ -221,7 +247,8 @@ class ConsumerRunner:
             self._dlq = make_producer(self.bootstrap)
             await self._dlq.start()
         consumer = make_consumer(self.bootstrap, self.group_id, **self._consumer_options)
-        consumer.subscribe(self.topics, listener=_Rebalance(self, self._listener))
+        listener = _Rebalance(self, self._listener, consumer, new_group_start_ms())
+        consumer.subscribe(self.topics, listener=listener)
         await consumer.start()
         self._consumer = consumer
         self._started.set()

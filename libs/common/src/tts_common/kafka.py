@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -56,6 +57,27 @@ def make_consumer(bootstrap: str, group_id: str, *topics: str, **kw: Any) -> AIO
     }
     options.update(kw)
     return AIOKafkaConsumer(*topics, **options)
+
+
+NEW_GROUP_START_ENV = "TTS_KAFKA_NEW_GROUP_START_MS"
+
+
+def new_group_start_ms() -> int | None:
+    """Where a consumer group with no committed offset starts, when not at the earliest:
+    the first record written at or after this time (epoch ms, ``TTS_KAFKA_NEW_GROUP_START_MS``).
+
+    Unset in production (a new group must see what was written before it first joined). The
+    test plugin (tts_common.testing.fixtures) sets it to the test session's start, so a
+    session on a long-lived broker does not read every earlier session's events first; what
+    the session itself writes is always read.
+    """
+    raw = os.environ.get(NEW_GROUP_START_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{NEW_GROUP_START_ENV} must be epoch milliseconds, got {raw!r}") from None
 
 
 def make_admin(bootstrap: str, **kw: Any) -> AIOKafkaAdminClient:

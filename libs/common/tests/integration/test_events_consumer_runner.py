@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from typing import Any
 
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tts_common.consumer import ConsumerRunner
 from tts_common.events import CloudEvent, dlq_topic, encode, make_event
 from tts_common.fabric_errors import NonRetriableError, RetriableError
-from tts_common.kafka import ensure_topics, make_producer
+from tts_common.kafka import NEW_GROUP_START_ENV, ensure_topics, make_producer
 
 pytestmark = pytest.mark.integration
 
@@ -233,3 +235,49 @@ async def test_database_outage_is_waited_out_not_dead_lettered(
     assert calls["x"] >= 7
     assert runner.stats.dead_lettered == 0
     assert await _effects(fresh_database) == Counter({"x": 1, "y": 1})
+
+
+async def test_a_new_group_starts_at_the_configured_time_a_known_one_where_it_left_off(
+    kafka_bootstrap: str, fresh_database: str, unique_topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`TTS_KAFKA_NEW_GROUP_START_MS` (what the test plugin sets): a group with no committed
+    offset skips what was written before that time; a group with one resumes from it."""
+    await create_schema(fresh_database)
+    await ensure_topics(kafka_bootstrap, [unique_topic], partitions=2)
+    seen: list[str] = []
+
+    async def handler(
+        session: AsyncSession, event: CloudEvent, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
+        seen.append(event.subject or "")
+
+    await produce(
+        kafka_bootstrap,
+        unique_topic,
+        [(encode(_event(f"old-{k.decode()}")), k) for k in (b"a", b"b")],
+    )
+    start = max(r.timestamp for r in await read_topic(kafka_bootstrap, unique_topic)) + 1
+    # The next records are written after `start` (the clock, nothing to be woken by).
+    while time.time() * 1000 < start + 1:  # noqa: ASYNC110
+        await asyncio.sleep(0.001)
+    await produce(
+        kafka_bootstrap,
+        unique_topic,
+        [(encode(_event(f"new-{k.decode()}")), k) for k in (b"a", b"b")],
+    )
+
+    monkeypatch.setenv(NEW_GROUP_START_ENV, str(start))
+    async with running_consumer(kafka_bootstrap, fresh_database, unique_topic, handler):
+        assert await wait_for(lambda: _async(len(seen) >= 2), within=30), seen
+    assert sorted(seen) == ["new-a", "new-b"], seen
+
+    # The group has committed now: a start time (even one in the future) no longer applies.
+    await produce(kafka_bootstrap, unique_topic, [(encode(_event("later")), b"a")])
+    monkeypatch.setenv(NEW_GROUP_START_ENV, str(start + 10**9))
+    async with running_consumer(kafka_bootstrap, fresh_database, unique_topic, handler):
+        assert await wait_for(lambda: _async("later" in seen), within=30), seen
+    assert sorted(seen) == ["later", "new-a", "new-b"], seen
+
+
+async def _async(value: bool) -> bool:
+    return value

@@ -15,6 +15,9 @@ the servers are found or started, and docs/local-infra.md for the scripts behind
 Importing this plugin gives the test process its own ``TTS_CONSUMER_GROUP_PREFIX`` (unless one is
 set): two test runs sharing a broker never join, and split, one another's consumer groups.
 Subprocesses a test starts inherit it, so they still share their groups with the test's apps.
+It also sets ``TTS_KAFKA_NEW_GROUP_START_MS`` to the session's start
+(``tts_common.kafka.new_group_start_ms``): the services' new groups skip the records earlier
+sessions left on the broker, and read everything this session writes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -29,6 +33,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from tts_common.kafka import NEW_GROUP_START_ENV
 from tts_common.logging import JsonFormatter
 from tts_common.testing.infra import (
     InfraResolver,
@@ -39,6 +44,9 @@ from tts_common.testing.infra import (
 )
 
 os.environ.setdefault("TTS_CONSUMER_GROUP_PREFIX", f"test-{uuid.uuid4().hex[:8]}-")
+# And its groups start at the session's start, not at the earliest record: on a broker kept
+# between runs, a new group would first read (and dead-letter) every earlier run's events.
+os.environ.setdefault(NEW_GROUP_START_ENV, str(int(time.time() * 1000)))
 
 
 @pytest.fixture(scope="session")

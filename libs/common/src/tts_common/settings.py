@@ -41,6 +41,11 @@ class ServiceSettings(BaseSettings):
     # Prepended to every consumer group id of this process ("" in production). Tests give each
     # app its own prefix so that two test runs on one broker never share (and split) a group.
     consumer_group_prefix: str = ""
+    # Epoch ms: a consumer group with no committed offset starts at the first event written
+    # at or after it, not at the earliest (unset in production). Tests set it to the session's
+    # start, so earlier test runs' events on a kept broker are skipped (read by every consumer
+    # runner, tts_common.kafka.new_group_start_ms).
+    kafka_new_group_start_ms: int | None = Field(default=None, ge=0)
     # API clients: comma-separated `client|scope+scope|sha256:<hex>` (hashes only; see
     # tts_common.api_auth). Unset in dev/test: the published dev key. SecretStr so that a raw
     # key pasted here by mistake is never echoed.

@@ -575,16 +575,23 @@ async def test_prometheus_scrapes_every_service_and_every_panel_has_a_series(
                 with _explained(missing):
                     await until(key_metrics, within=60, what="every key metric scraped")
 
-                # The TikTok calls of the run, counted by operation and business code.
-                calls = await prom.query(
-                    'sum by (operation, code) (tts_tiktok_calls_total{service="catalog-sync"})'
+                # The TikTok calls of the run, counted by operation and business code, and
+                # order-ingest's the same way (each as of a scrape after its calls: waited for).
+                calls: list[dict[str, Any]] = []
+
+                async def counted() -> bool:
+                    calls[:] = await prom.query(
+                        'sum by (operation, code) (tts_tiktok_calls_total{service="catalog-sync"})'
+                    )
+                    imported = await prom.query('tts_tiktok_calls_total{service="order-ingest"}')
+                    return len({s["metric"]["operation"] for s in calls}) >= 3 and bool(imported)
+
+                await until(
+                    counted,
+                    within=30,
+                    what="catalog-sync's and order-ingest's TikTok calls scraped",
                 )
-                operations = {s["metric"]["operation"] for s in calls}
-                assert len(operations) >= 3, operations
                 assert any(s["metric"]["code"] == "0" for s in calls), calls
-                # order-ingest's client counts its calls the same way.
-                imported = await prom.query('tts_tiktok_calls_total{service="order-ingest"}')
-                assert imported, "order-ingest's TikTok calls are not counted"
 
                 # Every dashboard panel's query returns at least one series.
                 queries = dashboard_queries()

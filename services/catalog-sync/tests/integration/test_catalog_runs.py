@@ -906,6 +906,16 @@ async def caught_up(stack: Any, feed: str) -> bool:
     return all(run["status"] not in ACTIVE for run in await runs_of(stack, feed))
 
 
+async def all_live(stack: Any, feed: str, n: int) -> bool:
+    """The event-driven mode caught up with the feed's `n` parents all live at TikTok."""
+    records = await stored(stack, feed)
+    return (
+        await caught_up(stack, feed)
+        and len(records) == n
+        and all(r["status"] == "live" for r in records.values())
+    )
+
+
 async def test_event_driven_feed_syncs_a_changed_price_within_seconds(
     tiktok_stack: Any, images: str
 ) -> None:
@@ -915,12 +925,7 @@ async def test_event_driven_feed_syncs_a_changed_price_within_seconds(
 
         # The upload itself is an event: its parents are exported without a manual run.
         async def exported() -> bool:
-            records = await stored(stack, feed)
-            return (
-                await caught_up(stack, feed)
-                and len(records) == n
-                and all(r["status"] == "live" for r in records.values())
-            )
+            return await all_live(stack, feed, n)
 
         try:
             await eventually(exported, within=90)
@@ -992,12 +997,7 @@ async def test_products_not_ready_for_want_of_the_taxonomy_go_out_once_it_is_cac
         await cache_taxonomies(stack, feed, "UK")  # no product changed: the configuration did
 
         async def exported() -> bool:
-            records = await stored(stack, feed)
-            return (
-                await caught_up(stack, feed)
-                and len(records) == n
-                and all(r["status"] == "live" for r in records.values())
-            )
+            return await all_live(stack, feed, n)
 
         await eventually(exported, within=90)
         every = await runs_of(stack, feed)  # newest first

@@ -21,6 +21,7 @@ from console.web import CsrfHeaderDep, FormDep, Ident, SessionDep, backends, fla
 
 router = APIRouter()
 TOGGLES = ("active", "log_api_calls", "log_api_headers", "feedback_enabled")
+SETTINGS_TOGGLES = (*TOGGLES, "event_driven")  # the feed page's; a new feed starts without
 FORMATS = ("csv", "ndjson", "shopify")
 
 
@@ -148,14 +149,23 @@ async def create_feed(request: Request, form: FormDep) -> Response:
     return RedirectResponse(f"/feeds/{applied['feed']['id']}", status_code=303)
 
 
+async def _events(catalog: Any, feed: dict[str, Any]) -> dict[str, Any] | None:
+    """An event-driven feed's backlog (catalog-sync's `GET …/events`); None for the others."""
+    if not feed.get("event_driven"):
+        return None
+    found: dict[str, Any] = await catalog.get(f"/v1/feeds/{feed['id']}/events")
+    return found
+
+
 async def _feed_page(
     request: Request, feed_id: str, errors: dict[str, str] | None = None, saved: bool = False
 ) -> Response:
     catalog = backends(request).catalog
     feed = await catalog.get(f"/v1/feeds/{feed_id}")
-    lists, runs = await asyncio.gather(
+    lists, runs, events = await asyncio.gather(
         catalog.get(f"/v1/feeds/{feed_id}/lists"),
         catalog.get(f"/v1/feeds/{feed_id}/runs", params={"limit": 5}),
+        _events(catalog, feed),
     )
     connections, banners = await _connections(request)
     return render(
@@ -165,6 +175,7 @@ async def _feed_page(
             "feed": feed,
             "lists": lists,
             "runs": runs,
+            "events": events,
             "connections": connections,
             "connection": next((c for c in connections if c["id"] == feed["connection_id"]), None),
             "errors": errors or {},
@@ -185,7 +196,7 @@ async def feed(
 
 @router.post("/feeds/{feed_id}/settings", include_in_schema=False)
 async def feed_settings(request: Request, feed_id: Ident, form: FormDep) -> Response:
-    patch: dict[str, Any] = {t: flag(form, t) for t in TOGGLES}
+    patch: dict[str, Any] = {t: flag(form, t) for t in SETTINGS_TOGGLES}
     connection_id = text(form, "connection_id")
     if connection_id:
         patch["connection_id"] = connection_id

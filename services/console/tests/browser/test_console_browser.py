@@ -315,6 +315,23 @@ def test_console_walkthrough(console_stack: Any, browser: Any, shots: Path) -> N
     browser.refresh()
     assert "1 of 3 mapped" in p.text("#list-counts")
 
+    # 13. Event-driven: switched on in the settings; the feed page says how far its event
+    #     mode is (its first pass checks every product again, then it is caught up).
+    p.go(feed_url.removeprefix(p.base))
+    assert not browser.find_elements(By.ID, "events-status")
+    p.find("#f-event_driven").click()
+    p.find("#f-event_driven").submit()
+    assert p.visible(".notice").text == "Settings saved."
+    assert p.find("#f-event_driven").is_selected()
+    assert p.text("#events-status").startswith("Event-driven:")
+
+    def caught_up(d: Any) -> bool:
+        d.refresh()
+        return "caught up" in d.find_element(By.ID, "events-status").text
+
+    p.wait(caught_up, timeout=90)
+    p.shot("18-event-driven")
+
 
 def test_a_service_that_is_down_is_a_banner(console_stack: Any, browser: Any, shots: Path) -> None:
     """order-ingest and shipment-notifier are not running in this stack: their pages say so."""
